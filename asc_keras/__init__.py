@@ -1,0 +1,1 @@
+"""asc-keras: acoustic scene classification with spectrogram processing strategies."""
