@@ -104,7 +104,10 @@ class DataConfig:
     shard_index: int = 0
     clips_per_shard: int = 256
     skip_bad_files: bool = False
-    max_length_error_seconds: float = 1.0  # a clip shorter/longer than 10 s by more is an error
+    splits: tuple[str, ...] = ("train", "evaluate")  # what prepare.py computes
+    # A clip whose length differs from clip_seconds by more than this fraction is an error
+    # (1 s for the 10 s DCASE clips).
+    max_length_error: float = 0.1
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -116,3 +119,170 @@ class DataConfig:
 def frozen_mapping(d: Mapping) -> Mapping:
     """A read-only mapping for dataclass fields."""
     return MappingProxyType(dict(d))
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks, fusions and strategies (SPEC.md sections 3 and 4).
+
+BACKBONES = ("1a", "1b")
+FUSIONS = ("single", "ef", "mf", "lf", "spsmr")
+STRATEGIES = ("spsmf", "spsmt")
+_SPSMF_FUSIONS = ("single", "ef", "spsmr")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelPart:
+    """One independently trained network of a model (an SPSMR member, an SPSMF band, ...).
+
+    Attributes:
+        name: Part name; layer names of the part start with it (`logmel_band2_block1_conv1`).
+        config: A single-part `ModelConfig` that builds this part alone, for a separate run;
+            its layer names equal the part's layer names in the full model.
+        weight: Fused probabilities are `sum(weight * part probabilities)` over the parts.
+        kind: 'clip' (the part outputs `[batch, classes]`) or 'frames' (SPSMT:
+            `[batch, frames, classes]`, trained with the mean per-frame loss).
+        output: Name of the part's loss output in the full model (`logmel_band2_probs`,
+            `cqt_frames`; `probs` or `frames` for a single-part model).
+    """
+
+    name: str
+    config: ModelConfig
+    weight: float
+    kind: str
+    output: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Which network (paper Table 1), fusion and processing strategies (paper section 2) to build.
+
+    Inputs are named after the representations, each `[num_frames, bins]`. `fusion` says how
+    several representations meet: 'single' (one), 'ef' (stacked as channels), 'mf' (after the
+    first conv block), 'lf' (after the last conv block) or 'spsmr' (one CNN each, probabilities
+    averaged). `strategies` adds 'spsmf' (one CNN per frequency band, probabilities averaged)
+    and/or 'spsmt' (frame-wise classifier, frame probabilities averaged); with both, the SPSMF
+    system and the SPSMT system are averaged (paper: SPSMR + SPSMF + SPSMT).
+
+    `band` builds one SPSMF band alone (an independent part trained as a separate run).
+    `width` scales conv filters and hidden units (1.0 = the paper; tests use small widths).
+    """
+
+    backbone: str = "1a"
+    inputs: tuple[str, ...] = ("logmel",)
+    input_bins: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: frozen_mapping({"logmel": 40})
+    )
+    num_frames: int = 862
+    num_classes: int = 10
+    fusion: str = "single"
+    strategies: tuple[str, ...] = ()
+    num_bands: int = 5
+    band_width: int = 16
+    ef_bins: int = 64
+    width: float = 1.0
+    dropout: float = 0.5
+    band: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        _check_representations(self.inputs)
+        missing = [n for n in self.inputs if n not in self.input_bins]
+        if missing:
+            raise ValueError(f"input_bins lacks {missing} (inputs {self.inputs})")
+        bins = frozen_mapping({n: int(self.input_bins[n]) for n in self.inputs})
+        object.__setattr__(self, "input_bins", bins)
+        unknown = [s for s in self.strategies if s not in STRATEGIES]
+        if unknown or len(set(self.strategies)) != len(self.strategies):
+            raise ValueError(f"strategies {self.strategies!r}: each once at most, of {STRATEGIES}")
+        canonical = tuple(s for s in STRATEGIES if s in self.strategies)
+        object.__setattr__(self, "strategies", canonical)
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone must be one of {BACKBONES}, got {self.backbone!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {self.fusion!r}")
+        if self.fusion == "single" and len(self.inputs) != 1:
+            raise ValueError(f"fusion 'single' takes one input, got {self.inputs}")
+        if self.fusion != "single" and len(self.inputs) < 2:
+            raise ValueError(f"fusion {self.fusion!r} needs two or more inputs, got {self.inputs}")
+        if "spsmf" in self.strategies and self.fusion not in _SPSMF_FUSIONS:
+            raise ValueError(
+                f"SPSMF cuts one spectrogram into bands: it combines with {_SPSMF_FUSIONS}, "
+                f"not with fusion {self.fusion!r}"
+            )
+        if self.band is not None:
+            if self.strategies != ("spsmf",) or self.fusion not in ("single", "ef"):
+                raise ValueError(
+                    "band selects one SPSMF band of a single or EF model: it needs "
+                    f"strategies=('spsmf',) and fusion single/ef, got {self.strategies}, "
+                    f"{self.fusion!r}"
+                )
+            if not 0 <= self.band < self.num_bands:
+                raise ValueError(f"band {self.band} not in [0, {self.num_bands})")
+        for name in ("num_frames", "num_bands", "band_width", "ef_bins"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
+        if not self.width > 0:
+            raise ValueError(f"width must be positive, got {self.width}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def bins(self, name: str) -> int:
+        return self.input_bins[name]
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, int]]:
+        """`{representation: (time, freq)}` of the model's inputs."""
+        return {n: (self.num_frames, self.bins(n)) for n in self.inputs}
+
+    @property
+    def prefix(self) -> str:
+        """Layer-name prefix of a single-part model: `logmel`, `ef`, `mf`, `lf`, `cqt_band2`."""
+        base = self.inputs[0] if self.fusion == "single" else self.fusion
+        return base if self.band is None else f"{base}_band{self.band}"
+
+    def parts(self) -> tuple[ModelPart, ...]:
+        """The independently trained networks of this model, in output order.
+
+        Each SPSMR member (one per input) or single/EF/MF/LF network is a base; 'spsmf' turns a
+        base into `num_bands` band parts, 'spsmt' makes it a frame-level part; with both, the
+        two systems are averaged with equal weight.
+        """
+        if self.fusion == "spsmr":
+            bases = [dataclasses.replace(self, fusion="single", inputs=(n,)) for n in self.inputs]
+        else:
+            bases = [self]
+        systems = list(self.strategies) or ["plain"]
+        specs = []  # (config, kind, weight)
+        for system in systems:
+            for base in bases:
+                if system == "spsmf" and self.band is None:
+                    for k in range(self.num_bands):
+                        cfg = dataclasses.replace(base, strategies=("spsmf",), band=k)
+                        w = 1.0 / (len(systems) * len(bases) * self.num_bands)
+                        specs.append((cfg, "clip", w))
+                else:
+                    strategies = (system,) if system != "plain" else ()
+                    cfg = dataclasses.replace(base, strategies=strategies)
+                    kind = "frames" if system == "spsmt" else "clip"
+                    specs.append((cfg, kind, 1.0 / (len(systems) * len(bases))))
+        parts = []
+        for cfg, kind, weight in specs:
+            suffix = "frames" if kind == "frames" else "probs"
+            output = suffix if len(specs) == 1 else f"{cfg.prefix}_{suffix}"
+            parts.append(ModelPart(cfg.prefix, cfg, weight, kind, output))
+        return tuple(parts)
+
+    def part(self, name: str) -> ModelConfig:
+        """The single-part config of the part called `name` (see `parts()`)."""
+        found = {p.name: p.config for p in self.parts()}
+        if name not in found:
+            raise ValueError(f"no part {name!r} in this model; parts: {sorted(found)}")
+        return found[name]
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d.update(inputs=list(self.inputs), input_bins=dict(self.input_bins))
+        d.update(strategies=list(self.strategies))
+        return d

@@ -54,6 +54,9 @@ def define_data_flags() -> None:
       "Split the precompute across this many machines.", lower_bound=1)
     d(flags.DEFINE_integer, "shard_index", 0, "Which machine's part this is.", lower_bound=0)
     d(flags.DEFINE_integer, "clips_per_shard", 256, "Clips per TFRecord shard.", lower_bound=1)
+    d(flags.DEFINE_list, "splits", ["train", "evaluate"],
+      "Splits prepare.py computes: train, evaluate (fold lists) and test (unlabeled: "
+      "evaluation_setup/fold1_test.csv, or every audio/*.wav of a challenge evaluation folder).")
     d(flags.DEFINE_bool, "skip_bad_files", False,
       "Skip undecodable or badly sized clips and list them in the manifest, instead of failing.")
 
@@ -99,6 +102,7 @@ def data_config() -> config_lib.DataConfig:
         shard_index=f.shard_index,
         clips_per_shard=f.clips_per_shard,
         skip_bad_files=f.skip_bad_files,
+        splits=tuple(f.splits),
     )
 
 

@@ -1,0 +1,39 @@
+"""Precompute the spectrogram features of a DCASE 2020 Task 1 folder into sharded TFRecords.
+
+    python prepare.py --flagfile=configs/base_1b.flags --data_dir=DIR [--features_dir=OUT]
+        [--representations=logmel,cqt,gamma,mfcc] [--num_workers=N] [--splits=train,evaluate]
+        [--num_shards=M --shard_index=K] [--feature_dtype=float16] [--skip_bad_files]
+
+Writes `<features_dir>/<settings hash>/` with shards and `manifest.json`, then prints a summary.
+Rerunning after an interruption resumes; a bad input stops with one line naming the file.
+"""
+
+import sys
+
+from absl import app
+
+from asc_keras import flags as flags_lib
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from asc_keras.data import manifest, precompute
+
+    try:
+        feature_cfg = flags_lib.feature_config()
+        data_cfg = flags_lib.data_config()
+        folder = precompute.ensure_features(feature_cfg, data_cfg, splits=data_cfg.splits)
+    except precompute.PrecomputeIncomplete as e:
+        print(e)
+        return 0
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(precompute.summarize(manifest.load_manifest(folder)))
+    return 0
+
+
+if __name__ == "__main__":
+    flags_lib.define_all()
+    app.run(main)

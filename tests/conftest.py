@@ -1,0 +1,114 @@
+"""Shared test fixtures: tiny datasets in the official DCASE layout, found via tmp paths only.
+
+- `make_layout(root, rows, ...)`: a hand-made dataset folder from `(filename, label, split)` rows
+  (noise clips), for reader and bad-input tests.
+- `tiny_1a_dir`, `tiny_1b_dir`: session-wide synthetic datasets (1-second clips) from
+  `asc_keras.data.synthetic`, and `tiny_1a_features`/`tiny_1b_features`: their precomputed
+  features (all representations) as `(features_folder, FeatureConfig, DataConfig)`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asc_keras.config import DataConfig, FeatureConfig
+
+CLIP_SECONDS = 1.0
+TINY_FEATURES_1A = FeatureConfig(clip_seconds=CLIP_SECONDS)
+TINY_FEATURES_1B = FeatureConfig(clip_seconds=CLIP_SECONDS, logmel_bins=64,
+                                 representations=("logmel", "cqt", "gamma"))
+
+
+def write_wav(path, *, seconds=CLIP_SECONDS, sr=44100, channels=1, subtype="PCM_24", seed=0,
+              fmt=None):
+    rng = np.random.default_rng(seed)
+    x = 0.1 * rng.standard_normal((int(seconds * sr), channels)).astype(np.float32)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sf.write(path, x if channels > 1 else x[:, 0], sr, subtype=subtype, format=fmt)
+
+
+def make_layout(root, rows, *, sr=44100, channels=1, seconds=CLIP_SECONDS):
+    """Write a dataset folder: audio for every row, meta.csv and the fold lists.
+
+    Args:
+      rows: `(filename, label, split)` with split 'train' or 'evaluate'.
+    Returns:
+      The folder path as a string.
+    """
+    root = str(root)
+    os.makedirs(os.path.join(root, "evaluation_setup"), exist_ok=True)
+    for i, (name, _, _) in enumerate(rows):
+        write_wav(os.path.join(root, name), seconds=seconds, sr=sr, channels=channels, seed=i)
+    with open(os.path.join(root, "meta.csv"), "w") as f:
+        f.write("filename\tscene_label\tidentifier\tsource_label\n")
+        for name, label, _ in rows:
+            scene, city, loc, _, device = os.path.basename(name)[:-4].split("-")
+            f.write(f"{name}\t{label}\t{city}-{loc}\t{device}\n")
+    for split in ("train", "evaluate"):
+        with open(os.path.join(root, "evaluation_setup", f"fold1_{split}.csv"), "w") as f:
+            f.write("filename\tscene_label\n")
+            for name, label, s in rows:
+                if s == split:
+                    f.write(f"{name}\t{label}\n")
+    with open(os.path.join(root, "evaluation_setup", "fold1_test.csv"), "w") as f:
+        f.write("filename\n")
+        for name, _, s in rows:
+            if s == "evaluate":
+                f.write(f"{name}\n")
+    return root
+
+
+SMALL_ROWS_1A = [
+    ("audio/airport-lisbon-1000-40000-a.wav", "airport", "train"),
+    ("audio/bus-lyon-1001-40001-b.wav", "bus", "train"),
+    ("audio/park-paris-1002-40002-a.wav", "park", "train"),
+    ("audio/tram-vienna-1003-40003-c.wav", "tram", "train"),
+    ("audio/metro-milan-1004-40004-s4.wav", "metro", "evaluate"),
+    ("audio/park-prague-1005-40005-a.wav", "park", "evaluate"),
+]
+
+
+@pytest.fixture
+def small_1a_dir(tmp_path):
+    return make_layout(tmp_path / "data", SMALL_ROWS_1A)
+
+
+def _synthetic(tmp_path_factory, task):
+    from asc_keras.data import synthetic
+
+    root = str(tmp_path_factory.mktemp(f"tiny_{task}") / "data")
+    synthetic.generate(root, task=task, **synthetic.TINY_SIZES, clip_seconds=CLIP_SECONDS, seed=1)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_1a_dir(tmp_path_factory):
+    return _synthetic(tmp_path_factory, "1a")
+
+
+@pytest.fixture(scope="session")
+def tiny_1b_dir(tmp_path_factory):
+    return _synthetic(tmp_path_factory, "1b")
+
+
+def _features(tmp_path_factory, data_dir, task, feature_cfg):
+    from asc_keras.data import precompute
+
+    data_cfg = DataConfig(data_dir=data_dir, features_dir=str(tmp_path_factory.mktemp("features")),
+                          task=task, num_workers=1, clips_per_shard=16)
+    folder = precompute.ensure_features(feature_cfg, data_cfg, progress=False, log=lambda *_: None)
+    return folder, feature_cfg, data_cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_1a_features(tmp_path_factory, tiny_1a_dir):
+    return _features(tmp_path_factory, tiny_1a_dir, "1a", TINY_FEATURES_1A)
+
+
+@pytest.fixture(scope="session")
+def tiny_1b_features(tmp_path_factory, tiny_1b_dir):
+    return _features(tmp_path_factory, tiny_1b_dir, "1b", TINY_FEATURES_1B)
