@@ -13,8 +13,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
-demo: $(VENV)/.installed
-	$(PY) -m asc_keras.demo --work_dir=$(DEMO_DIR)
+# The demo runs the same commands a user runs on a real DCASE folder, on a synthetic 1B set.
+DEMO_DATA := $(DEMO_DIR)/data
+DEMO_FEATURES := $(DEMO_DIR)/features
+DEMO_FLAGS := --flagfile=configs/1b_ef_spsmt.flags --data_dir=$(DEMO_DATA) --features_dir=$(DEMO_FEATURES)
+
+$(DEMO_DATA)/meta.csv: | $(VENV)/.installed
+	$(PY) -m asc_keras.data.synthetic --task=1b --out=$(DEMO_DATA) --clips_per_class=60 --overwrite
+
+demo: $(VENV)/.installed $(DEMO_DATA)/meta.csv
+	$(PY) prepare.py $(DEMO_FLAGS) --num_workers=2
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -18,8 +18,11 @@ from asc_keras import flags as flags_lib
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    import time
+
     from asc_keras.data import manifest, precompute
 
+    t0 = time.time()
     try:
         feature_cfg = flags_lib.feature_config()
         data_cfg = flags_lib.data_config()
@@ -31,6 +34,7 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(precompute.summarize(manifest.load_manifest(folder)))
+    print(f"prepare.py: {time.time() - t0:.1f} s")
     return 0
 
 

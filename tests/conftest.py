@@ -81,7 +81,9 @@ def _synthetic(tmp_path_factory, task):
     from asc_keras.data import synthetic
 
     root = str(tmp_path_factory.mktemp(f"tiny_{task}") / "data")
-    synthetic.generate(root, task=task, **synthetic.TINY_SIZES, clip_seconds=CLIP_SECONDS, seed=1)
+    sizes = {"1a": dict(clips_per_class=4, clips_per_location=2),
+             "1b": dict(clips_per_class=9, clips_per_location=3)}[task]
+    synthetic.generate(root, task=task, **sizes, clip_seconds=CLIP_SECONDS, seed=1)
     return root
 
 

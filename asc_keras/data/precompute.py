@@ -92,13 +92,24 @@ def _extract(task: tuple[str, str, FeatureConfig, float]):
         return name, None, str(e)
 
 
-def _results(tasks: Sequence, num_workers: int) -> Iterator:
+def _init_worker(cfg: FeatureConfig) -> None:
+    """One BLAS thread per worker (the workers already fill the cores), and librosa's one-off
+    compilation done before the first clip."""
+    from threadpoolctl import threadpool_limits
+
+    from asc_keras.features import compute_features
+
+    threadpool_limits(1)
+    compute_features(np.zeros(cfg.num_samples, np.float32), cfg)
+
+
+def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
     if num_workers <= 1 or len(tasks) <= 1:
         yield from map(_extract, tasks)
         return
     # spawn: the caller may have TensorFlow loaded, which must not be forked.
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(num_workers) as pool:
+    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(cfg,)) as pool:
         yield from pool.imap(_extract, tasks, chunksize=2)
 
 
@@ -124,7 +135,7 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
     current, writer, tmp = -1, None, None
     stats, skipped, rows_by_name = {}, [], {}
     try:
-        for t, (name, feats, error) in enumerate(_results(tasks, data_cfg.num_workers)):
+        for t, (name, feats, error) in enumerate(_results(tasks, data_cfg.num_workers, feature_cfg)):
             k = owner[t]
             if k != current:
                 current = k
