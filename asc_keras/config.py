@@ -286,3 +286,109 @@ class ModelConfig:
         d.update(inputs=list(self.inputs), input_bins=dict(self.input_bins))
         d.update(strategies=list(self.strategies))
         return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation (SPEC.md section 6).
+
+EVAL_SPLITS = ("train", "evaluate", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """What `evaluate.py` scores and where it writes.
+
+    `model_dirs` are training runs; several are fused (mean of probabilities, e.g. four
+    single-representation runs = SPSMR). `tflite` (one or more files, each scored on its own and
+    compared with the first, e.g. float vs int8) or `saved_model` evaluates exported artifacts
+    of the one model_dir instead of its `model.keras`. `out_dir` defaults to
+    `<model_dirs[0]>/eval_<split>`; `submission` writes a DCASE submission file.
+    """
+
+    model_dirs: tuple[str, ...] = ()
+    split: str = "evaluate"
+    batch_size: int = 64
+    out_dir: str = ""
+    tflite: tuple[str, ...] = ()
+    saved_model: str = ""
+    submission: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "model_dirs", tuple(self.model_dirs))
+        object.__setattr__(self, "tflite", tuple(self.tflite))
+        if not self.model_dirs:
+            raise ValueError("at least one model_dir is required")
+        if self.split not in EVAL_SPLITS:
+            raise ValueError(f"split must be one of {EVAL_SPLITS}, got {self.split!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.tflite and self.saved_model:
+            raise ValueError("give either tflite files or a saved_model, not both")
+        if (self.tflite or self.saved_model) and len(self.model_dirs) != 1:
+            raise ValueError("exported artifacts are evaluated with exactly one model_dir "
+                             f"(for its config and data), got {len(self.model_dirs)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Training (SPEC.md section 5).
+
+DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How a model is trained (paper section 4.2) and where the run lives.
+
+    `batch_size` is the global batch (split across replicas). The learning rate is
+    `learning_rate * lr_decay_rate ** floor(step / lr_decay_steps)`. `shuffle_buffer` 0 means
+    the whole training split. `eval_every` 0 validates only at the end.
+    """
+
+    model_dir: str = ""
+    train_steps: int = 12000
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    lr_decay_rate: float = 0.91
+    lr_decay_steps: int = 200
+    mixup_alpha: float = 0.2
+    shuffle_buffer: int = 0
+    cache_examples: bool = True
+    seed: int = 0
+    eval_every: int = 1000
+    eval_batch_size: int = 64
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    distribution: str = "default"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    deterministic: bool = False
+
+    # Fields a resumed run may change; every other field must match the checkpointed run.
+    RESUMABLE_CHANGES = ("model_dir", "train_steps", "eval_every", "eval_batch_size",
+                         "checkpoint_every", "keep_checkpoints", "log_every", "distribution",
+                         "jit_compile", "deterministic")
+
+    def __post_init__(self):
+        for name in ("train_steps", "batch_size", "lr_decay_steps", "eval_batch_size",
+                     "checkpoint_every", "keep_checkpoints", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("shuffle_buffer", "eval_every", "seed"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.learning_rate > 0 or not 0 < self.lr_decay_rate <= 1:
+            raise ValueError(f"need learning_rate > 0 and 0 < lr_decay_rate <= 1, got "
+                             f"{self.learning_rate}, {self.lr_decay_rate}")
+        if self.mixup_alpha < 0:
+            raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, "
+                             f"got {self.distribution!r}")
+
+    def learning_rate_at(self, step: int) -> float:
+        """The staircase learning rate after `step` optimizer updates."""
+        return self.learning_rate * self.lr_decay_rate ** (step // self.lr_decay_steps)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

@@ -111,7 +111,66 @@ def data_config() -> config_lib.DataConfig:
 
 
 def define_model_flags() -> None:
-    pass
+    d = _define_once
+    first_time = "model_inputs" not in flags.FLAGS
+    d(flags.DEFINE_enum, "backbone", "1a", list(config_lib.BACKBONES),
+      "CNN of paper Table 1: 1a (VGG-style, 18.9 MiB) or 1b (tiny, under 500 KB).")
+    d(flags.DEFINE_list, "model_inputs", ["logmel"],
+      "Representations the model reads (a subset of --representations): logmel,cqt,gamma,mfcc.")
+    d(flags.DEFINE_enum, "fusion", "single", list(config_lib.FUSIONS),
+      "How several representations meet: single (one input), ef (stacked as channels), "
+      "mf (after the first conv block), lf (after the last conv block), spsmr (one CNN each, "
+      "probabilities averaged).")
+    d(flags.DEFINE_list, "strategies", [],
+      "Processing strategies, any of spsmf (one CNN per frequency band) and spsmt (frame-wise "
+      "classifier); empty for none.")
+    d(flags.DEFINE_integer, "num_bands", 5, "SPSMF frequency bands.", lower_bound=1)
+    d(flags.DEFINE_integer, "band_width", 16, "SPSMF bins per band.", lower_bound=1)
+    d(flags.DEFINE_integer, "ef_bins", 64, "EF: bins every representation is resized to.",
+      lower_bound=1)
+    d(flags.DEFINE_float, "width", 1.0,
+      "Multiplier of conv filters and hidden units (1.0 = the paper).", lower_bound=1e-3)
+    d(flags.DEFINE_float, "dropout", 0.5, "Dropout between the fully connected layers.",
+      lower_bound=0.0, upper_bound=0.99)
+    d(flags.DEFINE_string, "model_part", None,
+      "Build only this independent part of the model (an SPSMR member such as 'cqt', an SPSMF "
+      "band such as 'logmel_band2'), to train it as a separate run and fuse it later.")
+    for name, known in (("model_inputs", config_lib.REPRESENTATIONS),
+                        ("strategies", config_lib.STRATEGIES)) if first_time else ():
+        flags.register_validator(
+            name, lambda values, known=known: all(v in known for v in values),
+            message=f"--{name} takes values from {','.join(known)}")
+
+
+def model_config(feature_cfg: config_lib.FeatureConfig) -> config_lib.ModelConfig:
+    """ModelConfig from the model flags; frames and bins from `feature_cfg`, classes from --task.
+
+    Raises:
+        ValueError: If a model input is not among the feature representations, or the
+            combination of fusion and strategies is not one the paper defines.
+    """
+    from asc_keras import labels
+
+    f = flags.FLAGS
+    missing = [n for n in f.model_inputs if n not in feature_cfg.representations]
+    if missing:
+        raise ValueError(f"--model_inputs {missing} not among --representations "
+                         f"{list(feature_cfg.representations)}")
+    cfg = config_lib.ModelConfig(
+        backbone=f.backbone,
+        inputs=tuple(f.model_inputs),
+        input_bins={n: feature_cfg.bins(n) for n in f.model_inputs},
+        num_frames=feature_cfg.num_frames,
+        num_classes=len(labels.classes(f.task)),
+        fusion=f.fusion,
+        strategies=tuple(f.strategies),
+        num_bands=f.num_bands,
+        band_width=f.band_width,
+        ef_bins=f.ef_bins,
+        width=f.width,
+        dropout=f.dropout,
+    )
+    return cfg.part(f.model_part) if f.model_part else cfg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,7 +178,72 @@ def define_model_flags() -> None:
 
 
 def define_train_flags() -> None:
-    pass
+    d = _define_once
+    d(flags.DEFINE_string, "model_dir", None,
+      "Training run folder (checkpoints, TensorBoard logs, flags.txt, model.keras, metrics); "
+      "evaluate.py takes a comma-separated list and fuses the runs.")
+    d(flags.DEFINE_integer, "batch_size", 64,
+      "Clips per batch (training: the global batch, split across replicas).", lower_bound=1)
+    d(flags.DEFINE_integer, "train_steps", 12000, "Training iterations.", lower_bound=1)
+    d(flags.DEFINE_float, "learning_rate", 1e-3, "Initial Adam learning rate.", lower_bound=0.0)
+    d(flags.DEFINE_float, "lr_decay_rate", 0.91, "Staircase decay factor of the learning rate.",
+      lower_bound=0.0, upper_bound=1.0)
+    d(flags.DEFINE_integer, "lr_decay_steps", 200, "Steps between learning rate decays.",
+      lower_bound=1)
+    d(flags.DEFINE_float, "mixup_alpha", 0.2, "Mixup Beta parameter; 0 disables mixup.",
+      lower_bound=0.0)
+    d(flags.DEFINE_integer, "shuffle_buffer", 0,
+      "Example shuffle buffer; 0 = the whole training split.", lower_bound=0)
+    d(flags.DEFINE_bool, "cache_examples", True,
+      "Keep the parsed training examples in memory after the first epoch.")
+    d(flags.DEFINE_integer, "seed", 0,
+      "Seed of the weights, data order, mixup and dropout.", lower_bound=0)
+    d(flags.DEFINE_integer, "eval_every", 1000,
+      "Validate on the evaluate split every this many steps (0: only at the end).",
+      lower_bound=0)
+    d(flags.DEFINE_integer, "eval_batch_size", 64, "Clips per validation batch.", lower_bound=1)
+    d(flags.DEFINE_integer, "checkpoint_every", 200, "Steps between checkpoints.", lower_bound=1)
+    d(flags.DEFINE_integer, "keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
+    d(flags.DEFINE_integer, "log_every", 50, "Steps between TensorBoard loss summaries.",
+      lower_bound=1)
+    d(flags.DEFINE_enum, "distribution", "default", list(config_lib.DISTRIBUTIONS),
+      "tf.distribute strategy: default (one device), mirrored (all local GPUs) or multi_worker "
+      "(MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG).")
+    d(flags.DEFINE_bool, "mixed_precision", False,
+      "Train with the mixed_float16 policy (dynamic loss scaling; outputs stay float32).")
+    d(flags.DEFINE_bool, "jit_compile", False, "XLA-compile the training step.")
+    d(flags.DEFINE_bool, "deterministic", False,
+      "Deterministic ops (tf.config.experimental.enable_op_determinism): bitwise repeatable "
+      "runs, slower.")
+
+
+def train_config() -> config_lib.TrainConfig:
+    f = flags.FLAGS
+    if not f.model_dir:
+        raise ValueError("--model_dir is required")
+    if "," in f.model_dir:
+        raise ValueError(f"--model_dir: training takes one folder, got {f.model_dir!r}")
+    return config_lib.TrainConfig(
+        model_dir=f.model_dir,
+        train_steps=f.train_steps,
+        batch_size=f.batch_size,
+        learning_rate=f.learning_rate,
+        lr_decay_rate=f.lr_decay_rate,
+        lr_decay_steps=f.lr_decay_steps,
+        mixup_alpha=f.mixup_alpha,
+        shuffle_buffer=f.shuffle_buffer,
+        cache_examples=f.cache_examples,
+        seed=f.seed,
+        eval_every=f.eval_every,
+        eval_batch_size=f.eval_batch_size,
+        checkpoint_every=f.checkpoint_every,
+        keep_checkpoints=f.keep_checkpoints,
+        log_every=f.log_every,
+        distribution=f.distribution,
+        mixed_precision=f.mixed_precision,
+        jit_compile=f.jit_compile,
+        deterministic=f.deterministic,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,7 +251,47 @@ def define_train_flags() -> None:
 
 
 def define_eval_flags() -> None:
-    pass
+    d = _define_once
+    d(flags.DEFINE_string, "model_dir", None,
+      "Training run folder; evaluate.py takes a comma-separated list and fuses the runs "
+      "(mean of their probabilities, e.g. four single-representation runs = SPSMR).")
+    d(flags.DEFINE_integer, "batch_size", 64, "Clips per batch.", lower_bound=1)
+    d(flags.DEFINE_enum, "split", "evaluate", list(config_lib.EVAL_SPLITS),
+      "Split to evaluate: evaluate (fold1_evaluate.csv), train, or test (unlabeled: "
+      "fold1_test.csv or a challenge evaluation folder; no metrics, use --submission).")
+    d(flags.DEFINE_string, "out_dir", None,
+      "Evaluation output folder; default <first model_dir>/eval_<split>.")
+    d(flags.DEFINE_list, "tflite", [],
+      "Evaluate these TFLite files (raw features in) instead of model.keras; with several "
+      "(e.g. float,int8) each is scored and the change against the first is reported.")
+    d(flags.DEFINE_string, "saved_model", None,
+      "Evaluate this SavedModel folder (raw features in) instead of model.keras.")
+    d(flags.DEFINE_string, "submission", None,
+      "Also write a DCASE submission file (filename, scene_label, class probabilities).")
+
+
+def _as_list(value) -> tuple[str, ...]:
+    """A comma-separated string or a list flag value as a tuple of non-empty strings."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(v.strip() for v in items if v and v.strip())
+
+
+def eval_config() -> config_lib.EvalConfig:
+    f = flags.FLAGS
+    model_dirs = _as_list(f.model_dir)
+    if not model_dirs:
+        raise ValueError("--model_dir is required")
+    return config_lib.EvalConfig(
+        model_dirs=model_dirs,
+        split=f.split,
+        batch_size=f.batch_size,
+        out_dir=f.out_dir or "",
+        tflite=_as_list(f.tflite),
+        saved_model=f.saved_model or "",
+        submission=f.submission or "",
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,7 +72,9 @@ def test_two_workers_write_identical_records_and_float16(small_1a_dir, tmp_path)
     one = manifest.load_manifest(_run(_data_cfg(small_1a_dir, tmp_path / "a")))
     two = manifest.load_manifest(_run(_data_cfg(small_1a_dir, tmp_path / "b", num_workers=2)))
     for a, b in zip(_records(one, "train"), _records(two, "train"), strict=True):
-        np.testing.assert_array_equal(a["gamma"], b["gamma"])
+        assert a["filename"] == b["filename"]
+        for rep in CFG.representations:  # workers use one BLAS thread: summation order differs
+            np.testing.assert_allclose(a[rep], b[rep], rtol=0, atol=1e-3)
     cfg16 = FeatureConfig(clip_seconds=1.0, dtype="float16", representations=("logmel",))
     half = manifest.load_manifest(_run(_data_cfg(small_1a_dir, tmp_path / "c"), cfg16))
     assert half.dtype == "float16" and half.path != one.path
