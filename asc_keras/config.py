@@ -302,7 +302,8 @@ class EvalConfig:
     single-representation runs = SPSMR). `tflite` (one or more files, each scored on its own and
     compared with the first, e.g. float vs int8) or `saved_model` evaluates exported artifacts
     of the one model_dir instead of its `model.keras`. `out_dir` defaults to
-    `<model_dirs[0]>/eval_<split>`; `submission` writes a DCASE submission file.
+    `<model_dirs[0]>/eval_<split>` (`eval_<split>_tflite` / `_saved_model` for exports);
+    `submission` writes a DCASE submission file.
     """
 
     model_dirs: tuple[str, ...] = ()

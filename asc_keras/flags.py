@@ -85,8 +85,6 @@ def feature_config() -> config_lib.FeatureConfig:
 
 
 def data_config() -> config_lib.DataConfig:
-    import os
-
     f = flags.FLAGS
     if not f.data_dir:
         raise ValueError("--data_dir is required")
@@ -260,7 +258,8 @@ def define_eval_flags() -> None:
       "Split to evaluate: evaluate (fold1_evaluate.csv), train, or test (unlabeled: "
       "fold1_test.csv or a challenge evaluation folder; no metrics, use --submission).")
     d(flags.DEFINE_string, "out_dir", None,
-      "Evaluation output folder; default <first model_dir>/eval_<split>.")
+      "Evaluation output folder; default <first model_dir>/eval_<split> (exports: "
+      "eval_<split>_tflite, eval_<split>_saved_model).")
     d(flags.DEFINE_list, "tflite", [],
       "Evaluate these TFLite files (raw features in) instead of model.keras; with several "
       "(e.g. float,int8) each is scored and the change against the first is reported.")

@@ -11,9 +11,10 @@ fresh process so that times and peak memory are not shared:
 - `ours, 1 worker` and `ours, 2 workers`: `asc_keras.data.precompute.ensure_features`
   (shared STFT, cached filter banks, TFRecord shards written, manifest and statistics).
 
-Each is run on a small dataset and on one about 3x larger: peak memory (max RSS over the process and its workers) must not
-grow with the number of clips. Prints a table; the target is >= 3.5x the naive loop with 2 workers,
-and the projected time for 1A fold 1 (16,930 clips) <= 10 minutes on 2 cores.
+Each is run on a small dataset and on one about 3x larger: peak memory (max RSS over the
+process and its workers) must not grow with the number of clips. Prints a table; the target is
+>= 3.5x the naive loop with 2 workers, and the projected time for 1A fold 1 (16,930 clips)
+<= 10 minutes on 2 cores.
 """
 
 from __future__ import annotations

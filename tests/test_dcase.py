@@ -14,7 +14,8 @@ def test_reads_splits_with_metadata(small_1a_dir):
     assert list(train.columns) == list(dcase.COLUMNS)
     assert len(train) == 4 and len(ev) == 2
     row = train.iloc[1]
-    assert (row.filename, row.label, row.label_index) == ("audio/bus-lyon-1001-40001-b.wav", "bus", 1)
+    assert (row.filename, row.label, row.label_index) == (
+        "audio/bus-lyon-1001-40001-b.wav", "bus", 1)
     assert (row.device, row.city, row.identifier) == ("b", "lyon", "lyon-1001")
     assert ev.iloc[0].device == "s4"
 
@@ -52,7 +53,8 @@ def _rewrite(path, text):
     ("filename\tscene_label\n", "no rows after the header"),
     ("filename\tscene_label\naudio/airport-lisbon-1000-40000-a.wav\tspaceship\n",
      "line 2: unknown label 'spaceship'"),
-    ("filename\tscene_label\naudio/nope-x-1-2-a.wav\tbus\n", "line 2: audio/nope-x-1-2-a.wav is listed but missing"),
+    ("filename\tscene_label\naudio/nope-x-1-2-a.wav\tbus\n",
+     "line 2: audio/nope-x-1-2-a.wav is listed but missing"),
     ("filename\tscene_label\naudio/airport-lisbon-1000-40000-a.wav\tairport\n"
      "audio/airport-lisbon-1000-40000-a.wav\tairport\n", "listed more than once (lines 2 and 3)"),
 ])

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import SMALL_ROWS_1A, make_layout, write_wav
+from conftest import SMALL_ROWS_1A, write_wav
 
 from asc_keras import audio
 from asc_keras.config import DataConfig, FeatureConfig

@@ -60,13 +60,15 @@ def _check_duplicates(df: pd.DataFrame, path: str) -> None:
     if dup.any():
         rows = df.index[dup].to_numpy()[:2] + 2
         name = df.loc[dup, "filename"].iloc[0]
-        raise DatasetError(f"{path}: {name} is listed more than once (lines {rows[0]} and {rows[1]})")
+        raise DatasetError(
+            f"{path}: {name} is listed more than once (lines {rows[0]} and {rows[1]})")
 
 
 def _check_files_exist(df: pd.DataFrame, data_dir: str, path: str) -> None:
     for i, name in enumerate(df["filename"]):
         if not os.path.isfile(os.path.join(data_dir, name)):
-            raise DatasetError(f"{path}: line {i + 2}: {name} is listed but missing from {data_dir}")
+            raise DatasetError(
+                f"{path}: line {i + 2}: {name} is listed but missing from {data_dir}")
 
 
 def _metadata(data_dir: str) -> dict[str, tuple[str, str, str]]:

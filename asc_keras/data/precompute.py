@@ -28,7 +28,8 @@ import pandas as pd
 
 from asc_keras import labels as labels_lib
 from asc_keras.config import DataConfig, FeatureConfig
-from asc_keras.data import dcase, manifest as manifest_lib, schema
+from asc_keras.data import dcase, schema
+from asc_keras.data import manifest as manifest_lib
 from asc_keras.data.manifest import write_json_atomic
 
 
@@ -135,7 +136,8 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
     current, writer, tmp = -1, None, None
     stats, skipped, rows_by_name = {}, [], {}
     try:
-        for t, (name, feats, error) in enumerate(_results(tasks, data_cfg.num_workers, feature_cfg)):
+        results = _results(tasks, data_cfg.num_workers, feature_cfg)
+        for t, (name, feats, error) in enumerate(results):
             k = owner[t]
             if k != current:
                 current = k
@@ -270,7 +272,8 @@ def summarize(m: manifest_lib.Manifest) -> str:
         line = f"  {rep:7s} [time, freq] = {list(shape)}"
         if rep in m.normalization:
             mean, std = m.normalization[rep]["mean"], m.normalization[rep]["std"]
-            line += (f"  train mean {np.mean(mean):8.2f} (bins {np.min(mean):.2f}..{np.max(mean):.2f})"
+            line += (f"  train mean {np.mean(mean):8.2f} "
+                     f"(bins {np.min(mean):.2f}..{np.max(mean):.2f})"
                      f"  std {np.mean(std):6.2f} (bins {np.min(std):.2f}..{np.max(std):.2f})")
         lines.append(line)
     if m.skipped:

@@ -1,0 +1,322 @@
+"""tf.data input pipelines over a precomputed features folder (see `asc_keras.data.manifest`).
+
+Order (Model Garden `input_reader.py`): seeded file-level shuffle -> interleave(TFRecordDataset)
+-> map(parse) -> normalize -> cache -> (train) shuffle + repeat -> batch -> mixup -> prefetch.
+
+- `train_dataset(...)` yields, forever, `(features, labels)`: `features = {rep: float32 [B, T, F]}`
+  (normalized with the training split's per-bin statistics) and `labels = float32 [B, C]`
+  (one-hot, mixed with the features when mixup is on). Its order is a pure function of the seed:
+  `skip_batches=k` yields exactly what an uninterrupted pipeline yields after `k` batches, which
+  is how a resumed training run gets its data position back.
+- `eval_dataset(...)` yields one pass over a split in record order, never shuffled or repeated:
+  `(features, meta)` with `meta = {'label': int64 [B], 'filename' | 'device' | 'city' |
+  'identifier': string [B]}`.
+
+Corrupt input is never skipped: `check_shards` (run by both builders, about a millisecond per
+shard) verifies the record framing of every shard and the record count against the manifest,
+and `checked_iter` turns an error while iterating into a one-line `CorruptShardError` naming
+the shard (`find_bad_shard` re-reads the shards one by one to find it). Features holding NaN or
+infinite values fail in the pipeline with the clip's file name.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from asc_keras.data import mixup as mixup_lib
+from asc_keras.data import schema
+from asc_keras.data.manifest import Manifest
+from asc_keras.features.normalization import DEFAULT_STD_FLOOR
+
+META_KEYS = (schema.LABEL,) + schema.STRING_KEYS
+_CYCLE_LENGTH = 4  # fixed, so the record order does not depend on the machine's core count
+_READ_BUFFER = 1 << 20
+_MIXUP_STREAM = 0x6D6978  # folds the run seed into a stream of its own for mixup
+
+
+class CorruptShardError(RuntimeError):
+    """A TFRecord shard that is truncated, corrupt, or holds bad values."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Shard checks.
+
+
+def _remedy(path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    return f"delete {folder} and rerun prepare.py (or train.py) to recompute the features"
+
+
+def check_shard(path: str) -> int:
+    """Walk the TFRecord framing of one shard (headers only); returns its number of records.
+
+    A TFRecord is `uint64 length | uint32 crc | data[length] | uint32 crc`. A file that ends
+    inside a record (an interrupted copy, a full disk) or after garbage fails here.
+
+    Raises:
+      CorruptShardError: one line naming the file.
+    """
+    try:
+        size = os.path.getsize(path)
+        count, offset = 0, 0
+        with open(path, "rb") as f:
+            while offset < size:
+                if size - offset < 12:
+                    raise CorruptShardError(
+                        f"{path}: truncated TFRecord shard: {size - offset} stray byte(s) after "
+                        f"record {count} at byte {offset}; {_remedy(path)}")
+                f.seek(offset)
+                (length,) = struct.unpack("<Q", f.read(8))
+                end = offset + 16 + length
+                if end > size:
+                    raise CorruptShardError(
+                        f"{path}: truncated or corrupt TFRecord shard: record {count} at byte "
+                        f"{offset} needs {16 + length} bytes, the file ends at {size}; "
+                        f"{_remedy(path)}")
+                offset, count = end, count + 1
+    except OSError as e:
+        raise CorruptShardError(f"{path}: unreadable TFRecord shard ({e})") from None
+    return count
+
+
+def check_shards(manifest: Manifest, split: str) -> None:
+    """`check_shard` on every shard of `split`, then the record count against the manifest."""
+    paths = manifest.shard_paths(split)
+    total = sum(check_shard(p) for p in paths)
+    expected = manifest.split(split).num_examples
+    if total != expected:
+        raise CorruptShardError(
+            f"{os.path.join(manifest.path, 'manifest.json')}: split {split!r} has {total} "
+            f"records in its shards, the manifest says {expected}; {_remedy(paths[0])}")
+
+
+def find_bad_shard(paths: Sequence[str], parse) -> str | None:
+    """Read every shard in full (CRCs, parsing, finiteness); the one-line reason of the first bad.
+
+    Returns None when every shard reads cleanly.
+    """
+    import tensorflow as tf
+
+    for path in paths:
+        ds = tf.data.TFRecordDataset(path).map(parse).map(_assert_finite)
+        try:
+            for _ in ds:
+                pass
+        except tf.errors.OpError as e:
+            reason = " ".join(str(e.message).split())[:300]
+            return f"{path}: corrupt TFRecord shard ({reason}); {_remedy(path)}"
+    return None
+
+
+def checked_iter(iterable: Iterable, paths: Sequence[str], parse) -> Iterator:
+    """Iterate `iterable` (a dataset built from `paths`), naming the shard when reading fails.
+
+    Raises:
+      CorruptShardError: a shard could not be read or parsed; one line naming the file.
+    """
+    import tensorflow as tf
+
+    try:
+        yield from iterable
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+        reason = find_bad_shard(paths, parse)
+        if reason is None:
+            raise
+        raise CorruptShardError(reason) from e
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks.
+
+
+def normalization_arrays(normalization: Mapping, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """`(mean, std)` float32 `[F]` of one representation; std floored like the statistics."""
+    if name not in normalization:
+        raise KeyError(f"no normalization statistics for {name!r} (have {sorted(normalization)})")
+    stats = normalization[name]
+    mean = np.asarray(stats["mean"], np.float32)
+    std = np.maximum(np.asarray(stats["std"], np.float32), np.float32(DEFAULT_STD_FLOOR))
+    return mean, std
+
+
+def _assert_finite(example):
+    import tensorflow as tf
+
+    checks = []
+    for name, x in example.items():
+        if x.dtype == tf.float32:
+            ok = tf.reduce_all(tf.math.is_finite(x))
+            checks.append(tf.debugging.Assert(
+                ok, ["non-finite feature values in", name, "of clip", example[schema.FILENAME]]))
+    with tf.control_dependencies(checks):
+        return {k: tf.identity(v) for k, v in example.items()}
+
+
+def _records(paths: Sequence[str], *, seed: int | None, input_context=None):
+    """Serialized records of `paths`: file order shuffled by `seed` and interleaved, or (seed
+    None) read in order."""
+    import tensorflow as tf
+
+    paths = list(paths)
+    if not paths:
+        raise ValueError("no TFRecord shards to read")
+    if seed is not None:
+        paths = [paths[i] for i in np.random.default_rng(seed).permutation(len(paths))]
+    shard_records = False
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        n, i = input_context.num_input_pipelines, input_context.input_pipeline_id
+        if len(paths) >= n:
+            paths = paths[i::n]
+        else:
+            shard_records = True
+    if seed is None:  # record order: the shards one after the other
+        ds = tf.data.TFRecordDataset(paths, buffer_size=_READ_BUFFER)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(paths).interleave(
+            lambda p: tf.data.TFRecordDataset(p, buffer_size=_READ_BUFFER),
+            cycle_length=min(len(paths), _CYCLE_LENGTH), block_length=1,
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if shard_records:
+        ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+    return ds
+
+
+def _examples(manifest: Manifest, split: str, representations: Sequence[str],
+              normalization: Mapping | None, *, seed: int | None, input_context=None,
+              check: bool = True):
+    """Parsed, checked and normalized examples of a split: `{rep: [T, F], meta...}`."""
+    import tensorflow as tf
+
+    representations = tuple(representations)
+    missing = [r for r in representations if r not in manifest.shapes]
+    if missing:
+        raise ValueError(f"{manifest.path}: representations {missing} were not precomputed "
+                         f"(have {sorted(manifest.shapes)})")
+    if check:
+        check_shards(manifest, split)
+    normalization = manifest.normalization if normalization is None else normalization
+    stats = {r: normalization_arrays(normalization, r) for r in representations}
+    parse = make_parse(manifest, representations)
+
+    def normalize(example):
+        out = dict(example)
+        for r, (mean, std) in stats.items():
+            out[r] = (example[r] - tf.constant(mean)) / tf.constant(std)  # [T, F]
+        return out
+
+    ds = _records(manifest.shard_paths(split), seed=seed, input_context=input_context)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(_assert_finite, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def make_parse(manifest: Manifest, representations: Sequence[str]):
+    """The record parser of a features folder, for the given representations."""
+    shapes = {r: tuple(manifest.shapes[r]) for r in representations}
+    return schema.make_parser(shapes, dtype=manifest.dtype)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public builders.
+
+
+def train_dataset(manifest: Manifest, *, representations: Sequence[str], batch_size: int,
+                  seed: int, mixup_alpha: float = 0.2, num_classes: int | None = None,
+                  shuffle_buffer: int = 0, split: str = "train",
+                  normalization: Mapping | None = None, skip_batches: int = 0,
+                  input_context=None, cache: bool = True, check: bool = True):
+    """The infinite, shuffled, mixed-up training stream.
+
+    Args:
+      manifest: the features folder (`load_manifest`).
+      representations: which stored representations to feed (the model's input names).
+      batch_size: examples per batch (per replica when `input_context` is given).
+      seed: the file order, example shuffle and mixup all derive from it.
+      mixup_alpha: mixup's Beta parameter; 0 disables mixup.
+      num_classes: one-hot size; default the manifest's class count.
+      shuffle_buffer: example shuffle buffer; 0 = the whole split (cached examples are shared,
+        not copied, so this costs pointers only).
+      split: the manifest split to read.
+      normalization: `{rep: {'mean': [F], 'std': [F]}}`; default the manifest's (train split).
+      skip_batches: start after this many batches (resuming a run at the same data position).
+      input_context: a `tf.distribute.InputContext`; shards files (or records) across input
+        pipelines.
+      cache: keep the parsed, normalized examples in memory after the first pass.
+      check: `check_shards` first.
+
+    Returns:
+      A `tf.data.Dataset` of `({rep: float32 [B, T, F]}, float32 [B, C])`.
+    """
+    import tensorflow as tf
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    num_classes = len(manifest.classes) if num_classes is None else int(num_classes)
+    representations = tuple(representations)
+    ds = _examples(manifest, split, representations, normalization, seed=seed,
+                   input_context=input_context, check=check)
+
+    def features_label(example):
+        label = example[schema.LABEL]
+        ok = tf.debugging.Assert(label >= 0, [f"unlabeled clip in split {split!r}:",
+                                              example[schema.FILENAME]])
+        with tf.control_dependencies([ok]):
+            label = tf.identity(label)
+        return {r: example[r] for r in representations}, label
+
+    ds = ds.map(features_label, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache()
+    buffer = shuffle_buffer or manifest.split(split).num_examples
+    # Shuffle before repeat: with the whole split in the buffer every epoch is a permutation.
+    ds = ds.shuffle(max(1, buffer), seed=seed, reshuffle_each_iteration=True).repeat()
+    if skip_batches:
+        ds = ds.skip(int(skip_batches) * batch_size)  # element skips share the cached tensors
+    ds = ds.batch(batch_size, drop_remainder=True)
+    batch_index = tf.data.Dataset.range(int(skip_batches), np.iinfo(np.int64).max)
+    base_seed = tf.constant([seed, _MIXUP_STREAM], tf.int64)
+
+    def mix(index, batch):
+        features, label = batch
+        labels = tf.one_hot(label, num_classes, dtype=tf.float32)  # [B, C]
+        batch_seed = tf.random.experimental.stateless_fold_in(base_seed, index)
+        return mixup_lib.mixup_batch(features, labels, alpha=mixup_alpha, seed=batch_seed)
+
+    ds = tf.data.Dataset.zip(batch_index, ds)
+    ds = ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(manifest: Manifest, split: str = "evaluate", *,
+                 representations: Sequence[str], batch_size: int,
+                 normalization: Mapping | None = None, cache: bool = False,
+                 check: bool = True):
+    """One pass over a split, in record order (the order of `manifest.split(split).files`).
+
+    Args:
+      manifest: the features folder.
+      split: 'evaluate', 'train' or 'test'.
+      representations: stored representations to feed.
+      batch_size: examples per batch; the last batch may be smaller.
+      normalization: `{rep: {'mean', 'std'}}`, e.g. a model_dir's normalization.json; default
+        the manifest's train statistics.
+      cache: keep the examples in memory (for repeated validation during training).
+      check: `check_shards` first.
+
+    Returns:
+      A `tf.data.Dataset` of `({rep: float32 [B, T, F]}, {'label': int64 [B], 'filename',
+      'device', 'city', 'identifier': string [B]})`.
+    """
+    import tensorflow as tf
+
+    representations = tuple(representations)
+    ds = _examples(manifest, split, representations, normalization, seed=None, check=check)
+    ds = ds.map(lambda ex: ({r: ex[r] for r in representations}, {k: ex[k] for k in META_KEYS}),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if cache:
+        ds = ds.cache()
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

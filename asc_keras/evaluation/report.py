@@ -1,0 +1,131 @@
+"""Evaluation reports: metrics.json, figures, per-clip predictions and a printed table.
+
+`write_report(out_dir, metrics, classes, *, probs=None, meta=None)` is what `train.py` calls at the
+end of training and `evaluate.py` after scoring. It writes into `out_dir`:
+
+- `metrics.json`: `{'classes': [...], 'all': {...}, 'device_a': {...} | null, **extra}` with the
+  entries of `metrics.compute_metrics`;
+- `confusion.png` (all devices) and, when device `a` is a strict subset of the clips (1A),
+  `confusion_device_a.png`;
+- `devices.png`: accuracy per device;
+- `predictions.tsv` when `probs [N, C]` and `meta` (`{'filename', 'label', 'device'}` arrays of
+  `N`) are given: `filename  label  device  scene_label  <class probabilities>`, the true label
+  by name (empty when unlabeled), the predicted label as `scene_label`;
+- `report.txt`: the table that is also printed (`format_table`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from asc_keras.data.manifest import write_json_atomic
+from asc_keras.evaluation import plots
+
+METRICS_NAME = "metrics.json"
+
+
+def _pct(x) -> str:
+    return "     -" if x is None else f"{100.0 * x:6.2f}"
+
+
+def _loss(x) -> str:
+    return "     -" if x is None else f"{x:6.3f}"
+
+
+def format_table(metrics: Mapping, classes: Sequence[str], *, title: str = "") -> str:
+    """A fixed-width table of `compute_metrics` output: overall, per class, per device.
+
+    Columns: accuracy (%) and log loss on all devices and on device `a` alone. The `overall`
+    row is the DCASE pair: macro-average (class-wise) accuracy and the log loss over all clips;
+    the row below it gives the micro accuracy and the mean of the class-wise log losses.
+    """
+    subsets = [("all", "all devices"), ("device_a", "device a")]
+    subsets = [(k, label) for k, label in subsets if metrics.get(k)]
+    groups = [f"{label} (N={metrics[k]['num_examples']})" for k, label in subsets]
+    head1 = f"{'':22s}" + "".join(f"  {g:>22s}" for g in groups)
+    head2 = f"{'':22s}" + "".join(f"  {'acc %':>12s} {'log loss':>9s}" for _ in subsets)
+
+    def row(label, get):
+        cells = []
+        for k, _ in subsets:
+            entry = get(metrics[k]) or {}
+            cells.append(f"  {_pct(entry.get('accuracy')):>12s} {_loss(entry.get('log_loss')):>9s}")
+        return f"{label:22s}" + "".join(cells)
+
+    lines = [title] if title else []
+    lines += [head1, head2]
+    lines.append(row("overall", lambda m: m))
+    lines.append(row("  micro / class mean", lambda m: {
+        "accuracy": m["micro_accuracy"], "log_loss": m.get("macro_log_loss")}))
+    lines.append("per class")
+    for name in classes:
+        lines.append(row(f"  {name}", lambda m, name=name: m["class_wise"].get(name)))
+    devices = list(metrics["all"]["device_wise"])
+    if devices:
+        lines.append("per device")
+        for dev in devices:
+            lines.append(row(f"  {dev}", lambda m, dev=dev: m["device_wise"].get(dev)))
+    return "\n".join(lines)
+
+
+def write_predictions(path: str, probs: np.ndarray, meta: Mapping, classes: Sequence[str]) -> str:
+    """Per-clip predictions TSV (see the module docstring); returns `path`."""
+    p = np.asarray(probs, dtype=np.float64)  # [N, C]
+    pred = np.argmax(p, axis=1) if len(p) else np.zeros(0, np.int64)  # [N]
+    lines = ["\t".join(["filename", "label", "device", "scene_label", *classes])]
+    labels = np.asarray(meta["label"]).astype(np.int64)
+    for fname, y, dev, k, row in zip(meta["filename"], labels, meta["device"], pred, p,
+                                     strict=True):
+        true = classes[int(y)] if y >= 0 else ""
+        lines.append("\t".join([str(fname), true, str(dev), classes[int(k)],
+                                *(f"{v:.8g}" for v in row)]))
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_report(out_dir: str, metrics: Mapping, classes: Sequence[str], *,
+                 probs: np.ndarray | None = None, meta: Mapping | None = None,
+                 extra: Mapping | None = None, title: str = "",
+                 print_fn: Callable[[str], None] | None = print) -> str:
+    """Write metrics.json, the PNGs, predictions.tsv (with probs and meta) and report.txt.
+
+    Args:
+      out_dir: output folder (created).
+      metrics: output of `metrics.compute_metrics`.
+      classes: the class names.
+      probs: optional float `[N, C]` probabilities, with `meta`, for predictions.tsv.
+      meta: optional `{'filename': [N] str, 'label': [N] int, 'device': [N] str}`.
+      extra: more JSON-ready entries for metrics.json (split, models, ...).
+      title: first line of the printed table and figure titles.
+      print_fn: where the table goes (None: not printed).
+
+    Returns:
+      The table text.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    payload = {"classes": list(classes), **dict(extra or {}), **dict(metrics)}
+    write_json_atomic(os.path.join(out_dir, METRICS_NAME), payload)
+    prefix = f"{title}: " if title else ""
+    everything = metrics["all"]
+    plots.write_png(os.path.join(out_dir, "confusion.png"), plots.confusion_png(
+        everything["confusion_matrix"], classes, title=f"{prefix}all devices"))
+    device_a = metrics.get("device_a")
+    if device_a and device_a["num_examples"] < everything["num_examples"]:
+        plots.write_png(os.path.join(out_dir, "confusion_device_a.png"), plots.confusion_png(
+            device_a["confusion_matrix"], classes, title=f"{prefix}device a"))
+    plots.write_png(os.path.join(out_dir, "devices.png"), plots.devices_png(
+        everything["device_wise"], title=f"{prefix}accuracy per device"))
+    if probs is not None and meta is not None:
+        write_predictions(os.path.join(out_dir, "predictions.tsv"), probs, meta, classes)
+    table = format_table(metrics, classes, title=title)
+    with open(os.path.join(out_dir, "report.txt"), "w") as f:
+        f.write(table + "\n")
+    if print_fn is not None:
+        print_fn(table)
+    return table

@@ -1,0 +1,370 @@
+"""Evaluate trained models on a split of a precomputed features folder (SPEC.md section 6).
+
+Library API (no flags):
+
+- `predict(predictor, manifest, *, split, normalization, batch_size) -> (probs [N, C], meta)`:
+  one pass over the split in record order. A Keras predictor gets features normalized with
+  `normalization` (a model_dir's normalization.json; None = the manifest's train statistics),
+  an exported artifact (SavedModel, TFLite) gets raw features. `meta` holds numpy arrays
+  `{'label': int64 [N] (-1 unlabeled), 'filename': str [N], 'device': str [N]}`.
+- `score(probs, meta, classes, *, task) -> metrics | None`: `metrics.compute_metrics` on a
+  labeled split, None on an unlabeled one.
+- `evaluate_keras_model(model, manifest, *, split, normalization, batch_size)
+  -> (metrics | None, probs, meta)`: what `train.py` calls at the end of training, followed by
+  `report.write_report(out_dir, metrics, manifest.classes, probs=probs, meta=meta)`.
+- `load_model_dir(path) -> ModelDir`: task, classes, feature config and normalization of a run.
+- `run(eval_cfg, data_cfg) -> dict`: what `evaluate.py` does. Loads the model_dirs, makes sure
+  the split's features exist (`precompute.ensure_features` with the runs' feature settings),
+  predicts with every model and fuses their probabilities (mean, paper eq. 3) into one system;
+  or, with `eval_cfg.tflite` / `eval_cfg.saved_model`, evaluates each artifact as its own system
+  and reports each one's accuracy and log-loss change against the first (e.g. int8 vs float).
+  Writes `metrics.json`, `confusion.png`, `devices.png`, `predictions.tsv`, `report.txt` into
+  the output folder (default `<first model_dir>/eval_<split>`, `eval_<split>_tflite` or
+  `eval_<split>_saved_model`; one subfolder per system when there are several, plus
+  `comparison.json`), prints the tables, and writes a DCASE submission file when asked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from asc_keras import labels as labels_lib
+from asc_keras.config import DataConfig, EvalConfig, FeatureConfig
+from asc_keras.data.manifest import Manifest, write_json_atomic
+from asc_keras.evaluation import fusion
+from asc_keras.evaluation import metrics as metrics_lib
+from asc_keras.evaluation import predictors as predictors_lib
+from asc_keras.evaluation import report as report_lib
+from asc_keras.evaluation import submission as submission_lib
+
+CONFIG_NAME = "config.json"
+NORMALIZATION_NAME = "normalization.json"
+COMPARISON_NAME = "comparison.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDir:
+    """What evaluation needs from a training run's folder."""
+
+    path: str
+    task: str
+    classes: tuple[str, ...]
+    feature_config: FeatureConfig
+    normalization: Mapping[str, Mapping[str, np.ndarray]]  # {rep: {'mean': [F], 'std': [F]}}
+
+
+def _read_json(path: str) -> dict:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: missing (is this a finished training run's model_dir?)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_normalization(path: str) -> dict[str, dict[str, np.ndarray]]:
+    """normalization.json -> `{rep: {'mean': float32 [F], 'std': float32 [F]}}`."""
+    raw = _read_json(path)
+    return {rep: {k: np.asarray(v, np.float32) for k, v in stats.items()}
+            for rep, stats in raw.items()}
+
+
+def load_model_dir(path: str) -> ModelDir:
+    """Read `config.json` and `normalization.json` of a training run.
+
+    config.json must hold the task, optionally the classes (default: the task's) and the feature
+    settings under `feature_config` (FeatureConfig fields).
+    """
+    cfg = _read_json(os.path.join(path, CONFIG_NAME))
+    data = cfg.get("data_config") or cfg.get("data") or {}
+    task = cfg.get("task") or data.get("task")
+    fc = cfg.get("feature_config") or cfg.get("features") or cfg.get("feature")
+    if not task or not fc:
+        raise ValueError(f"{os.path.join(path, CONFIG_NAME)}: needs 'task' and 'feature_config'")
+    fc = dict(fc)
+    fc["representations"] = tuple(fc["representations"])
+    return ModelDir(
+        path=path,
+        task=task,
+        classes=tuple(cfg.get("classes") or labels_lib.classes(task)),
+        feature_config=FeatureConfig(**fc),
+        normalization=load_normalization(os.path.join(path, NORMALIZATION_NAME)),
+    )
+
+
+def shared_feature_config(runs: Sequence[ModelDir]) -> FeatureConfig:
+    """The feature settings that serve every run; they may differ only in representations."""
+    first = runs[0]
+    for run in runs[1:]:
+        if run.task != first.task or run.classes != first.classes:
+            raise ValueError(f"{run.path} is a {run.task} run with classes {run.classes}; "
+                             f"{first.path} is {first.task} with {first.classes}")
+        a, b = first.feature_config.to_dict(), run.feature_config.to_dict()
+        diff = sorted(k for k in a if k != "representations" and a[k] != b[k])
+        if diff:
+            raise ValueError(f"fused runs must share feature settings: {run.path} differs from "
+                             f"{first.path} in {diff}")
+    reps = {r for run in runs for r in run.feature_config.representations}
+    ordered = tuple(r for r in first.feature_config.representations if r in reps)
+    ordered += tuple(sorted(reps - set(ordered)))
+    return dataclasses.replace(first.feature_config, representations=ordered)
+
+
+def identity_normalization(shapes: Mapping[str, Sequence[int]]) -> dict:
+    """Zero mean, unit std for every representation: raw features through the pipeline."""
+    return {rep: {"mean": np.zeros(shape[-1], np.float32), "std": np.ones(shape[-1], np.float32)}
+            for rep, shape in shapes.items()}
+
+
+def _strings(x) -> np.ndarray:
+    return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in x],
+                      dtype=object)
+
+
+def predict(predictor, manifest: Manifest, *, split: str, normalization: Mapping | None,
+            batch_size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run `predictor` over a split in record order.
+
+    Args:
+      predictor: a `predictors` object (`input_names`, `raw_features`, call on a batch).
+      manifest: the features folder.
+      split: manifest split ('evaluate', 'test', ...).
+      normalization: statistics for predictors that take normalized features (None: the
+        manifest's); ignored for raw-feature predictors.
+      batch_size: clips per batch.
+
+    Returns:
+      `(probs float32 [N, C], {'label': int64 [N], 'filename': str [N], 'device': str [N]})`.
+    """
+    from asc_keras.data.pipeline import eval_dataset
+
+    reps = tuple(predictor.input_names)
+    if predictor.raw_features:
+        normalization = identity_normalization({r: manifest.shapes[r] for r in reps})
+    ds = eval_dataset(manifest, split, representations=reps, batch_size=batch_size,
+                      normalization=normalization)
+    probs, labels, files, devices = [], [], [], []
+    for features, meta in ds.as_numpy_iterator():
+        probs.append(predictor(features))  # [B, C]
+        labels.append(meta["label"])
+        files.append(_strings(meta["filename"]))
+        devices.append(_strings(meta["device"]))
+    if not probs:
+        raise ValueError(f"{manifest.path}: split {split!r} is empty")
+    meta = {"label": np.concatenate(labels).astype(np.int64), "filename": np.concatenate(files),
+            "device": np.concatenate(devices)}
+    return np.concatenate(probs).astype(np.float32), meta
+
+
+def score(probs: np.ndarray, meta: Mapping, classes: Sequence[str], *, task: str
+          ) -> dict | None:
+    """`compute_metrics` for a labeled split; None when any clip is unlabeled (label -1)."""
+    labels = np.asarray(meta["label"])
+    if len(labels) == 0 or np.any(labels < 0):
+        return None
+    return metrics_lib.compute_metrics(labels, probs, meta["device"], classes,
+                                       device_order=labels_lib.devices(task))
+
+
+def evaluate_keras_model(model, manifest: Manifest, *, split: str = "evaluate",
+                         normalization: Mapping | None = None, batch_size: int = 64
+                         ) -> tuple[dict | None, np.ndarray, dict]:
+    """Score an in-memory Keras model (named inputs, `probs` output) on a split.
+
+    Args:
+      model: `keras.Model` taking normalized `[T, F]` features per representation.
+      manifest: the features folder.
+      split: manifest split.
+      normalization: `{rep: {'mean', 'std'}}`; None = the manifest's train statistics.
+      batch_size: clips per batch.
+
+    Returns:
+      `(metrics or None for an unlabeled split, probs float32 [N, C], meta)`.
+    """
+    predictor = predictors_lib.KerasPredictor(model)
+    probs, meta = predict(predictor, manifest, split=split, normalization=normalization,
+                          batch_size=batch_size)
+    return score(probs, meta, manifest.classes, task=manifest.task), probs, meta
+
+
+def _same_clips(a: Mapping, b: Mapping, what: str) -> None:
+    if len(a["filename"]) != len(b["filename"]) or np.any(a["filename"] != b["filename"]):
+        raise ValueError(f"{what}: predictions are not over the same clips in the same order")
+
+
+def _summary(m: Mapping | None) -> dict | None:
+    if m is None:
+        return None
+    return {k: {"accuracy": v["accuracy"], "log_loss": v["log_loss"]} if v else None
+            for k, v in m.items()}
+
+
+def _name(path: str) -> str:
+    return os.path.basename(os.path.normpath(path))
+
+
+def _systems(cfg: EvalConfig, runs: Sequence[ModelDir]) -> list[tuple[str, list, list]]:
+    """`[(system name, [predictor, ...], [normalization, ...])]`; members of a system are fused."""
+    if cfg.tflite or cfg.saved_model:
+        if len(runs) != 1:
+            raise ValueError("--tflite/--saved_model evaluate artifacts of exactly one model_dir")
+        paths = list(cfg.tflite) or [cfg.saved_model]
+        make = (predictors_lib.TFLitePredictor if cfg.tflite
+                else predictors_lib.SavedModelPredictor)
+        systems = []
+        for path in paths:
+            name = os.path.splitext(_name(path))[0]
+            systems.append((name, [make(path, name=name)], [None]))
+        if len({s[0] for s in systems}) != len(systems):
+            raise ValueError(f"artifact names must differ: {paths}")
+        return systems
+    members = [predictors_lib.KerasPredictor.from_file(r.path, name=_name(r.path)) for r in runs]
+    name = members[0].name if len(members) == 1 else "fusion"
+    return [(name, members, [r.normalization for r in runs])]
+
+
+def default_out_dir(cfg: EvalConfig) -> str:
+    """`<first model_dir>/eval_<split>`, or `eval_<split>_tflite` / `_saved_model` for exports."""
+    suffix = "_tflite" if cfg.tflite else "_saved_model" if cfg.saved_model else ""
+    return os.path.join(cfg.model_dirs[0], f"eval_{cfg.split}{suffix}")
+
+
+def _submission_path(path: str, system: str, several: bool) -> str:
+    if not several:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}_{system}{ext or '.csv'}"
+
+
+def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
+        print_fn: Callable[[str], None] | None = print) -> dict:
+    """Evaluate model_dirs (fused) or one model_dir's exported artifacts on `cfg.split`.
+
+    Args:
+      cfg: what to evaluate and where to write.
+      data_cfg: the dataset and features folder; its task is taken from the runs.
+      progress: show the precompute progress bar.
+      print_fn: where tables and summaries go (None: silent).
+
+    Returns:
+      `{'out_dir': str, 'features': str, 'systems': {name: {'metrics', 'probs', 'meta',
+      'out_dir', 'members'}}, 'comparison': {...} | None}`.
+    """
+    from asc_keras.data import precompute
+    from asc_keras.data.manifest import load_manifest
+
+    say = print_fn or (lambda *_: None)
+    runs = [load_model_dir(d) for d in cfg.model_dirs]
+    feature_cfg = shared_feature_config(runs)
+    task, classes = runs[0].task, runs[0].classes
+    if data_cfg.task != task:
+        data_cfg = dataclasses.replace(data_cfg, task=task)
+    systems = _systems(cfg, runs)
+    needed = tuple(dict.fromkeys(n for _, members, _ in systems for p in members
+                                 for n in p.input_names))
+    folder = precompute.ensure_features(feature_cfg, data_cfg, splits=(cfg.split,),
+                                        progress=progress, log=say)
+    manifest = load_manifest(folder)
+    manifest.check_compatible(feature_cfg, task, representations=needed)
+    if tuple(manifest.classes) != tuple(classes):
+        raise ValueError(f"{folder}: classes {manifest.classes} differ from the runs' {classes}")
+
+    kind = "tflite" if cfg.tflite else "saved_model" if cfg.saved_model else "keras"
+    out_dir = cfg.out_dir or default_out_dir(cfg)
+    several = len(systems) > 1
+    results = {}
+    for name, members, norms in systems:
+        probs_list, meta = [], None
+        member_metrics = {}
+        for predictor, norm in zip(members, norms, strict=True):
+            probs, m = predict(predictor, manifest, split=cfg.split, normalization=norm,
+                               batch_size=cfg.batch_size)
+            if meta is not None:
+                _same_clips(meta, m, predictor.name)
+            meta = m
+            probs_list.append(probs)
+            if len(members) > 1:
+                member_metrics[predictor.name] = _summary(score(probs, m, classes, task=task))
+        probs = fusion.fuse_probs(probs_list) if len(probs_list) > 1 else probs_list[0]
+        metrics = score(probs, meta, classes, task=task)
+        sys_dir = os.path.join(out_dir, name) if several else out_dir
+        extra = {
+            "split": cfg.split,
+            "features": folder,
+            "model_dirs": list(cfg.model_dirs),
+            "system": name,
+            "members": [p.name for p in members],
+            "artifact_kind": kind,
+        }
+        if member_metrics:
+            extra["member_metrics"] = member_metrics
+            for member, summary in member_metrics.items():
+                if summary and summary.get("all"):
+                    say(f"member {member}: " + _one_line(summary))
+        title = f"{name} on {cfg.split} ({len(meta['label'])} clips)"
+        if metrics is not None:
+            report_lib.write_report(sys_dir, metrics, classes, probs=probs, meta=meta,
+                                    extra=extra, title=title, print_fn=print_fn)
+        else:
+            os.makedirs(sys_dir, exist_ok=True)
+            report_lib.write_predictions(os.path.join(sys_dir, "predictions.tsv"), probs, meta,
+                                         classes)
+            say(f"{title}: unlabeled split, no metrics; predictions in {sys_dir}")
+        if cfg.submission:
+            path = submission_lib.write_submission(
+                _submission_path(cfg.submission, name, several), meta["filename"], probs, classes)
+            say(f"submission: {path}")
+        results[name] = {"metrics": metrics, "probs": probs, "meta": meta, "out_dir": sys_dir,
+                         "members": [p.name for p in members]}
+
+    comparison = compare(results) if several else None
+    if comparison:
+        write_json_atomic(os.path.join(out_dir, COMPARISON_NAME), comparison)
+        say(format_comparison(comparison))
+    return {"out_dir": out_dir, "features": folder, "systems": results,
+            "comparison": comparison}
+
+
+def _one_line(summary: Mapping) -> str:
+    parts = []
+    for key, label in (("all", "all devices"), ("device_a", "device a")):
+        s = summary.get(key)
+        if s:
+            parts.append(f"{label}: acc {100 * s['accuracy']:.2f} %, log loss "
+                         f"{s['log_loss']:.3f}")
+    return "; ".join(parts)
+
+
+def compare(results: Mapping[str, Mapping]) -> dict | None:
+    """Accuracy and log loss of every system, and each one's change against the first.
+
+    Returns None when the split is unlabeled.
+    """
+    names = list(results)
+    summaries = {n: _summary(results[n]["metrics"]) for n in names}
+    if any(s is None for s in summaries.values()):
+        return None
+    ref = names[0]
+    delta = {}
+    for n in names[1:]:
+        delta[n] = {}
+        for key in ("all", "device_a"):
+            a, b = summaries[ref].get(key), summaries[n].get(key)
+            if a and b:
+                delta[n][key] = {"accuracy": b["accuracy"] - a["accuracy"],
+                                 "log_loss": b["log_loss"] - a["log_loss"]}
+    return {"reference": ref, "systems": summaries, "change_vs_reference": delta}
+
+
+def format_comparison(comparison: Mapping) -> str:
+    """One line per system plus its change against the reference (first) system."""
+    lines = ["comparison (change against " + comparison["reference"] + "):"]
+    for name, summary in comparison["systems"].items():
+        lines.append(f"  {name}: {_one_line(summary)}")
+        for key, d in comparison["change_vs_reference"].get(name, {}).items():
+            lines.append(f"    {key}: accuracy {100 * d['accuracy']:+.2f} points, "
+                         f"log loss {d['log_loss']:+.4f}")
+    return "\n".join(lines)
