@@ -393,3 +393,45 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Export (SPEC.md section 7).
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What `export.py` exports from a training run, and how strictly it is checked.
+
+    `calibration_examples` clips of the training split (seeded by `calibration_seed`, stratified
+    by class) calibrate the int8 model; `parity_examples` clips (of the evaluate split when it
+    was precomputed, else the training split) check every artifact against the Keras model.
+    Tolerances are the largest allowed absolute difference of any output value (probabilities):
+    `float_tolerance` for the SavedModel and float TFLite, `int8_tolerance` for the int8 TFLite,
+    `audio_tolerance` for the audio-in models against Keras on librosa features.
+    """
+
+    model_dir: str = ""
+    export_dir: str = ""
+    overwrite: bool = False
+    int8: bool = True
+    audio_frontend: bool = True
+    calibration_examples: int = 200
+    calibration_seed: int = 0
+    parity_examples: int = 16
+    float_tolerance: float = 1e-5
+    int8_tolerance: float = 0.1
+    audio_tolerance: float = 1e-3
+
+    def __post_init__(self):
+        if not self.model_dir or not self.export_dir:
+            raise ValueError("model_dir and export_dir are required")
+        if self.calibration_examples < 1 or self.parity_examples < 1:
+            raise ValueError(f"calibration_examples ({self.calibration_examples}) and "
+                             f"parity_examples ({self.parity_examples}) must be positive")
+        for name in ("float_tolerance", "int8_tolerance", "audio_tolerance"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

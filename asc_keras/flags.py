@@ -298,7 +298,55 @@ def eval_config() -> config_lib.EvalConfig:
 
 
 def define_export_flags() -> None:
-    pass
+    d = _define_once
+    d(flags.DEFINE_string, "model_dir", None,
+      "Training run folder (config.json, normalization.json, model.keras).")
+    d(flags.DEFINE_string, "export_dir", None,
+      "Export folder: saved_model/, model.tflite, model_int8.tflite, audio models, "
+      "export_config.json, export_report.json.")
+    d(flags.DEFINE_bool, "overwrite", False, "Replace an existing --export_dir.")
+    d(flags.DEFINE_bool, "export_int8", True,
+      "Also export a full-integer int8 TFLite model (needs the training split's features).")
+    d(flags.DEFINE_bool, "export_audio", True,
+      "For models whose only input is logmel, also export waveform-in models (Log-Mel in the "
+      "graph).")
+    d(flags.DEFINE_integer, "calibration_examples", 200,
+      "Training clips (seeded, class-stratified) that calibrate the int8 model.", lower_bound=1)
+    d(flags.DEFINE_integer, "calibration_seed", 0, "Seed of the calibration sample.",
+      lower_bound=0)
+    d(flags.DEFINE_integer, "parity_examples", 16,
+      "Clips every artifact is checked on against the Keras model.", lower_bound=1)
+    d(flags.DEFINE_float, "float_tolerance", 1e-5,
+      "Largest output difference of the SavedModel and float TFLite from Keras.", lower_bound=0.0)
+    d(flags.DEFINE_float, "int8_tolerance", 0.1,
+      "Largest probability difference of the int8 TFLite from Keras.", lower_bound=0.0)
+    d(flags.DEFINE_float, "audio_tolerance", 1e-3,
+      "Largest output difference of the audio-in models from Keras on librosa features.",
+      lower_bound=0.0)
+    d(flags.DEFINE_string, "model", None,
+      "predict.py: a .tflite file, a SavedModel folder, an export folder, a model_dir or a "
+      ".keras file.")
+
+
+def export_config() -> config_lib.ExportConfig:
+    f = flags.FLAGS
+    if not f.model_dir or not f.export_dir:
+        raise ValueError("--model_dir and --export_dir are required")
+    if "," in f.model_dir:
+        raise ValueError(f"--model_dir: export takes one run, got {f.model_dir!r}")
+    return config_lib.ExportConfig(
+        model_dir=f.model_dir,
+        export_dir=f.export_dir,
+        overwrite=f.overwrite,
+        int8=f.export_int8,
+        audio_frontend=f.export_audio,
+        calibration_examples=f.calibration_examples,
+        calibration_seed=f.calibration_seed,
+        parity_examples=f.parity_examples,
+        float_tolerance=f.float_tolerance,
+        int8_tolerance=f.int8_tolerance,
+        audio_tolerance=f.audio_tolerance,
+    )
 
 
 def define_all() -> None:

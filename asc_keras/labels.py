@@ -72,7 +72,8 @@ def label_index(label: str, task: str) -> int:
     try:
         return names.index(label)
     except ValueError:
-        raise ValueError(f"unknown label {label!r} for task {task}; expected one of {names}") from None
+        raise ValueError(
+            f"unknown label {label!r} for task {task}; expected one of {names}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,95 @@
+"""Print a model's layer table and both size figures, from the same flags as every script.
+
+    python -m asc_keras.models.summary --flagfile=configs/1a_spsmr.flags
+
+Run from the repository root: the row flagfiles include `configs/base_1a.flags` by a path that
+absl resolves against the working directory. Output: `model.summary()`, the output names with
+their shapes and loss kinds, the parts, and the `SizeReport` (float32 MiB and DCASE 1B KB).
+"""
+
+from __future__ import annotations
+
+from absl import app
+from absl import flags as absl_flags
+
+from asc_keras import flags as flags_lib
+from asc_keras.config import ModelConfig
+from asc_keras.models.size import model_size
+from asc_keras.strategies import build_model, loss_outputs
+
+
+def layer_table(model) -> list[str]:
+    """One line per layer: name, type, output shape, parameters (like `model.summary()`).
+
+    `model.summary()` renders through rich at the terminal's width and cuts columns when the
+    output is not a terminal; this table has no width limit.
+    """
+    rows = [("layer", "type", "output shape", "params")]
+    for layer in model.layers:
+        rows.append((layer.name, type(layer).__name__, str(tuple(layer.output.shape)),
+                     f"{layer.count_params():,}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+
+    def fmt(row):
+        *left, params = row
+        cells = [c.ljust(w) for c, w in zip(left, widths[:3], strict=True)]
+        return "  ".join([*cells, params.rjust(widths[3])])
+
+    lines = [f'Model "{model.name}"', fmt(rows[0]), "-" * (sum(widths) + 6)]
+    return lines + [fmt(r) for r in rows[1:]]
+
+
+def model_config_from_args(args: list[str]) -> ModelConfig:
+    """The ModelConfig that `python -m asc_keras.models.summary <args>` builds.
+
+    For tests and notebooks: parses `args` (e.g. `["--flagfile=configs/1a_lf.flags"]`, paths
+    relative to the working directory) into absl's global flags exactly as `main` does, then
+    unparses them again, so every call starts from the defaults.
+    """
+    flags_lib.define_all()
+    values = absl_flags.FLAGS
+    values.unparse_flags()
+    try:
+        values(["summary", *args])
+        return flags_lib.model_config(flags_lib.feature_config())
+    finally:
+        values.unparse_flags()
+
+
+def run(cfg: ModelConfig, *, layers: bool = True) -> str:
+    """Build the model of `cfg` and return its summary text (also printed).
+
+    Args:
+        cfg: The model config.
+        layers: Include `model.summary()`'s layer table.
+
+    Returns:
+        The printed text.
+    """
+    model = build_model(cfg)
+    lines = []
+    if layers:
+        lines += layer_table(model)
+    kinds = loss_outputs(model)
+    lines.append(f"model {model.name}: inputs " + ", ".join(
+        f"{t.name.split(':')[0]} {tuple(t.shape)}" for t in model.inputs))
+    for name, tensor in model.output.items():
+        lines.append(f"  output {name} {tuple(tensor.shape)}"
+                     + (f"  loss: {kinds[name]}" if name in kinds else ""))
+    parts = cfg.parts()
+    if len(parts) > 1:
+        lines.append(f"  {len(parts)} independent parts: " + ", ".join(p.name for p in parts))
+    lines.append(str(model_size(model)))
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+def main(argv):
+    del argv
+    run(flags_lib.model_config(flags_lib.feature_config()))
+
+
+if __name__ == "__main__":
+    flags_lib.define_all()
+    app.run(main)

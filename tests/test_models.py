@@ -1,0 +1,131 @@
+"""Backbones (paper Table 1), heads, the frame-wise loss, and full-size forward passes."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from asc_keras.config import ModelConfig
+from asc_keras.models import (
+    BACKBONES,
+    FramewiseCategoricalCrossentropy,
+    framewise_categorical_crossentropy,
+    model_size,
+)
+from asc_keras.strategies import build_model
+
+
+def feature_model(model, layer_name):
+    return keras.Model(model.inputs, model.get_layer(layer_name).output)
+
+
+def test_1a_single_cnn_parameter_count():
+    model = build_model(ModelConfig())
+    assert sum(int(np.prod(v.shape)) for v in model.trainable_weights) == 4_953_930
+    assert model.count_params() == 4_957_770  # + BatchNorm moving statistics
+    assert model_size(model).mib_float32 == pytest.approx(18.91, abs=0.005)
+
+
+@pytest.mark.parametrize("backbone", ["1a", "1b"])
+def test_backbone_follows_table_1(backbone):
+    cfg = ModelConfig(backbone=backbone, input_bins={"logmel": 40}, num_classes=3)
+    model = build_model(cfg)
+    table = BACKBONES[backbone]
+    shape = (862, 40)
+    for i, block in enumerate(table.blocks, start=1):
+        for j in range(1, block.convs + 1):
+            conv = model.get_layer(f"logmel_block{i}_conv{j}")
+            assert conv.kernel_size == (block.kernel, block.kernel)
+            assert conv.filters == block.filters and not conv.use_bias
+            assert isinstance(model.get_layer(f"logmel_block{i}_bn{j}"),
+                              keras.layers.BatchNormalization)
+            assert isinstance(model.get_layer(f"logmel_block{i}_relu{j}"), keras.layers.ReLU)
+        if block.pool is not None:
+            shape = (shape[0] // block.pool[0], shape[1] // block.pool[1])
+            assert model.get_layer(f"logmel_block{i}_pool").output.shape[1:3] == shape
+    assert shape == (26, 5)
+    assert model.get_layer("logmel_fc1").units == table.hidden_units
+    assert model.get_layer("logmel_dropout").rate == 0.5
+    assert model.output["probs"].shape == (None, 3)
+
+
+def test_1a_pooling_reduces_time_by_4_and_frequency_by_2():
+    model = build_model(ModelConfig(width=0.125))
+    assert model.get_layer("logmel_block1_pool").output.shape[1:3] == (215, 20)
+    assert model.get_layer("logmel_block2_pool").output.shape[1:3] == (53, 10)
+    assert model.get_layer("logmel_block3_pool").output.shape[1:3] == (26, 5)
+
+
+def test_global_pooling_is_mean_over_frequency_then_max_over_time():
+    cfg = ModelConfig(width=0.125, num_frames=64)
+    model = build_model(cfg)
+    x = {"logmel": np.random.default_rng(0).standard_normal((2, 64, 40)).astype("float32")}
+    fmap = keras.ops.convert_to_numpy(feature_model(model, "logmel_block4_relu2")(x))
+    pooled = keras.ops.convert_to_numpy(feature_model(model, "logmel_time_max")(x))
+    np.testing.assert_allclose(pooled, fmap.mean(axis=2).max(axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_width_scales_filters_and_hidden_units():
+    model = build_model(ModelConfig(width=0.125))
+    assert model.get_layer("logmel_block1_conv1").filters == 8
+    assert model.get_layer("logmel_block4_conv2").filters == 64
+    assert model.get_layer("logmel_fc1").units == 64
+
+
+def test_spsmt_frame_head_shares_the_clip_head_weights():
+    cfg = ModelConfig(strategies=("spsmt",), width=0.125, num_frames=64)
+    model = build_model(cfg)
+    assert isinstance(model.get_layer("logmel_fc1"), keras.layers.TimeDistributed)
+    x = {"logmel": np.random.default_rng(1).standard_normal((2, 64, 40)).astype("float32")}
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
+    assert out["frames"].shape == (2, 2, 10)  # 64 frames -> 16 -> 4 -> 2
+    np.testing.assert_allclose(out["probs"], out["frames"].mean(axis=1), atol=1e-6)
+
+
+def test_framewise_loss_is_mean_of_per_frame_cross_entropy():
+    rng = np.random.default_rng(0)
+    y_true = np.eye(4, dtype="float32")[[0, 3, 1]] * 0.7 + 0.075  # mixup-like soft labels
+    logits = rng.standard_normal((3, 5, 4)).astype("float32")
+    y_pred = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    expected = np.mean(
+        [[-np.sum(y_true[b] * np.log(y_pred[b, t])) for t in range(5)] for b in range(3)], axis=1
+    )
+    got = keras.ops.convert_to_numpy(framewise_categorical_crossentropy(y_true, y_pred))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    per_frame = keras.ops.convert_to_numpy(
+        keras.losses.categorical_crossentropy(np.repeat(y_true[:, None], 5, 1), y_pred)
+    )
+    np.testing.assert_allclose(got, per_frame.mean(axis=1), rtol=1e-6)
+    loss = FramewiseCategoricalCrossentropy()
+    np.testing.assert_allclose(float(loss(y_true, y_pred)), expected.mean(), rtol=1e-5)
+
+
+def test_framewise_loss_serializes():
+    fn = keras.losses.deserialize(keras.losses.serialize(framewise_categorical_crossentropy))
+    assert fn is framewise_categorical_crossentropy
+    loss = keras.losses.deserialize(keras.losses.serialize(FramewiseCategoricalCrossentropy()))
+    assert isinstance(loss, FramewiseCategoricalCrossentropy)
+
+
+def test_full_size_1a_single_cnn_forward():
+    cfg = ModelConfig(num_frames=128)  # full width, short clip
+    model = build_model(cfg)
+    x = {"logmel": np.random.default_rng(0).standard_normal((1, 128, 40)).astype("float32")}
+    probs = keras.ops.convert_to_numpy(model(x, training=False)["probs"])
+    assert probs.shape == (1, 10)
+    np.testing.assert_allclose(probs.sum(), 1.0, atol=1e-5)
+
+
+def test_full_size_1b_ef_spsmt_forward():
+    cfg = ModelConfig(
+        backbone="1b", inputs=("logmel", "cqt", "gamma"), fusion="ef", strategies=("spsmt",),
+        input_bins={"logmel": 64, "cqt": 64, "gamma": 64}, num_classes=3,
+    )
+    model = build_model(cfg)
+    rng = np.random.default_rng(0)
+    x = {n: rng.standard_normal((2, 862, 64)).astype("float32") for n in cfg.inputs}
+    out = {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
+    assert out["probs"].shape == (2, 3) and out["frames"].shape == (2, 26, 3)
+    np.testing.assert_allclose(out["probs"].sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(out["probs"], out["frames"].mean(axis=1), atol=1e-6)
