@@ -22,7 +22,9 @@ profile value; clips draw their own event timing. So classes overlap, partially.
 device then colours the sound: band limits, a fixed EQ curve, self noise, gain and (for phones)
 soft saturation. 1A segments are recorded by device `a` and, in parallel, by other devices (a
 fraction of the training segments by b, c, s1-s3; every evaluate segment by all nine devices, so
-s4-s6 occur only in the evaluate split), exactly the same sound coloured differently.
+s4-s6 occur only in the evaluate split), exactly the same sound coloured differently. As in the
+official setup, where only the parallel-recorded part of the evaluate locations is used, 1A
+evaluate locations keep one segment in three; evaluate then has equal counts for every device.
 
 Whole locations (`identifier`) sit on one side of the train/evaluate split (about 70/30 of the
 locations of each class). Generation is deterministic: the same arguments write byte-identical
@@ -64,6 +66,8 @@ _PEAK = 0.95  # files are scaled down when their peak exceeds this
 _SPEED_OF_SOUND = 343.0
 _EAR_DISTANCE_M = 0.18
 _SEGMENT_STEP = 10000  # segment ids of one location: 0, 10000, 20000, ...
+_MARK = "SYNTHETIC"  # first word of README.txt; `overwrite` deletes only folders that have it
+_EVAL_THINNING_1A = 3  # 1A evaluate locations keep one segment in 3, recorded by all devices
 
 Generator = Callable[[np.random.Generator, int], tuple[np.ndarray, "float | np.ndarray"]]
 
@@ -131,22 +135,23 @@ class _Profile:
     wet_db: float  # reverberant energy relative to the direct sound, dB
 
 
+# Fields in order: bed_db, tilt, bed_band, hum, hum_f0, hum_db, layers, events, rt60, wet_db.
 _PROFILES = MappingProxyType(
     {
         "airport": _Profile(
-            -42, -4.0, (40, 9000), "hvac", 120, -44, (("babble", -37),),
+            -42, -4.5, (40, 9000), "hvac", 120, -40, (("babble", -37),),
             (("announcement", 2.0, -21), ("footsteps", 6, -27), ("suitcase", 4, -28),
              ("voice", 7, -25), ("beeps", 0.5, -29)),
             1.8, -3,
         ),
         "shopping_mall": _Profile(
-            -43, -3.5, (40, 10000), "hvac", 100, -46, (("babble", -34), ("music", -34)),
+            -43, -3.8, (40, 10000), "hvac", 100, -42, (("babble", -34), ("music", -34)),
             (("voice", 10, -25), ("footsteps", 8, -28), ("clink", 6, -27),
              ("announcement", 0.5, -24)),
             1.3, -5,
         ),
         "metro_station": _Profile(
-            -40, -4.5, (30, 8000), "hvac", 140, -42, (("babble", -38),),
+            -40, -4.5, (30, 8000), "hvac", 140, -40, (("babble", -38),),
             (("train_pass", 2.5, -17), ("announcement", 2, -21), ("beeps", 2, -25),
              ("footsteps", 8, -28), ("squeal", 1, -27)),
             2.4, -2,
@@ -157,17 +162,17 @@ _PROFILES = MappingProxyType(
             0.15, -16,
         ),
         "public_square": _Profile(
-            -44, -2.6, (25, 12000), None, 0, -99, (("babble", -38), ("traffic", -41)),
+            -44, -2.3, (25, 13000), None, 0, -99, (("babble", -38), ("traffic", -41)),
             (("voice", 10, -25), ("footsteps", 10, -28), ("bird", 4, -29), ("car_pass", 2, -27)),
             0.45, -10,
         ),
         "street_pedestrian": _Profile(
-            -43, -2.8, (25, 12000), None, 0, -99, (("babble", -37), ("traffic", -39)),
+            -43, -2.5, (25, 13000), None, 0, -99, (("babble", -37), ("traffic", -39)),
             (("footsteps", 16, -26), ("voice", 10, -25), ("car_pass", 3, -25), ("bird", 1, -31)),
             0.3, -12,
         ),
         "street_traffic": _Profile(
-            -40, -3.5, (20, 10000), "engine", 32, -42, (("traffic", -36),),
+            -41, -2.6, (20, 13000), "engine", 32, -47, (("traffic", -37),),
             (("car_pass", 14, -17), ("horn", 1.5, -21), ("footsteps", 2, -32)),
             0.2, -14,
         ),
@@ -202,8 +207,9 @@ class _Device:
     drive: float  # soft saturation tanh(drive * x) / drive; 0 for none
 
 
-# Fixed (seed-independent) device colourings: a is the reference binaural microphone, b and c
-# phones, s1-s6 simulated devices as in the real 1A set.
+# Fixed (seed-independent) device colourings, in the spirit of the real 1A set: a is the
+# reference binaural microphone, b and c phones (Samsung Galaxy S7, iPhone SE in the real set),
+# s1-s6 simulated devices. Fields: highpass, lowpass, eq, noise_db, gain_db, drive.
 _DEVICES = MappingProxyType(
     {
         "a": _Device(20, 20000, (), -92, 0, 0),
@@ -236,7 +242,7 @@ class _Location:
     event_db: tuple[float, ...]
     rt60: float
     wet_db: float
-    seed_keys: tuple[int, ...]
+    seed_keys: tuple[int | str, ...]
 
     @property
     def identifier(self) -> str:
@@ -269,8 +275,12 @@ def _smooth(rng: np.random.Generator, n: int, sr: int, rate: float) -> np.ndarra
     return np.interp(np.arange(n) * (rate / sr), np.arange(knots), values).astype(np.float32)
 
 
-def _white(rng: np.random.Generator, channels: int, n: int) -> np.ndarray:
-    return rng.standard_normal((channels, n), dtype=np.float32)
+def _white(rng: np.random.Generator, channels: int, n: int, coherence: float = 0.0) -> np.ndarray:
+    """[channels, n] float32 white noise; two channels correlate by `coherence`."""
+    noise = rng.standard_normal((channels, n), dtype=np.float32)
+    if channels == 2 and coherence:
+        noise[1] = coherence * noise[0] + math.sqrt(1.0 - coherence**2) * noise[1]
+    return noise
 
 
 def _biquad(kind: str, corner: float, sr: int) -> list[float]:
@@ -451,10 +461,10 @@ def _car_pass(rng, sr):
     d = rng.uniform(2, 10)
     r = np.sqrt(d * d + (v * t) ** 2)
     approach = v * t / r  # -1 (coming) .. 1 (gone)
-    tyres = _filter(rng.standard_normal(n), sr, 60, rng.uniform(700, 2500)) * 2.0
+    tyres = _filter(rng.standard_normal(n), sr, 150, rng.uniform(2000, 5000)) * 2.0
     f0 = rng.uniform(25, 55) * _SPEED_OF_SOUND / (_SPEED_OF_SOUND + v * approach)
     engine = _tone(f0, n, sr, (1.0, 0.6, 0.5, 0.3, 0.2, 0.1))
-    out = (tyres + rng.uniform(0.2, 0.6) * engine) * (d / r)
+    out = (tyres + rng.uniform(0.1, 0.4) * engine) * (d / r)
     return _normalize_peak(out), rng.choice([-0.9, 0.9]) * approach
 
 
@@ -552,14 +562,14 @@ _EVENTS: MappingProxyType[str, Generator] = MappingProxyType(
 
 def _layer(kind: str, rng: np.random.Generator, sr: int, n: int, channels: int) -> np.ndarray:
     if kind == "babble":
-        noise = _filter(_white(rng, channels, n), sr, 150, 3500)
+        noise = _filter(_white(rng, channels, n, 0.4), sr, 150, 3500)
         env = 1.0 + 0.6 * _smooth(rng, n, sr, 5.0) + 0.3 * _smooth(rng, n, sr, 1.0)
         out = noise * env
     elif kind == "wind":
-        noise = _filter(_white(rng, channels, n), sr, None, rng.uniform(200, 600))
+        noise = _filter(_white(rng, channels, n, 0.2), sr, None, rng.uniform(200, 600))
         out = noise * (1.0 + 0.8 * _smooth(rng, n, sr, 0.7))
     elif kind == "traffic":
-        noise = _filter(_white(rng, channels, n), sr, 40, rng.uniform(500, 1500))
+        noise = _filter(_white(rng, channels, n, 0.7), sr, 40, rng.uniform(500, 1500))
         out = noise * (1.0 + 0.5 * _smooth(rng, n, sr, 0.3))
     elif kind == "rail":  # wheels over rail joints: bogie click pairs at a steady period
         period = rng.uniform(0.8, 2.0)
@@ -571,7 +581,7 @@ def _layer(kind: str, rng: np.random.Generator, sr: int, n: int, channels: int) 
                 m = min(len(click), n - s)
                 if m > 0:
                     out[:, s : s + m] += click[:m]
-        out += 0.3 * _filter(_white(rng, channels, n), sr, 30, 200)
+        out += 0.3 * _filter(_white(rng, channels, n, 0.8), sr, 30, 200)
     elif kind == "music":
         root = rng.uniform(110, 220)
         out = np.zeros((channels, n))
@@ -809,6 +819,12 @@ def _check_out_dir(root: pathlib.Path, *, overwrite: bool) -> None:
     if root.exists() and any(root.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace it")
+        readme = root / "README.txt"
+        if not (readme.is_file() and readme.read_text(encoding="utf-8").startswith(_MARK)):
+            raise FileExistsError(
+                f"{root} holds files this module did not write (no synthetic README.txt); "
+                "refusing to delete them"
+            )
         for sub in ("audio", "evaluation_setup"):
             if (root / sub).is_dir():
                 shutil.rmtree(root / sub)
@@ -873,6 +889,8 @@ def _plan(
         num_eval = min(len(order) - 1, max(1, round(evaluate_fraction * len(order))))
         for i, (loc, count) in enumerate(order):
             split = "evaluate" if i < num_eval else "train"
+            if split == "evaluate" and task == "1a":  # only the parallel-recorded segments
+                count = math.ceil(count / _EVAL_THINNING_1A)
             for k in range(count):
                 clips.append(_Clip(loc, str(_SEGMENT_STEP * k), split, ("a",)))
     if task == "1a":
@@ -911,7 +929,7 @@ def _filename(loc: _Location, segment: str, device: str) -> str:
 
 def _readme(subtask: str, **settings) -> str:
     lines = [
-        f"SYNTHETIC stand-in for the DCASE 2020 Task 1{subtask[1].upper()} development set.",
+        f"{_MARK} stand-in for the DCASE 2020 Task 1{subtask[1].upper()} data.",
         "",
         "Written by asc_keras.data.synthetic. No recording in this folder is real: every clip is",
         "synthesised (coloured noise beds, hums, scene-typical events, room reverberation and a",
@@ -953,8 +971,11 @@ def generate(
     segments recorded by device `a` (1B spreads them evenly over the class's scenes), grouped
     into locations of `clips_per_location` segments each; about `evaluate_fraction` of each
     class's locations (at least one, never all) form the evaluate split. In 1A, each of devices
-    b, c, s1, s2, s3 also records `parallel_fraction` of the training segments, and every
-    evaluate segment is recorded by all nine devices (so s4-s6 occur only in evaluate).
+    b, c, s1, s2, s3 also records `parallel_fraction` of the training segments; evaluate
+    locations keep one segment in three (rounded up), each recorded by all nine devices (so
+    s4-s6 occur only in evaluate, and every device has the same evaluate count). With the
+    defaults, 1A has about 95 train and 81 evaluate files per scene, 1B 187 train and 83 evaluate
+    files in all.
 
     Args:
         out_dir: dataset folder; created if needed, must be empty unless `overwrite`.
@@ -967,14 +988,16 @@ def generate(
         evaluate_fraction: share of each class's locations that go to the evaluate split.
         parallel_fraction: 1A only, share of training segments each of b, c, s1-s3 records.
         seed: non-negative; equal arguments write byte-identical files.
-        overwrite: replace the files of an earlier synthetic set in `out_dir`.
+        overwrite: replace the files of an earlier synthetic set in `out_dir` (a folder whose
+            README.txt was not written by this module is never touched).
 
     Returns:
         A `DatasetSummary` of what was written.
 
     Raises:
         ValueError: for an unknown task, a non-positive size, or a class with a single location.
-        FileExistsError: when `out_dir` is not empty and `overwrite` is False.
+        FileExistsError: when `out_dir` is not empty and `overwrite` is False, or when it holds
+            something other than a synthetic set.
     """
     started = time.perf_counter()
     _validate(task, clip_seconds, seed)
@@ -997,6 +1020,12 @@ def generate(
         seed=seed,
     )
     _check_out_dir(root, overwrite=overwrite)
+    settings = dict(task=task, clips_per_class=clips_per_class,
+                    clips_per_location=clips_per_location, num_cities=num_cities,
+                    clip_seconds=clip_seconds, evaluate_fraction=evaluate_fraction,
+                    parallel_fraction=parallel_fraction, seed=seed)
+    # Written first: an interrupted run leaves a folder that `overwrite` recognises as ours.
+    (root / "README.txt").write_text(_readme(task, **settings), encoding="utf-8")
 
     meta, train, evaluate = [], [], []
     location_devices: dict[str, set[str]] = {}
@@ -1022,11 +1051,6 @@ def generate(
     _write_tsv(setup / "fold1_train.csv", ("filename", "scene_label"), train)
     _write_tsv(setup / "fold1_evaluate.csv", ("filename", "scene_label"), evaluate)
     _write_tsv(setup / "fold1_test.csv", ("filename",), [(f,) for f, _ in evaluate])
-    settings = dict(task=task, clips_per_class=clips_per_class,
-                    clips_per_location=clips_per_location, num_cities=num_cities,
-                    clip_seconds=clip_seconds, evaluate_fraction=evaluate_fraction,
-                    parallel_fraction=parallel_fraction, seed=seed)
-    (root / "README.txt").write_text(_readme(task, **settings), encoding="utf-8")
     devices = tuple(d for d in labels.devices(task) if any(row[3] == d for row in meta))
     return DatasetSummary(
         root=root,
@@ -1077,6 +1101,11 @@ def make_unlabeled_eval(
         raise ValueError(f"num_clips must be positive, got {num_clips}")
     root = pathlib.Path(out_dir)
     _check_out_dir(root, overwrite=overwrite)
+    (root / "README.txt").write_text(
+        _readme(task, kind="unlabeled evaluation set", num_clips=num_clips,
+                clip_seconds=clip_seconds, seed=seed),
+        encoding="utf-8",
+    )
     grid = _grid(task, clip_seconds)
     rng = _rng(seed, "unlabeled", task)
     names, key, used = [], [], set()
@@ -1093,11 +1122,6 @@ def make_unlabeled_eval(
         key.append((name, scene if task == "1a" else labels.SCENE_TO_1B[scene]))
         used.add(device)
     _write_tsv(root / "evaluation_setup" / "fold1_test.csv", ("filename",), names)
-    (root / "README.txt").write_text(
-        _readme(task, kind="unlabeled evaluation set", num_clips=num_clips,
-                clip_seconds=clip_seconds, seed=seed),
-        encoding="utf-8",
-    )
     if answer_key is not None:
         _write_tsv(pathlib.Path(answer_key), ("filename", "scene_label"), key)
     return DatasetSummary(
