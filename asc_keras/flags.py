@@ -244,6 +244,17 @@ def train_config() -> config_lib.TrainConfig:
     )
 
 
+def resolved_flags() -> str:
+    """Every asc-keras flag with its final value, one `--name=value` a line (for flags.txt).
+
+    Only this project's flags: a flag that a library defines after parsing (absl's test flags,
+    say) would make `--flagfile=model_dir/flags.txt` fail to parse.
+    """
+    own = flags.FLAGS.get_flags_for_module(__name__)
+    lines = sorted(f.serialize() for f in own)
+    return "\n".join(line for line in lines if line) + "\n"
+
+
 # ---------------------------------------------------------------------------------------------
 # Evaluation flags: owned by the evaluation work (issue 4).
 
@@ -326,6 +337,20 @@ def define_export_flags() -> None:
     d(flags.DEFINE_string, "model", None,
       "predict.py: a .tflite file, a SavedModel folder, an export folder, a model_dir or a "
       ".keras file.")
+
+
+def predict_model() -> str:
+    """The --model path of predict.py."""
+    if not flags.FLAGS.model:
+        raise ValueError("--model is required (a .tflite file, SavedModel, export folder, "
+                         "model_dir or .keras file)")
+    return flags.FLAGS.model
+
+
+def export_data() -> tuple[config_lib.DataConfig | None, str | None]:
+    """`(DataConfig or None without --data_dir, --features_dir or None)` for export.py."""
+    f = flags.FLAGS
+    return (data_config() if f.data_dir else None), (f.features_dir or None)
 
 
 def export_config() -> config_lib.ExportConfig:

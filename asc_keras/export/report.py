@@ -1,0 +1,101 @@
+"""The export report: model sizes, artifact file sizes and parity checks, as a table and as JSON.
+
+Input: the `size` dict of the model (`asc_keras.models.size.SizeReport` fields plus the 1B
+limit), one entry per artifact (`{'name', 'input', 'dtype', 'bytes', 'status', 'error',
+'parity': [Parity.to_dict(), ...]}`) and the calibration and parity data descriptions. Output:
+`export_report.json` (`write_report`) and a printed table (`format_report`), e.g.
+
+    export asc_1b_ef_spsmt (task 1b): RUN -> EXPORT
+    weights 124,547 = 0.475 MiB float32; DCASE 1B rule: 124,155 parameters = 485.0 KB (limit
+    500 KB: within)
+    artifact                      input     dtype     file size   vs        max |diff|  tol   ...
+    saved_model                   features  float32   1.2 MiB     keras     0           1e-05 ...
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from asc_keras.data.manifest import write_json_atomic
+
+REPORT_NAME = "export_report.json"
+
+
+def file_bytes(path: str) -> int:
+    """Size of a file, or the total of the files under a folder."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(root, f))
+               for root, _, files in os.walk(path) for f in files)
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 2**20:.2f} MiB"
+
+
+def _diff(x: float) -> str:
+    return "0" if x == 0 else f"{x:.1e}"
+
+
+def format_report(report: Mapping) -> str:
+    """The report as a printable table."""
+    size = report["size"]
+    limit = size.get("limit_kb")
+    rule = (f"limit {limit:.0f} KB: {'within' if size['within_limit'] else 'OVER'}"
+            if limit else "no size limit for this task")
+    lines = [
+        f"export {report['model_name']} (task {report['task']}): {report['model_dir']} -> "
+        f"{report['export_dir']}",
+        f"weights {size['params']:,} = {size['mib_float32']:.3f} MiB float32; DCASE 1B rule: "
+        f"{size['dcase_params']:,} non-zero non-BN parameters = {size['dcase_kb']:.1f} KB "
+        f"({rule})",
+    ]
+    data = report.get("parity_data") or {}
+    calib = report.get("calibration") or {}
+    if data:
+        lines.append(f"parity on {data['num_examples']} clips of split {data['split']!r}"
+                     + (f"; audio from {data['audio']}" if data.get("audio") else ""))
+    if calib:
+        lines.append(f"int8 calibration: {calib['num_examples']} clips of split "
+                     f"{calib['split']!r} (seed {calib['seed']}), per class "
+                     f"{calib['class_counts']}")
+    header = (f"{'artifact':22s} {'input':8s} {'dtype':7s} {'file size':>10s}  "
+              f"{'checked against':26s} {'max |diff|':>10s} {'tolerance':>9s} {'argmax':>7s}  "
+              "status")
+    lines += [header, "-" * len(header)]
+    for art in report["artifacts"]:
+        first = True
+        rows = art.get("parity") or [None]
+        for p in rows:
+            name = art["name"] if first else ""
+            meta = (f"{art['input']:8s} {art['dtype']:7s} {human_bytes(art.get('bytes')):>10s}"
+                    if first else f"{'':8s} {'':7s} {'':>10s}")
+            if p is None:
+                check = f"{'-':26s} {'-':>10s} {'-':>9s} {'-':>7s}"
+                status = art["status"] + (f" ({art['error']})" if art.get("error") else "")
+            else:
+                agree = ("-" if p["argmax_agreement"] is None
+                         else f"{p['argmax_agreement'] * 100:.0f}%")
+                where = f"{p['artifact'].split(' ', 1)[-1]} vs {p['reference']}"
+                check = (f"{where:26s} {_diff(p['max_abs_diff']):>10s} {p['tolerance']:>9.0e} "
+                         f"{agree:>7s}")
+                status = "ok" if p["passed"] else "FAILED"
+                if p["missing"]:
+                    status += f" (missing outputs {p['missing']})"
+            lines.append(f"{name:22s} {meta}  {check}  {status}")
+            first = False
+    lines.append("result: " + ("all checks passed" if report["passed"]
+                               else "FAILED: " + "; ".join(report["failures"])))
+    return "\n".join(lines)
+
+
+def write_report(folder: str, report: Mapping) -> str:
+    """Write `<folder>/export_report.json` atomically; returns its path."""
+    path = os.path.join(folder, REPORT_NAME)
+    write_json_atomic(path, dict(report))
+    return path

@@ -1,0 +1,165 @@
+"""Run every exported artifact on the same inputs and compare its outputs by name.
+
+Inputs are batches `{input name: float32 [N, ...]}` (raw features `[N, T, F]`, or `waveform`
+`[N, num_samples]`); every runner returns `{output name: float32 [N, ...]}`:
+
+- `keras_outputs(model, inputs)`: a Keras model (the reference);
+- `saved_model_outputs(path, inputs)`: the SavedModel's `serving_default` signature;
+- `tflite_outputs(path, inputs, runtime=...)`: a `.tflite` file through its `serving_default`
+  signature runner, one clip at a time (batch 1, as deployed), in the LiteRT interpreter
+  (`ai_edge_litert.interpreter.Interpreter`, `runtime='litert'`) or TensorFlow's own
+  (`tf.lite.Interpreter`, deprecated in TF 2.21 but still shipped, `runtime='tensorflow'`).
+  Integer inputs are quantized and integer outputs dequantized with each tensor's own scale and
+  zero point (`quantize`, `dequantize`, shared with `asc_keras.evaluation.predictors`).
+
+`compare(reference, outputs, tolerance=...)` gives a `Parity`: the largest and mean absolute
+difference of every output the two share, the argmax agreement of `probs`, and whether every
+output stayed within `tolerance` (an output missing from the artifact fails).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from asc_keras.evaluation.predictors import dequantize, quantize
+from asc_keras.export.savedmodel import SIGNATURE
+from asc_keras.export.tflite import TF_INTERPRETER_WARNING
+
+RUNTIMES = ("litert", "tensorflow")
+__all__ = ["Parity", "compare", "dequantize", "keras_outputs", "make_interpreter",
+           "quantize", "saved_model_outputs", "tflite_io", "tflite_outputs"]
+
+
+def keras_outputs(model, inputs: Mapping[str, np.ndarray], *, batch_size: int = 8
+                  ) -> dict[str, np.ndarray]:
+    """`{output: float32 [N, ...]}` of a Keras model (inference mode)."""
+    names = [t.name for t in model.inputs]
+    n = len(next(iter(inputs.values())))
+    chunks: dict[str, list] = {}
+    for start in range(0, n, batch_size):
+        batch = {k: np.asarray(inputs[k][start:start + batch_size], np.float32) for k in names}
+        out = model(batch, training=False)
+        if not isinstance(out, Mapping):
+            out = {"probs": out}
+        for k, v in out.items():
+            chunks.setdefault(k, []).append(np.asarray(v, np.float32))
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+
+def saved_model_outputs(path: str, inputs: Mapping[str, np.ndarray], *,
+                        signature: str = SIGNATURE) -> dict[str, np.ndarray]:
+    """`{output: float32 [N, ...]}` of a SavedModel signature."""
+    import tensorflow as tf
+
+    module = tf.saved_model.load(path)
+    fn = module.signatures[signature]
+    names = list(fn.structured_input_signature[1])
+    out = fn(**{k: tf.constant(np.asarray(inputs[k], np.float32)) for k in names})
+    return {k: np.asarray(v, np.float32) for k, v in out.items()}
+
+
+def make_interpreter(path: str, *, runtime: str = "litert", num_threads: int | None = None):
+    """A TFLite interpreter of `path` in the LiteRT or the TensorFlow runtime."""
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter(model_path=path, num_threads=num_threads)
+    if runtime == "tensorflow":
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=TF_INTERPRETER_WARNING)
+            return tf.lite.Interpreter(model_path=path, num_threads=num_threads)
+    raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
+
+
+def tflite_io(path: str, *, signature: str = SIGNATURE) -> tuple[dict, dict]:
+    """`(input details, output details)` by name of a `.tflite` signature (LiteRT)."""
+    runner = make_interpreter(path).get_signature_runner(signature)
+    return runner.get_input_details(), runner.get_output_details()
+
+
+def tflite_outputs(path: str, inputs: Mapping[str, np.ndarray], *, runtime: str = "litert",
+                   num_threads: int | None = None, signature: str = SIGNATURE
+                   ) -> dict[str, np.ndarray]:
+    """`{output: float32 [N, ...]}` of a `.tflite` file, run clip by clip (batch 1)."""
+    interpreter = make_interpreter(path, runtime=runtime, num_threads=num_threads)
+    runner = interpreter.get_signature_runner(signature)
+    in_details = runner.get_input_details()
+    out_details = runner.get_output_details()
+    missing = [k for k in in_details if k not in inputs]
+    if missing:
+        raise KeyError(f"{path}: needs inputs {missing}, got {sorted(inputs)}")
+    n = len(inputs[next(iter(in_details))])
+    chunks: dict[str, list] = {k: [] for k in out_details}
+    for i in range(n):
+        feed = {k: quantize(np.asarray(inputs[k][i:i + 1], np.float32), d)
+                for k, d in in_details.items()}
+        out = runner(**feed)
+        for k, d in out_details.items():
+            chunks[k].append(dequantize(out[k], d))
+    return {k: np.concatenate(v) for k, v in chunks.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Parity:
+    """Outputs of one artifact against a reference.
+
+    Attributes:
+        artifact: What was checked (e.g. `model_int8.tflite (litert)`).
+        reference: What it was checked against (e.g. `keras`).
+        tolerance: The largest allowed absolute difference.
+        outputs: `{output: {'max_abs_diff', 'mean_abs_diff'}}` of the outputs both have.
+        missing: Reference outputs the artifact lacks.
+        argmax_agreement: Fraction of clips whose `probs` argmax agree (None without `probs`).
+        num_examples: Clips compared.
+    """
+
+    artifact: str
+    reference: str
+    tolerance: float
+    outputs: Mapping[str, Mapping[str, float]]
+    missing: tuple[str, ...]
+    argmax_agreement: float | None
+    num_examples: int
+
+    @property
+    def max_abs_diff(self) -> float:
+        return max((o["max_abs_diff"] for o in self.outputs.values()), default=float("inf"))
+
+    @property
+    def passed(self) -> bool:
+        return not self.missing and bool(self.outputs) and self.max_abs_diff <= self.tolerance
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.update(outputs={k: dict(v) for k, v in self.outputs.items()}, missing=list(self.missing),
+                 max_abs_diff=self.max_abs_diff, passed=self.passed)
+        return d
+
+
+def compare(reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], *,
+            tolerance: float, artifact: str, reference_name: str = "keras") -> Parity:
+    """Compare `outputs` with `reference` output by output (see `Parity`)."""
+    diffs = {}
+    for name, ref in reference.items():
+        if name not in outputs:
+            continue
+        got = np.asarray(outputs[name], np.float32)
+        if got.shape != ref.shape:
+            raise ValueError(f"{artifact}: output {name!r} has shape {got.shape}, "
+                             f"{reference_name} {ref.shape}")
+        d = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+        diffs[name] = {"max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean())}
+    agreement = None
+    if "probs" in reference and "probs" in outputs:
+        agreement = float(np.mean(np.argmax(reference["probs"], -1)
+                                  == np.argmax(outputs["probs"], -1)))
+    return Parity(artifact=artifact, reference=reference_name, tolerance=float(tolerance),
+                  outputs=diffs, missing=tuple(n for n in reference if n not in outputs),
+                  argmax_agreement=agreement,
+                  num_examples=len(next(iter(reference.values()))))

@@ -1,0 +1,216 @@
+"""Benchmark: TFLite latency per 10 s clip on one thread, file sizes, int8 accuracy change.
+
+    python bench/tflite_bench.py [--runs=200] [--warmup=20] [--num_threads=1]
+    python bench/tflite_bench.py --model_dir=RUN (--data_dir=DIR | --features_dir=F)
+        [--export_dir=EXPORT] [--split=evaluate] [--batch_size=64]
+
+Without --model_dir: the full-size `1b_ef_spsmt` network (paper Table 4, EF of Log-Mel, CQT and
+Gamma + SPSMT, inputs 3 x [862, 64]) is built UNTRAINED and exported with stand-in
+normalization statistics, its int8 model calibrated on synthetic features (latency and size do
+not depend on the weights' values; accuracy is not measured). A full-size `1b_logmel` model is
+exported with its waveform-in variant too, to time the in-graph Log-Mel frontend.
+
+With --model_dir: the trained run is exported (`asc_keras.export.run`, into --export_dir or a
+temporary folder; an existing --export_dir holding both TFLite files is reused), timed, and the
+float and int8 files are both scored on --split (DCASE macro-average accuracy and log loss), so
+the table shows the accuracy change of int8.
+
+Latency: the LiteRT interpreter (`ai_edge_litert`) with `num_threads` threads, one clip per call
+through the `serving_default` signature runner (inputs set, invoke, outputs read; int8 inputs
+already quantized), `warmup` untimed calls, then the median and 90th percentile of `runs`.
+Targets (1B): <= 2 ms per clip for float and int8 on one thread, int8 file <= 150 KB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+EF_INPUTS = ("logmel", "cqt", "gamma")
+TARGET_MS = 2.0
+TARGET_INT8_KB = 150.0
+
+
+@dataclasses.dataclass
+class Row:
+    model: str
+    artifact: str
+    kb: float
+    median_ms: float
+    p90_ms: float
+    accuracy: float | None = None
+    log_loss: float | None = None
+
+
+def _latency(path: str, *, num_threads: int, warmup: int, runs: int, seed: int = 0):
+    """`(median ms, p90 ms)` of one-clip calls of a `.tflite` signature runner."""
+    from asc_keras.export import verify
+
+    runner = verify.make_interpreter(path, num_threads=num_threads).get_signature_runner(
+        "serving_default")
+    rng = np.random.default_rng(seed)
+    feed = {}
+    for name, d in runner.get_input_details().items():
+        shape = [1, *d["shape_signature"][1:]]
+        x = (rng.standard_normal(shape) * (0.1 if name == "waveform" else 10.0)
+             - (0 if name == "waveform" else 40.0)).astype(np.float32)
+        feed[name] = verify.quantize(x, d)
+    for _ in range(warmup):
+        runner(**feed)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        runner(**feed)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times)), float(np.percentile(times, 90))
+
+
+def _full_size_config(inputs, strategies):
+    from asc_keras.config import ModelConfig
+
+    return ModelConfig(backbone="1b", inputs=inputs, input_bins={r: 64 for r in inputs},
+                       num_frames=862, num_classes=3,
+                       fusion="ef" if len(inputs) > 1 else "single", strategies=strategies)
+
+
+def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
+    """Export an untrained full-size model; returns `(entries, size dict)`."""
+    from asc_keras.config import FeatureConfig
+    from asc_keras.export import calibration
+    from asc_keras.export import run as export_run
+    from asc_keras.strategies import build_model
+
+    feature_cfg = FeatureConfig(logmel_bins=64, representations=tuple(inputs))
+    model = build_model(_full_size_config(tuple(inputs), strategies))
+    normalization = {r: {"mean": np.full(64, -40.0), "std": np.full(64, 12.0)} for r in inputs}
+    calib = calibration.synthetic_examples(feature_cfg.shapes, normalization, 32, seed=0)
+    out = os.path.join(folder, name)
+    os.makedirs(out)
+    entries = export_run.write_artifacts(model, normalization, out, feature_cfg=feature_cfg,
+                                         calibration=calib, audio=audio, log=lambda *_: None)
+    return out, entries, export_run.size_summary(model, "1b")
+
+
+def _score(path: str, manifest, split: str, batch_size: int, classes):
+    from asc_keras.evaluation import metrics, predictors
+    from asc_keras.evaluation import run as eval_run
+
+    probs, meta = eval_run.predict(predictors.TFLitePredictor(path), manifest, split=split,
+                                   normalization=None, batch_size=batch_size)
+    m = metrics.compute_metrics(meta["label"], probs, meta["device"], classes)["all"]
+    return m["accuracy"], m["log_loss"]
+
+
+def _format(rows, *, threads: int, note: str, clip_seconds: float) -> str:
+    lines = [note, f"LiteRT, num_threads={threads}, one {clip_seconds:g} s clip per call; "
+             f"load average "
+             f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+             f"{'model':34s} {'artifact':20s} {'file KB':>8s} {'median ms':>10s} "
+             f"{'p90 ms':>8s} {'accuracy':>9s} {'log loss':>9s}"]
+    for r in rows:
+        acc = "-" if r.accuracy is None else f"{r.accuracy * 100:.2f}%"
+        ll = "-" if r.log_loss is None else f"{r.log_loss:.4f}"
+        lines.append(f"{r.model:34s} {r.artifact:20s} {r.kb:8.1f} {r.median_ms:10.3f} "
+                     f"{r.p90_ms:8.3f} {acc:>9s} {ll:>9s}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model_dir", default=None)
+    parser.add_argument("--data_dir", default=None)
+    parser.add_argument("--features_dir", default=None)
+    parser.add_argument("--export_dir", default=None)
+    parser.add_argument("--split", default="evaluate")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--num_threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    timing = dict(num_threads=args.num_threads, warmup=args.warmup, runs=args.runs)
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        clip_seconds = 10.0
+        if args.model_dir is None:
+            note = ("UNTRAINED full-size models (latency and size only; no accuracy without "
+                    "--model_dir)")
+            for name, inputs, strategies, audio in (
+                    ("1b_ef_spsmt", EF_INPUTS, ("spsmt",), False),
+                    ("1b_logmel", ("logmel",), (), True)):
+                out, entries, size = _untrained(tmp, name, inputs, strategies, audio=audio)
+                label = f"{name} ({size['dcase_kb']:.0f} KB rule)"
+                for e in entries:
+                    if e["name"].endswith(".tflite") and e["status"] == "ok":
+                        med, p90 = _latency(os.path.join(out, e["name"]), **timing)
+                        rows.append(Row(label, e["name"], e["bytes"] / 1024, med, p90))
+        else:
+            from asc_keras.config import DataConfig, ExportConfig
+            from asc_keras.data.manifest import load_manifest
+            from asc_keras.export import run as export_run
+            from asc_keras.export import serving
+
+            trained = serving.load_run(args.model_dir)
+            clip_seconds = trained.feature_config.clip_seconds
+            export_dir = args.export_dir or os.path.join(tmp, "export")
+            have = all(os.path.exists(os.path.join(export_dir, f))
+                       for f in (export_run.TFLITE, export_run.TFLITE_INT8))
+            data_cfg = None
+            if args.data_dir:
+                data_cfg = DataConfig(data_dir=args.data_dir, task=trained.task,
+                                      features_dir=args.features_dir or os.path.join(
+                                          os.path.expanduser("~"), ".cache", "asc_keras",
+                                          "features"))
+            if not have:
+                export_run.run(ExportConfig(model_dir=args.model_dir, export_dir=export_dir),
+                               data_cfg=data_cfg, features_dir=args.features_dir)
+            manifest = export_run.find_features(trained, data_cfg=data_cfg,
+                                                features_dir=args.features_dir,
+                                                log=lambda *_: None)
+            if manifest is not None and args.split not in manifest.splits:
+                from asc_keras.data import precompute
+
+                folder = precompute.ensure_features(trained.feature_config, data_cfg,
+                                                    splits=(args.split,), progress=False)
+                manifest = load_manifest(folder)
+            size = export_run.size_summary(trained.model, trained.task)
+            label = f"{trained.model.name} ({size['dcase_kb']:.0f} KB rule)"
+            note = f"trained run {args.model_dir}, scored on split {args.split!r}"
+            for name in sorted(os.listdir(export_dir)):
+                if not name.endswith(".tflite"):
+                    continue
+                path = os.path.join(export_dir, name)
+                med, p90 = _latency(path, **timing)
+                row = Row(label, name, os.path.getsize(path) / 1024, med, p90)
+                if manifest is not None and name in (export_run.TFLITE, export_run.TFLITE_INT8):
+                    row.accuracy, row.log_loss = _score(path, manifest, args.split,
+                                                        args.batch_size, trained.classes)
+                rows.append(row)
+    print(_format(rows, threads=args.num_threads, note=note, clip_seconds=clip_seconds))
+    ef = [r for r in rows if r.artifact in ("model.tflite", "model_int8.tflite")]
+    for r in ef:
+        ok = r.median_ms <= TARGET_MS
+        print(f"target {r.model} {r.artifact}: {r.median_ms:.3f} ms "
+              f"{'<=' if ok else '>'} {TARGET_MS} ms")
+    for r in (r for r in ef if r.artifact == "model_int8.tflite"):
+        print(f"target {r.model} int8 file: {r.kb:.1f} KB "
+              f"{'<=' if r.kb <= TARGET_INT8_KB else '>'} {TARGET_INT8_KB:.0f} KB")
+    scored = {r.artifact: r for r in rows if r.accuracy is not None}
+    if {"model.tflite", "model_int8.tflite"} <= set(scored):
+        f, q = scored["model.tflite"], scored["model_int8.tflite"]
+        print(f"int8 vs float: accuracy {100 * (q.accuracy - f.accuracy):+.2f} points, "
+              f"log loss {q.log_loss - f.log_loss:+.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

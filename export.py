@@ -1,0 +1,49 @@
+"""Export a trained run: SavedModel, TFLite float32 and int8 (and audio-in models), all checked.
+
+    python export.py --model_dir=RUN --export_dir=EXPORT [--overwrite]
+        [--data_dir=DIR | --features_dir=FEATURES] [--calibration_examples=200]
+        [--calibration_seed=0] [--parity_examples=16] [--noexport_int8] [--noexport_audio]
+        [--float_tolerance=1e-5] [--int8_tolerance=0.1] [--audio_tolerance=1e-3]
+
+Writes EXPORT/: saved_model/ (signature serving_default: RAW features in by representation
+name, named outputs, normalization inside), model.tflite, model_int8.tflite (int8 in and out,
+calibrated on a seeded, class-stratified sample of the training split), audio_saved_model/ and
+model_audio.tflite (waveform in, for models whose only input is logmel), export_config.json
+(task, classes, feature settings: what predict.py needs) and export_report.json. Prints a table
+of sizes and checks. Exit status 1 when EXPORT exists (without --overwrite), when a 1B model
+breaks the DCASE 500 KB rule, or when an artifact differs from the Keras model beyond the
+tolerance (its files are then left in EXPORT.rejected). The training features are found via
+--features_dir (a folder holding manifest.json), --data_dir (computed if missing) or the
+features folder recorded in RUN/config.json.
+"""
+
+import sys
+
+from absl import app
+
+from asc_keras import flags as flags_lib
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from asc_keras.data import precompute
+    from asc_keras.data.pipeline import CorruptShardError
+    from asc_keras.export import run as run_lib
+
+    try:
+        export_cfg = flags_lib.export_config()
+        data_cfg, features_dir = flags_lib.export_data()
+        run_lib.run(export_cfg, data_cfg=data_cfg, features_dir=features_dir)
+    except precompute.PrecomputeIncomplete as e:
+        print(e)
+        return 1
+    except (run_lib.ExportError, CorruptShardError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    flags_lib.define_all()
+    app.run(main)

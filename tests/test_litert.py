@@ -1,0 +1,72 @@
+"""Exported TFLite files run in the LiteRT interpreter and in TensorFlow's, with equal outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from export_helpers import spread_probabilities, tiny_model_config
+
+from asc_keras.config import FeatureConfig
+from asc_keras.export import calibration, run, savedmodel, serving, tflite, verify
+from asc_keras.strategies import build_model
+
+FEATURES = FeatureConfig(clip_seconds=0.5, logmel_bins=64, representations=("logmel", "cqt"))
+
+
+@pytest.fixture(scope="module")
+def artifacts(tmp_path_factory):
+    """A tiny 1B EF + SPSMT model: SavedModel, float and int8 TFLite, and raw test features."""
+    root = tmp_path_factory.mktemp("litert")
+    model = build_model(tiny_model_config(FEATURES, inputs=("logmel", "cqt"), fusion="ef",
+                                          strategies=("spsmt",)))
+    spread_probabilities(model)
+    normalization = {r: {"mean": np.full(64, -40.0), "std": np.linspace(5, 15, 64)}
+                     for r in ("logmel", "cqt")}
+    examples = calibration.synthetic_examples(FEATURES.shapes, normalization, 8, seed=0)
+    sm_dir = str(root / "saved_model")
+    savedmodel.export_saved_model(serving.feature_serving_model(model, normalization), sm_dir)
+    paths = {"float": str(root / "model.tflite"), "int8": str(root / "model_int8.tflite")}
+    with open(paths["float"], "wb") as f:
+        f.write(tflite.convert_float(sm_dir))
+    with open(paths["int8"], "wb") as f:
+        f.write(tflite.convert_int8(sm_dir, lambda: examples.batches(batch_size=1)))
+    reference = verify.keras_outputs(model, run.normalized(examples.features, normalization))
+    return paths, examples, reference
+
+
+@pytest.mark.parametrize("kind", ["float", "int8"])
+def test_litert_and_tensorflow_interpreters_agree(artifacts, kind):
+    paths, examples, reference = artifacts
+    outs = {rt: verify.tflite_outputs(paths[kind], examples.features, runtime=rt)
+            for rt in verify.RUNTIMES}
+    assert set(outs["litert"]) == set(outs["tensorflow"]) == {"probs", "frames"}
+    for name in outs["litert"]:
+        np.testing.assert_allclose(outs["tensorflow"][name], outs["litert"][name], atol=1e-6,
+                                   err_msg=name)
+    tolerance = 1e-5 if kind == "float" else 0.05
+    check = verify.compare(reference, outs["litert"], tolerance=tolerance, artifact=kind)
+    assert check.passed, check
+    assert check.argmax_agreement == 1.0
+
+
+def test_litert_resizes_the_batch(artifacts):
+    """A batch of clips in one call equals clip-by-clip runs (what evaluate.py relies on)."""
+    paths, examples, _ = artifacts
+    one_by_one = verify.tflite_outputs(paths["float"], examples.features)
+    runner = verify.make_interpreter(paths["float"]).get_signature_runner("serving_default")
+    batched = runner(**examples.features)
+    np.testing.assert_allclose(batched["probs"], one_by_one["probs"], atol=1e-6)
+
+
+def test_int8_inputs_use_the_tensor_scale(artifacts):
+    """Raw float features fed unquantized would be wrong; quantized with scale/zero point, right."""
+    paths, examples, reference = artifacts
+    ins, outs = verify.tflite_io(paths["int8"])
+    runner = verify.make_interpreter(paths["int8"]).get_signature_runner("serving_default")
+    x = {k: v[:1] for k, v in examples.features.items()}
+    q = runner(**{k: verify.quantize(v, ins[k]) for k, v in x.items()})
+    probs = verify.dequantize(q["probs"], outs["probs"])
+    assert np.abs(probs - reference["probs"][:1]).max() < 0.05
+    naive = runner(**{k: np.clip(np.round(v), -128, 127).astype(np.int8) for k, v in x.items()})
+    naive_probs = verify.dequantize(naive["probs"], outs["probs"])
+    assert np.abs(naive_probs - probs).max() > np.abs(probs - reference["probs"][:1]).max()
