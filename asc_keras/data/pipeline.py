@@ -1,7 +1,9 @@
 """tf.data input pipelines over a precomputed features folder (see `asc_keras.data.manifest`).
 
 Order (Model Garden `input_reader.py`): seeded file-level shuffle -> interleave(TFRecordDataset)
--> map(parse) -> normalize -> cache -> (train) shuffle + repeat -> batch -> mixup -> prefetch.
+-> map(parse, check finite, normalize: one stage) -> cache -> (train) shuffle + repeat -> batch
+-> mixup -> prefetch. Training shuffles before it repeats, so with the default whole-split buffer
+every epoch is a permutation of the split.
 
 - `train_dataset(...)` yields, forever, `(features, labels)`: `features = {rep: float32 [B, T, F]}`
   (normalized with the training split's per-bin statistics) and `labels = float32 [B, C]`
@@ -13,14 +15,18 @@ Order (Model Garden `input_reader.py`): seeded file-level shuffle -> interleave(
   'identifier': string [B]}`.
 
 Corrupt input is never skipped: `check_shards` (run by both builders, about a millisecond per
-shard) verifies the record framing of every shard and the record count against the manifest,
-and `checked_iter` turns an error while iterating into a one-line `CorruptShardError` naming
-the shard (`find_bad_shard` re-reads the shards one by one to find it). Features holding NaN or
-infinite values fail in the pipeline with the clip's file name.
+shard) verifies the record framing of every shard and the record counts (per shard against the
+precompute step's `<shard>.json` when present, per split against the manifest), and
+`checked_iter` turns an error while iterating into a one-line `CorruptShardError` naming the
+shard (`find_bad_shard` re-reads the shards one by one to find it). Features holding NaN or
+infinite values fail in the pipeline with the clip's file name. Normalization is
+`(x - mean) / max(std, DEFAULT_STD_FLOOR)` per frequency bin (`normalization_arrays`); exported
+models must apply the same.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -83,10 +89,28 @@ def check_shard(path: str) -> int:
     return count
 
 
+def _sidecar_count(path: str) -> int | None:
+    """Records the precompute step says it wrote into a shard (its `<shard>.json`), if known."""
+    try:
+        with open(path + ".json") as f:
+            return int(json.load(f)["num_examples"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def check_shards(manifest: Manifest, split: str) -> None:
-    """`check_shard` on every shard of `split`, then the record count against the manifest."""
+    """`check_shard` on every shard of `split`; record counts against each shard's sidecar
+    (when there is one) and against the manifest."""
     paths = manifest.shard_paths(split)
-    total = sum(check_shard(p) for p in paths)
+    total = 0
+    for path in paths:
+        count = check_shard(path)
+        expected = _sidecar_count(path)
+        if expected is not None and count != expected:
+            raise CorruptShardError(
+                f"{path}: truncated TFRecord shard: {count} records, {expected} were written; "
+                f"{_remedy(path)}")
+        total += count
     expected = manifest.split(split).num_examples
     if total != expected:
         raise CorruptShardError(
@@ -187,8 +211,12 @@ def _records(paths: Sequence[str], *, seed: int | None, input_context=None):
 
 def _examples(manifest: Manifest, split: str, representations: Sequence[str],
               normalization: Mapping | None, *, seed: int | None, input_context=None,
-              check: bool = True):
-    """Parsed, checked and normalized examples of a split: `{rep: [T, F], meta...}`."""
+              check: bool = True, finish=None):
+    """Parsed, checked and normalized examples of a split: `finish({rep: [T, F], meta...})`.
+
+    Parsing, the finiteness check, normalization and `finish` run as one map (one tf.data
+    stage per record).
+    """
     import tensorflow as tf
 
     representations = tuple(representations)
@@ -202,16 +230,14 @@ def _examples(manifest: Manifest, split: str, representations: Sequence[str],
     stats = {r: normalization_arrays(normalization, r) for r in representations}
     parse = make_parse(manifest, representations)
 
-    def normalize(example):
-        out = dict(example)
+    def decode(serialized):
+        example = _assert_finite(parse(serialized))
         for r, (mean, std) in stats.items():
-            out[r] = (example[r] - tf.constant(mean)) / tf.constant(std)  # [T, F]
-        return out
+            example[r] = (example[r] - tf.constant(mean)) / tf.constant(std)  # [T, F]
+        return example if finish is None else finish(example)
 
     ds = _records(manifest.shard_paths(split), seed=seed, input_context=input_context)
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.map(_assert_finite, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.map(normalize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def make_parse(manifest: Manifest, representations: Sequence[str]):
@@ -257,9 +283,6 @@ def train_dataset(manifest: Manifest, *, representations: Sequence[str], batch_s
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     num_classes = len(manifest.classes) if num_classes is None else int(num_classes)
     representations = tuple(representations)
-    ds = _examples(manifest, split, representations, normalization, seed=seed,
-                   input_context=input_context, check=check)
-
     def features_label(example):
         label = example[schema.LABEL]
         ok = tf.debugging.Assert(label >= 0, [f"unlabeled clip in split {split!r}:",
@@ -268,7 +291,8 @@ def train_dataset(manifest: Manifest, *, representations: Sequence[str], batch_s
             label = tf.identity(label)
         return {r: example[r] for r in representations}, label
 
-    ds = ds.map(features_label, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = _examples(manifest, split, representations, normalization, seed=seed,
+                   input_context=input_context, check=check, finish=features_label)
     if cache:
         ds = ds.cache()
     buffer = shuffle_buffer or manifest.split(split).num_examples
@@ -314,9 +338,9 @@ def eval_dataset(manifest: Manifest, split: str = "evaluate", *,
     import tensorflow as tf
 
     representations = tuple(representations)
-    ds = _examples(manifest, split, representations, normalization, seed=None, check=check)
-    ds = ds.map(lambda ex: ({r: ex[r] for r in representations}, {k: ex[k] for k in META_KEYS}),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = _examples(manifest, split, representations, normalization, seed=None, check=check,
+                   finish=lambda ex: ({r: ex[r] for r in representations},
+                                      {k: ex[k] for k in META_KEYS}))
     if cache:
         ds = ds.cache()
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

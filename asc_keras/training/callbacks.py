@@ -1,0 +1,129 @@
+"""What the training loop reports: TensorBoard summaries, console lines, and the NaN guard.
+
+TensorBoard (`<model_dir>/train`, `<model_dir>/eval`):
+- train: `loss` (total, mean since the last log), `loss/<output>` per trained output,
+  `learning_rate`, `steps_per_second`;
+- eval: `accuracy` (macro, the DCASE metric), `log_loss`, `accuracy_device_a`,
+  `log_loss_device_a`, `device_accuracy/<device>`, and the `confusion_matrix` image.
+
+`check_finite(losses, step=...)` raises `NonFiniteLossError` naming the step instead of letting a
+NaN run on (Keras' TerminateOnNaN only stops quietly).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A training step produced a NaN or infinite loss."""
+
+
+def check_finite(losses: Mapping[str, float], *, step: int) -> None:
+    """Raise `NonFiniteLossError` (one line naming the step) if any loss is NaN or infinite."""
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        shown = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise NonFiniteLossError(
+            f"training step {step}: non-finite loss ({shown}); the last good checkpoint is "
+            "kept: lower --learning_rate or check the features")
+
+
+class LossAverager:
+    """Running means of the step losses between two logs."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        self.start = time.perf_counter()
+
+    def add(self, losses: Mapping[str, float]) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: v / max(1, self.count) for k, v in self.sums.items()}
+
+    def steps_per_second(self) -> float:
+        return self.count / max(1e-9, time.perf_counter() - self.start)
+
+
+class Summaries:
+    """TensorBoard writers of a run; no-ops on non-chief workers.
+
+    Args:
+      model_dir: the run folder (event files go to `train/` and `eval/`).
+      enabled: False on workers that must not write.
+    """
+
+    def __init__(self, model_dir: str, *, enabled: bool = True):
+        import tensorflow as tf
+
+        self._tf = tf
+        if enabled:
+            self.train = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+            self.eval = tf.summary.create_file_writer(os.path.join(model_dir, "eval"))
+        else:
+            self.train = self.eval = tf.summary.create_noop_writer()
+
+    def log_train(self, step: int, losses: Mapping[str, float], *, learning_rate: float,
+                  steps_per_second: float) -> None:
+        tf = self._tf
+        with self.train.as_default(step=step):
+            for name, value in losses.items():
+                tf.summary.scalar("loss" if name == "total" else f"loss/{name}", value)
+            tf.summary.scalar("learning_rate", learning_rate)
+            tf.summary.scalar("steps_per_second", steps_per_second)
+        self.train.flush()
+
+    def log_eval(self, step: int, metrics: Mapping, *, confusion_png: bytes | None) -> None:
+        """Scalars of `compute_metrics` output, plus the confusion matrix PNG as an image."""
+        tf = self._tf
+        with self.eval.as_default(step=step):
+            for subset, suffix in (("all", ""), ("device_a", "_device_a")):
+                entry = metrics.get(subset)
+                if not entry:
+                    continue
+                for key in ("accuracy", "log_loss"):
+                    if entry.get(key) is not None:
+                        tf.summary.scalar(f"{key}{suffix}", entry[key])
+            for device, entry in (metrics.get("all") or {}).get("device_wise", {}).items():
+                if entry.get("accuracy") is not None:
+                    tf.summary.scalar(f"device_accuracy/{device}", entry["accuracy"])
+            if confusion_png:
+                image = tf.image.decode_png(confusion_png, channels=4)[None]  # [1, H, W, 4]
+                tf.summary.image("confusion_matrix", image)
+        self.eval.flush()
+
+    def close(self) -> None:
+        for w in {id(self.train): self.train, id(self.eval): self.eval}.values():
+            w.close()
+
+
+def format_train_line(step: int, total_steps: int, losses: Mapping[str, float], *,
+                      learning_rate: float, steps_per_second: float) -> str:
+    parts = [f"step {step}/{total_steps}", f"loss {losses.get('total', float('nan')):.4f}"]
+    if 2 < len(losses) <= 7:  # per-output losses, when there are a few
+        parts += [f"{k} {v:.4f}" for k, v in losses.items() if k != "total"]
+    parts += [f"lr {learning_rate:.3g}", f"{steps_per_second:.2f} steps/s"]
+    return "  ".join(parts)
+
+
+def format_eval_line(step: int, metrics: Mapping) -> str:
+    parts = [f"eval step {step}"]
+    for subset, label in (("all", "all devices"), ("device_a", "device a")):
+        entry = metrics.get(subset)
+        if entry:
+            parts.append(f"{label}: acc {100 * entry['accuracy']:.2f} %, "
+                         f"log loss {entry['log_loss']:.3f}")
+    return "  ".join(parts)
+
+
+Log = Callable[[str], None]

@@ -1,0 +1,164 @@
+"""A training run's folder: its config record, and checkpoints to resume from.
+
+model_dir layout (written by `asc_keras.training.run`):
+
+    config.json          task, classes, feature/model/train configs (what the run is)
+    flags.txt            the fully resolved flags (`--flagfile=model_dir/flags.txt` replays it)
+    normalization.json   {rep: {'mean': [F], 'std': [F]}} of the training split
+    checkpoints/         ckpt-<step>.{index,data-*} + `checkpoint` (tf.train.CheckpointManager)
+    train/, eval/        TensorBoard event files
+    model.keras          the final model (normalized features in), safe_mode loadable
+    metrics.json, confusion.png, devices.png, predictions.tsv, report.txt   final evaluation
+
+`run_record(...)` builds config.json; `check_resumable(model_dir, record)` refuses a model_dir
+that holds a different run. `TrainingState` holds the model, the optimizer (its iteration count
+drives the learning rate), the step counter and every model variable (the dropout seed
+generators' state included, which `model` alone does not track), saved with
+`tf.train.CheckpointManager` (the `checkpoint` state file is replaced atomically after the data
+is written, so a killed save leaves the previous checkpoint in charge). The data position is not
+stored: the input pipeline is a pure function of the seed and the step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
+
+CONFIG_NAME = "config.json"
+FLAGS_NAME = "flags.txt"
+NORMALIZATION_NAME = "normalization.json"
+MODEL_NAME = "model.keras"
+CHECKPOINT_DIR = "checkpoints"
+FORMAT_VERSION = 1
+
+
+class IncompatibleModelDirError(ValueError):
+    """The model_dir holds a run with a different configuration."""
+
+
+def run_record(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig,
+               train_cfg: TrainConfig, *, classes, features: str = "") -> dict:
+    """The content of config.json."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "task": data_cfg.task,
+        "classes": list(classes),
+        "feature_config": feature_cfg.to_dict(),
+        "model_config": model_cfg.to_dict(),
+        "train_config": train_cfg.to_dict(),
+        "data": {"train_csv": data_cfg.train_csv, "eval_csv": data_cfg.eval_csv,
+                 "features": features},
+    }
+
+
+def _comparable(record: Mapping) -> dict:
+    train = {k: v for k, v in record.get("train_config", {}).items()
+             if k not in TrainConfig.RESUMABLE_CHANGES}
+    return {
+        "task": record.get("task"),
+        "classes": list(record.get("classes", [])),
+        "feature_config": record.get("feature_config"),
+        "model_config": record.get("model_config"),
+        "train_config": train,
+    }
+
+
+def _differences(old, new, prefix="") -> list[str]:
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            out += _differences(old.get(k), new.get(k), f"{prefix}{k}.")
+        return out
+    if old != new:
+        return [f"{prefix.rstrip('.')}: {old!r} -> {new!r}"]
+    return []
+
+
+def check_resumable(model_dir: str, record: Mapping) -> bool:
+    """Whether `model_dir` holds an earlier part of the run `record` describes.
+
+    Returns:
+      True when there is a compatible config.json (resume), False for a new or empty folder.
+
+    Raises:
+      IncompatibleModelDirError: config.json describes another run, or there are checkpoints
+        without a config.json. One line naming the file and the differences.
+    """
+    path = os.path.join(model_dir, CONFIG_NAME)
+    if not os.path.exists(path):
+        ckpt_dir = os.path.join(model_dir, CHECKPOINT_DIR)
+        if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+            raise IncompatibleModelDirError(
+                f"{ckpt_dir}: checkpoints without {CONFIG_NAME}; not resuming an unknown run, "
+                "use a new --model_dir")
+        return False
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise IncompatibleModelDirError(f"{path}: unreadable ({e})") from None
+    diff = _differences(_comparable(old), _comparable(record))
+    if diff:
+        shown = "; ".join(diff[:6]) + ("; ..." if len(diff) > 6 else "")
+        raise IncompatibleModelDirError(
+            f"{path}: this model_dir holds a run with a different config ({shown}); refusing "
+            "to resume it: use a new --model_dir")
+    return True
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class TrainingState:
+    """Model, optimizer and step, checkpointed together.
+
+    Args:
+      model: the Keras model (built).
+      optimizer: its optimizer, already built on `model.trainable_variables`.
+      directory: where checkpoints go (`<model_dir>/checkpoints`, or a worker's scratch copy).
+      keep: how many checkpoints to keep.
+      restore_from: the folder to resume from (default `directory`); every worker of a cluster
+        resumes from the chief's checkpoints.
+    """
+
+    def __init__(self, model, optimizer, directory: str, *, keep: int,
+                 restore_from: str | None = None):
+        import tensorflow as tf
+
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, step=self.step,
+            model_variables=list(model.variables))
+        self.directory = directory
+        self.restore_from = restore_from or directory
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep,
+                                                  step_counter=self.step)
+
+    def restore_latest(self) -> int:
+        """Restore the newest checkpoint if there is one; returns the step it was taken at."""
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(self.restore_from)
+        if latest is None:
+            return 0
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as e:
+            reason = " ".join(str(e).split())[:200]
+            raise IncompatibleModelDirError(
+                f"{latest}: checkpoint does not fit this model/optimizer ({reason}); use a new "
+                "--model_dir") from None
+        return int(self.step.numpy())
+
+    def save(self) -> str:
+        """Checkpoint now, numbered by the step."""
+        return self.manager.save(checkpoint_number=int(self.step.numpy()))

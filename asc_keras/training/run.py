@@ -1,0 +1,395 @@
+"""Train one model of the paper: `run(feature_cfg, data_cfg, model_cfg, train_cfg, *, datasets)`.
+
+features folder (computed first if missing) -> `pipeline.train_dataset` ({rep: [B, T, F]}
+normalized, mixed-up one-hot labels [B, C]) -> model (`strategies.build_model`) -> one
+categorical cross-entropy per loss output (`strategies.loss_outputs`: clip outputs [B, C],
+frame-wise for SPSMT outputs [B, T', C], all against the same clip labels), summed -> Adam on the
+staircase schedule -> checkpoints, TensorBoard, periodic validation on the evaluate split ->
+`model.keras` (normalized features in) and the final `metrics.json`.
+
+A custom loop under a `tf.distribute` strategy (`default`, `mirrored`, `multi_worker`). Resuming
+is exact: a rerun of the same command restores model, optimizer (hence learning rate), step and
+dropout seed state from the newest checkpoint and rebuilds the input pipeline at that step's
+data position (the pipeline is a pure function of the seed). See `checkpoints` for the model_dir
+layout. Errors are one line naming the file or step: a corrupt shard (`CorruptShardError`),
+features that do not match the config (`ManifestError`), a model_dir of another run
+(`IncompatibleModelDirError`), a NaN loss (`NonFiniteLossError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from asc_keras import labels as labels_lib
+from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
+from asc_keras.data import pipeline
+from asc_keras.data.manifest import ManifestError, write_json_atomic
+from asc_keras.training import callbacks, checkpoints, distribute
+from asc_keras.training import optimizer as optimizer_lib
+
+SPLIT_TRAIN = "train"
+SPLIT_EVAL = "evaluate"
+
+
+def _determinism_state():
+    """`(enabled, disable_fn, global_seed)`; TensorFlow has no public getters for these, so the
+    private ones are used when present (None otherwise: then nothing is restored)."""
+    try:
+        from tensorflow.python.eager import context
+        from tensorflow.python.framework import config as tf_config
+
+        return (tf_config.is_op_determinism_enabled(), tf_config.disable_op_determinism,
+                context.global_seed())
+    except (ImportError, AttributeError):
+        return None, None, None
+
+
+@contextlib.contextmanager
+def _run_settings(cfg: TrainConfig):
+    """Mixed precision policy and (with `deterministic`) op determinism and the TensorFlow and
+    NumPy seeds for the run; restored afterwards."""
+    import keras
+    import tensorflow as tf
+
+    old_policy = keras.config.dtype_policy()
+    old_determinism, disable_determinism, old_seed = _determinism_state()
+    old_np = np.random.get_state()
+    try:
+        if cfg.mixed_precision:
+            keras.config.set_dtype_policy("mixed_float16")
+        if cfg.deterministic:
+            tf.config.experimental.enable_op_determinism()
+            tf.random.set_seed(cfg.seed)
+            np.random.seed(cfg.seed)
+        yield
+    finally:
+        keras.config.set_dtype_policy(old_policy)
+        if cfg.deterministic:
+            if old_determinism is False and disable_determinism is not None:
+                disable_determinism()
+            tf.random.set_seed(old_seed)
+            np.random.set_state(old_np)
+
+
+def _build_model(model_cfg: ModelConfig, *, seed: int):
+    """`build_model` with Python's RNG (which seeds Keras initializers and dropout) set to seed."""
+    from asc_keras.strategies import build_model
+
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        return build_model(model_cfg)
+    finally:
+        random.setstate(state)
+
+
+def _check_model_fits_features(model_cfg: ModelConfig, feature_cfg: FeatureConfig,
+                               classes) -> None:
+    if model_cfg.num_classes != len(classes):
+        raise ValueError(f"model has {model_cfg.num_classes} classes, the task has "
+                         f"{len(classes)}: {classes}")
+    for rep in model_cfg.inputs:
+        if rep not in feature_cfg.representations:
+            raise ValueError(f"model input {rep!r} is not among the feature representations "
+                             f"{feature_cfg.representations}")
+        want, have = model_cfg.input_shapes[rep], feature_cfg.shapes[rep]
+        if tuple(want) != tuple(have):
+            raise ValueError(f"model input {rep!r} is {tuple(want)}, the features are "
+                             f"{tuple(have)} ([time, freq])")
+
+
+def _identity_normalization(model_cfg: ModelConfig) -> dict:
+    return {r: {"mean": np.zeros(model_cfg.bins(r), np.float32),
+                "std": np.ones(model_cfg.bins(r), np.float32)} for r in model_cfg.inputs}
+
+
+def _normalization_json(normalization: Mapping) -> dict:
+    return {rep: {k: np.asarray(v, np.float64).tolist() for k, v in stats.items()}
+            for rep, stats in normalization.items()}
+
+
+def _make_train_step(strategy, model, optimizer, loss_kinds: Mapping[str, str], step_var, *,
+                     global_batch: int, jit_compile: bool):
+    """A tf.function `(features, labels) -> {output: loss, 'total': loss}` (global means)."""
+    import keras
+    import tensorflow as tf
+
+    from asc_keras.models.losses import framewise_categorical_crossentropy
+
+    def replica_step(features, labels):
+        with tf.GradientTape() as tape:
+            outputs = model(features, training=True)
+            losses = {}
+            for name, kind in loss_kinds.items():
+                y_pred = tf.cast(outputs[name], tf.float32)  # [b, C] or [b, T', C]
+                if kind == "frames":
+                    per_example = framewise_categorical_crossentropy(labels, y_pred)  # [b]
+                else:
+                    per_example = keras.losses.categorical_crossentropy(labels, y_pred)  # [b]
+                losses[name] = tf.nn.compute_average_loss(per_example,
+                                                          global_batch_size=global_batch)
+            total = tf.add_n(list(losses.values()))
+            if model.losses:
+                total += tf.nn.scale_regularization_loss(
+                    tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
+            scaled = optimizer.scale_loss(total)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        losses["total"] = total
+        return losses
+
+    replica_fn = tf.function(replica_step, jit_compile=True) if jit_compile else replica_step
+
+    @tf.function
+    def train_step(features, labels):
+        per_replica = strategy.run(replica_fn, args=(features, labels))
+        step_var.assign_add(1)
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()}
+
+    return train_step
+
+
+class _Validator:
+    """Predicts the evaluate split with the current weights and scores it."""
+
+    def __init__(self, model, dataset, *, classes, task: str, paths=(), parse=None):
+        import tensorflow as tf
+
+        self.dataset, self.classes, self.task = dataset, tuple(classes), task
+        self.paths, self.parse = tuple(paths), parse
+        self._predict = tf.function(
+            lambda f: tf.cast(model(f, training=False)["probs"], tf.float32),
+            reduce_retracing=True)
+
+    def __call__(self):
+        """`(metrics or None, probs float32 [N, C], meta {'label', 'filename', 'device'})`."""
+        from asc_keras.evaluation import run as eval_run
+
+        batches = self.dataset
+        if self.paths:
+            batches = pipeline.checked_iter(batches, self.paths, self.parse)
+        probs, labels, files, devices = [], [], [], []
+        for features, meta in batches:
+            probs.append(self._predict(features).numpy())  # [B, C]
+            labels.append(meta["label"].numpy())
+            files.append([s.decode() for s in meta["filename"].numpy()])
+            devices.append([s.decode() for s in meta["device"].numpy()])
+        if not probs:
+            raise ValueError("the evaluate split is empty")
+        meta = {"label": np.concatenate(labels).astype(np.int64),
+                "filename": np.asarray(sum(files, []), dtype=object),
+                "device": np.asarray(sum(devices, []), dtype=object)}
+        probs = np.concatenate(probs)
+        return eval_run.score(probs, meta, self.classes, task=self.task), probs, meta
+
+
+def _confusion_png(metrics: Mapping, classes) -> bytes | None:
+    from asc_keras.evaluation import plots
+
+    entry = metrics.get("all") or {}
+    if entry.get("confusion_matrix") is None:
+        return None
+    return plots.confusion_png(np.asarray(entry["confusion_matrix"]), classes)
+
+
+def _save_model(model, path: str) -> None:
+    """`model.save` to a temporary `.keras` name, then an atomic rename."""
+    tmp = os.path.join(os.path.dirname(path), f".tmp-{os.getpid()}-{os.path.basename(path)}")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig,
+        train_cfg: TrainConfig, *, datasets: Mapping | None = None,
+        flags_text: str | None = None, progress: bool = True,
+        log: Callable[[str], None] = print) -> dict:
+    """Train (or resume) the run in `train_cfg.model_dir` and evaluate it.
+
+    Args:
+      feature_cfg: feature settings (the features folder is keyed by them).
+      data_cfg: dataset and features folder; `task` picks the classes.
+      model_cfg: the network; its inputs are representations of `feature_cfg`.
+      train_cfg: optimization, schedule, checkpoints, distribution, precision.
+      datasets: for tests and custom data, instead of the features folder:
+        `{'train': Dataset of ({rep: [B, T, F]}, labels float32 [B, C]) global batches,
+        'evaluate': Dataset of ({rep: [B, T, F]}, {'label', 'filename', 'device', ...}) batches
+        (optional: no validation without it), 'normalization': {rep: {'mean', 'std'}}
+        (optional, written to normalization.json; default identity)}`. A resumed run skips the
+        batches already trained on.
+      flags_text: the resolved flags (`asc_keras.flags.resolved_flags()`), written to
+        flags.txt so that `--flagfile=<model_dir>/flags.txt` replays the run.
+      progress: show the feature precompute progress bar.
+      log: where progress lines go.
+
+    Returns:
+      `{'model_dir', 'step', 'resumed_from', 'metrics' (None without an evaluate split),
+      'model_path', 'features', 'train_loss' (last logged means)}`.
+
+    Raises:
+      IncompatibleModelDirError, ManifestError, CorruptShardError, NonFiniteLossError.
+    """
+    model_dir = train_cfg.model_dir
+    if not model_dir:
+        raise ValueError("train_cfg.model_dir is required")
+    task = data_cfg.task
+    classes = labels_lib.classes(task)
+    _check_model_fits_features(model_cfg, feature_cfg, classes)
+    # A multi-worker strategy must exist before other TensorFlow work in the process.
+    strategy = distribute.make_strategy(train_cfg.distribution)
+    replicas = strategy.num_replicas_in_sync
+    if train_cfg.batch_size % replicas:
+        raise ValueError(f"batch_size {train_cfg.batch_size} does not split over {replicas} "
+                         "replicas")
+    chief = distribute.is_chief(strategy)
+
+    manifest, folder = None, ""
+    if datasets is None:
+        from asc_keras.data import precompute
+        from asc_keras.data.manifest import load_manifest
+
+        folder = precompute.ensure_features(feature_cfg, data_cfg, splits=(SPLIT_TRAIN, SPLIT_EVAL),
+                                            progress=progress, log=log)
+        manifest = load_manifest(folder)
+        manifest.check_compatible(feature_cfg, task, representations=model_cfg.inputs)
+        if tuple(manifest.classes) != tuple(classes):
+            raise ManifestError(f"{folder}: classes {manifest.classes} differ from task "
+                                f"{task}'s {classes}")
+        normalization = manifest.normalization
+    else:
+        normalization = datasets.get("normalization") or _identity_normalization(model_cfg)
+
+    record = checkpoints.run_record(feature_cfg, data_cfg, model_cfg, train_cfg,
+                                    classes=classes, features=folder)
+    checkpoints.check_resumable(model_dir, record)
+    os.makedirs(model_dir, exist_ok=True)
+    if chief:
+        write_json_atomic(os.path.join(model_dir, checkpoints.CONFIG_NAME), record)
+        write_json_atomic(os.path.join(model_dir, checkpoints.NORMALIZATION_NAME),
+                          _normalization_json({r: normalization[r] for r in model_cfg.inputs}))
+        if flags_text is not None:
+            checkpoints.write_text_atomic(os.path.join(model_dir, checkpoints.FLAGS_NAME),
+                                          flags_text)
+
+    with _run_settings(train_cfg):
+        return _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg,
+                      train_cfg, classes=classes, task=task, log=log)
+
+
+def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg, train_cfg,
+           *, classes, task, log) -> dict:
+    from asc_keras.evaluation import report as report_lib
+    from asc_keras.strategies import loss_outputs
+
+    model_dir = train_cfg.model_dir
+    own_dir = distribute.worker_dir(model_dir, strategy)
+    with strategy.scope():
+        model = _build_model(model_cfg, seed=train_cfg.seed)
+        optimizer = optimizer_lib.make_optimizer(train_cfg)
+        optimizer.build(model.trainable_variables)
+        state = checkpoints.TrainingState(
+            model, optimizer, os.path.join(own_dir, checkpoints.CHECKPOINT_DIR),
+            keep=train_cfg.keep_checkpoints,
+            restore_from=os.path.join(model_dir, checkpoints.CHECKPOINT_DIR))
+    start = state.restore_latest()
+    if start:
+        log(f"resuming {model_dir} at step {start} (learning rate "
+            f"{optimizer_lib.current_learning_rate(optimizer):.3g})")
+    loss_kinds = loss_outputs(model)
+    not_float32 = [t.name for t in model.outputs if str(t.dtype) != "float32"]
+    if not_float32:
+        log(f"note: outputs {not_float32} are not float32; losses cast them to float32")
+
+    # Data: the pipeline restarts at the data position of `start`.
+    global_batch = train_cfg.batch_size
+    reps = tuple(model_cfg.inputs)
+    train_paths, train_parse, eval_paths, eval_parse = (), None, (), None
+    if datasets is None:
+        def dataset_fn(ctx):
+            per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
+            return pipeline.train_dataset(
+                manifest, representations=reps, batch_size=ctx.get_per_replica_batch_size(
+                    global_batch), seed=train_cfg.seed, mixup_alpha=train_cfg.mixup_alpha,
+                num_classes=len(classes), shuffle_buffer=train_cfg.shuffle_buffer,
+                normalization=normalization, skip_batches=start * per_pipeline,
+                input_context=ctx, cache=train_cfg.cache_examples)
+
+        train_data = strategy.distribute_datasets_from_function(dataset_fn)
+        train_paths, train_parse = manifest.shard_paths(SPLIT_TRAIN), pipeline.make_parse(
+            manifest, reps)
+        eval_data = pipeline.eval_dataset(manifest, SPLIT_EVAL, representations=reps,
+                                          batch_size=train_cfg.eval_batch_size,
+                                          normalization=normalization, cache=True)
+        eval_paths, eval_parse = manifest.shard_paths(SPLIT_EVAL), train_parse
+    else:
+        train_data = strategy.experimental_distribute_dataset(datasets["train"].skip(start))
+        eval_data = datasets.get("evaluate")
+    batches = iter(train_data)
+    if train_paths:
+        batches = pipeline.checked_iter(batches, train_paths, train_parse)
+    validator = (_Validator(model, eval_data, classes=classes, task=task, paths=eval_paths,
+                            parse=eval_parse) if eval_data is not None else None)
+    train_step = _make_train_step(strategy, model, optimizer, loss_kinds, state.step,
+                                  global_batch=global_batch, jit_compile=train_cfg.jit_compile)
+    summaries = callbacks.Summaries(model_dir, enabled=chief)
+
+    def validate(step: int):
+        metrics, probs, meta = validator()
+        if metrics is not None:
+            summaries.log_eval(step, metrics, confusion_png=_confusion_png(metrics, classes))
+            log(callbacks.format_eval_line(step, metrics))
+        return metrics, probs, meta
+
+    total_steps = train_cfg.train_steps
+    averager = callbacks.LossAverager()
+    last_means: dict[str, float] = {}
+    step = start
+    try:
+        while step < total_steps:
+            try:
+                features, labels = next(batches)
+            except StopIteration:
+                raise ValueError(f"the training data ended at step {step} of {total_steps}; "
+                                 "it must repeat") from None
+            losses = {k: float(v) for k, v in train_step(features, labels).items()}
+            step += 1
+            callbacks.check_finite(losses, step=step)
+            averager.add(losses)
+            if step % train_cfg.log_every == 0 or step == total_steps:
+                last_means = averager.means()
+                lr = optimizer_lib.current_learning_rate(optimizer)
+                sps = averager.steps_per_second()
+                summaries.log_train(step, last_means, learning_rate=lr, steps_per_second=sps)
+                log(callbacks.format_train_line(step, total_steps, last_means,
+                                                learning_rate=lr, steps_per_second=sps))
+                averager.reset()
+            if step % train_cfg.checkpoint_every == 0 or step == total_steps:
+                state.save()
+            if (validator is not None and train_cfg.eval_every and
+                    step % train_cfg.eval_every == 0 and step != total_steps):
+                validate(step)
+        metrics = probs = meta = None
+        if validator is not None:
+            metrics, probs, meta = validate(step)
+    finally:
+        summaries.close()
+
+    model_path = os.path.join(model_dir, checkpoints.MODEL_NAME)
+    if chief:
+        _save_model(model, model_path)
+        if metrics is not None:
+            extra = {"split": SPLIT_EVAL, "step": step, "model_dir": model_dir,
+                     "features": folder}
+            report_lib.write_report(model_dir, metrics, classes, probs=probs, meta=meta,
+                                    extra=extra, title=f"{os.path.basename(model_dir)} on "
+                                    f"{SPLIT_EVAL} after {step} steps", print_fn=log)
+    elif own_dir != model_dir:
+        shutil.rmtree(own_dir, ignore_errors=True)
+    return {"model_dir": model_dir, "step": step, "resumed_from": start, "metrics": metrics,
+            "model_path": model_path, "features": folder, "train_loss": last_means}

@@ -1,0 +1,107 @@
+"""Benchmark: CPU training step time of the 1B EF + SPSMT model at the paper's shapes.
+
+    python bench/train_bench.py [--batch_size=64] [--steps=5] [--warmup=2] [--jit_compile]
+        [--model=1b_ef_spsmt|1b_logmel|1a_logmel]
+
+Builds the model (`asc_keras.strategies.build_model`), Adam on the paper's schedule and the
+training step of `asc_keras.training.run` (forward, one loss per trained output, backward,
+update) and times it on a fixed random batch `{rep: [B, 862, 64]}` with mixed soft labels, so
+the input pipeline is not part of the number (`--keras_fit` times Keras' `train_on_batch` on the
+same model and losses instead, for comparison). Prints the mean and best step time, examples/s,
+the projected time of the paper's 12,000 steps and the peak memory (max RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+MODELS = {
+    "1b_ef_spsmt": dict(backbone="1b", inputs=("logmel", "cqt", "gamma"), fusion="ef",
+                        strategies=("spsmt",), num_classes=3, bins=64),
+    "1b_logmel": dict(backbone="1b", inputs=("logmel",), fusion="single", strategies=(),
+                      num_classes=3, bins=64),
+    "1a_logmel": dict(backbone="1a", inputs=("logmel",), fusion="single", strategies=(),
+                      num_classes=10, bins=40),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="1b_ef_spsmt", choices=sorted(MODELS))
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps (tracing)")
+    parser.add_argument("--jit_compile", action="store_true", help="XLA-compile the step")
+    parser.add_argument("--keras_fit", action="store_true",
+                        help="time Keras' own train_on_batch on the same model instead")
+    args = parser.parse_args()
+
+    import numpy as np
+    import tensorflow as tf
+
+    from asc_keras.config import ModelConfig, TrainConfig
+    from asc_keras.strategies import build_model, loss_outputs
+    from asc_keras.training import optimizer as optimizer_lib
+    from asc_keras.training.run import _make_train_step
+
+    spec = dict(MODELS[args.model])
+    bins, frames = spec.pop("bins"), 862
+    cfg = ModelConfig(input_bins={r: bins for r in spec["inputs"]}, num_frames=frames, **spec)
+    train_cfg = TrainConfig(batch_size=args.batch_size, jit_compile=args.jit_compile)
+    strategy = tf.distribute.get_strategy()
+    model = build_model(cfg)
+    optimizer = optimizer_lib.make_optimizer(train_cfg)
+    optimizer.build(model.trainable_variables)
+    rng = np.random.default_rng(0)
+    features = {r: tf.constant(rng.normal(size=(args.batch_size, frames, bins)), tf.float32)
+                for r in cfg.inputs}
+    labels = rng.dirichlet(np.full(cfg.num_classes, 0.2), size=args.batch_size)
+    labels = tf.constant(labels, tf.float32)
+    kinds = loss_outputs(model)
+    if args.keras_fit:
+        from asc_keras.models.losses import framewise_categorical_crossentropy
+
+        losses = {k: framewise_categorical_crossentropy if v == "frames"
+                  else "categorical_crossentropy" for k, v in kinds.items()}
+        model.compile(optimizer=optimizer, loss=losses, jit_compile=args.jit_compile)
+        targets = {k: labels for k in kinds}
+
+        def train_step(x, _):
+            return {"total": model.train_on_batch(x, targets, return_dict=True)["loss"]}
+    else:
+        step_var = tf.Variable(0, dtype=tf.int64)
+        train_step = _make_train_step(strategy, model, optimizer, kinds, step_var,
+                                      global_batch=args.batch_size, jit_compile=args.jit_compile)
+
+    t0 = time.perf_counter()
+    for _ in range(args.warmup):
+        float(train_step(features, labels)["total"])
+    warm_s = time.perf_counter() - t0
+    times = []
+    for _ in range(args.steps):
+        t0 = time.perf_counter()
+        float(train_step(features, labels)["total"])
+        times.append(time.perf_counter() - t0)
+    mean, best = float(np.mean(times)), float(np.min(times))
+    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"training step, {args.model} ({model.count_params():,} weights), batch "
+          f"{args.batch_size}, inputs {len(cfg.inputs)} x [{frames}, {bins}], "
+          f"{os.cpu_count()} CPU(s), TensorFlow {tf.__version__}"
+          f"{', XLA' if args.jit_compile else ''}"
+          f"{', Keras train_on_batch' if args.keras_fit else ''}")
+    print(f"{'mean s/step':>12s} {'best s/step':>12s} {'examples/s':>11s} "
+          f"{'12k steps (h)':>14s} {'warm-up s':>10s} {'peak RSS GiB':>13s}")
+    print(f"{mean:12.3f} {best:12.3f} {args.batch_size / mean:11.1f} "
+          f"{12000 * mean / 3600:14.1f} {warm_s:10.1f} {rss_gib:13.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

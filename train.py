@@ -1,0 +1,53 @@
+"""Train one model of the paper (or resume it) from flags.
+
+    python train.py --flagfile=configs/1b_ef_spsmt.flags --data_dir=DIR --model_dir=RUN
+        [--features_dir=F] [--train_steps=12000] [--batch_size=64] [--seed=0]
+        [--eval_every=1000] [--checkpoint_every=200] [--distribution=default|mirrored|multi_worker]
+        [--mixed_precision] [--jit_compile] [--deterministic] [--width=1.0]
+
+Computes the features first when they are not in --features_dir yet (as prepare.py does). Writes
+into --model_dir: config.json, flags.txt (replay with `--flagfile=RUN/flags.txt`),
+normalization.json, checkpoints/, TensorBoard logs (train/, eval/), model.keras and the final
+evaluation (metrics.json, confusion.png, devices.png, predictions.tsv, report.txt). Rerunning
+the same command after an interruption resumes from the newest checkpoint; a --model_dir that
+holds another configuration is refused. Errors are one line naming the file or step.
+"""
+
+import sys
+
+from absl import app, flags
+
+from asc_keras import flags as flags_lib
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from absl import logging
+
+    if not flags.FLAGS["verbosity"].present:  # TF's INFO records would bury the progress lines
+        logging.set_verbosity(logging.WARNING)
+    from asc_keras.data import precompute
+    from asc_keras.data.pipeline import CorruptShardError
+    from asc_keras.training.callbacks import NonFiniteLossError
+    from asc_keras.training.run import run
+
+    try:
+        feature_cfg = flags_lib.feature_config()
+        data_cfg = flags_lib.data_config()
+        model_cfg = flags_lib.model_config(feature_cfg)
+        train_cfg = flags_lib.train_config()
+        run(feature_cfg, data_cfg, model_cfg, train_cfg,
+            flags_text=flags_lib.resolved_flags())
+    except precompute.PrecomputeIncomplete as e:
+        print(e)
+        return 1
+    except (ValueError, OSError, CorruptShardError, NonFiniteLossError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    flags_lib.define_all()
+    app.run(main)
