@@ -207,3 +207,15 @@ def test_manifest_mismatch_is_reported(small_1a_dir, tmp_path):
 def test_wav_written_by_helper_is_24_bit(tmp_path):
     write_wav(str(tmp_path / "x.wav"))
     assert sf.info(str(tmp_path / "x.wav")).subtype == "PCM_24"
+
+
+def test_features_of_older_feature_code_are_refused(small_1a_dir, tmp_path):
+    folder = _run(_data_cfg(small_1a_dir, tmp_path))
+    path = os.path.join(folder, "manifest.json")
+    with open(path) as f:
+        d = json.load(f)
+    d["feature_code_version"] -= 1
+    with open(path, "w") as f:
+        json.dump(d, f)
+    with pytest.raises(manifest.ManifestError, match="feature code version"):
+        manifest.load_manifest(folder).check_compatible(CFG, "1a")

@@ -5,6 +5,7 @@ A features folder `<features_dir>/<settings hash>/` holds sharded TFRecords
 
     {
       "format_version": 1,
+      "feature_code_version": 2,         # asc_keras.features.FEATURE_CODE_VERSION that made them
       "task": "1b", "classes": [...],
       "feature_config": {...FeatureConfig fields...},
       "dataset": {"data_dir": ..., "fingerprint": ...},
@@ -29,6 +30,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from asc_keras.config import FeatureConfig
+from asc_keras.features import FEATURE_CODE_VERSION
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -58,6 +60,7 @@ class Manifest:
     normalization: Mapping[str, Mapping[str, np.ndarray]]  # {rep: {'mean': [F], 'std': [F]}}
     skipped: tuple[Mapping[str, str], ...] = ()
     dataset: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    feature_code_version: int = FEATURE_CODE_VERSION
 
     def split(self, name: str) -> SplitInfo:
         if name not in self.splits:
@@ -77,6 +80,10 @@ class Manifest:
         `representations` (default: all of feature_cfg's) must all be stored.
         """
         where = os.path.join(self.path, MANIFEST_NAME)
+        if self.feature_code_version != FEATURE_CODE_VERSION:
+            raise ManifestError(
+                f"{where}: features made by feature code version {self.feature_code_version}, "
+                f"this code is version {FEATURE_CODE_VERSION}; precompute them again")
         if task != self.task:
             raise ManifestError(f"{where}: features are for task {self.task}, config wants {task}")
         mine = self.feature_config.to_dict()
@@ -96,6 +103,7 @@ class Manifest:
 def manifest_to_dict(m: Manifest) -> dict:
     return {
         "format_version": FORMAT_VERSION,
+        "feature_code_version": m.feature_code_version,
         "task": m.task,
         "classes": list(m.classes),
         "feature_config": m.feature_config.to_dict(),
@@ -164,4 +172,5 @@ def load_manifest(features_path: str) -> Manifest:
         },
         skipped=tuple(d.get("skipped", ())),
         dataset=d.get("dataset", {}),
+        feature_code_version=int(d.get("feature_code_version", 0)),
     )

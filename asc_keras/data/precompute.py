@@ -3,8 +3,8 @@
 audio files -> (worker processes) decode + four spectrograms -> (this process) TFRecord shards
 `<features_dir>/<key>/<split>-SSSSS-of-NNNNN.tfrecord` + per-shard sidecar `.json` -> manifest.
 
-- `<key>` hashes every feature setting, the task and the dataset's split lists, so a changed
-  setting never reuses stale features.
+- `<key>` hashes every feature setting, the feature code version, the task and the dataset's
+  split lists, so a changed setting (or feature definition) never reuses stale features.
 - A shard is written to a temporary name and renamed; its sidecar (clip list, skipped clips,
   normalization partial sums) is written after it and marks it complete. An interrupted run is
   resumed by rerunning: complete shards are kept, the rest are redone.
@@ -31,6 +31,7 @@ from asc_keras.config import DataConfig, FeatureConfig
 from asc_keras.data import dcase, schema
 from asc_keras.data import manifest as manifest_lib
 from asc_keras.data.manifest import write_json_atomic
+from asc_keras.features import FEATURE_CODE_VERSION
 
 
 class PrecomputeIncomplete(RuntimeError):
@@ -47,10 +48,6 @@ class ShardPlan:
     @property
     def name(self) -> str:
         return f"{self.split}-{self.index:05d}-of-{self.count:05d}.tfrecord"
-
-
-def features_key(feature_cfg: FeatureConfig, task: str, tables: dict[str, pd.DataFrame]) -> str:
-    return feature_cfg.settings_hash(task, dcase.fingerprint(tables))
 
 
 def plan_shards(split: str, table: pd.DataFrame, clips_per_shard: int) -> list[ShardPlan]:
@@ -235,7 +232,8 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
                                 splits=tuple(dict.fromkeys(keyed + tuple(splits))),
                                 train_csv=data_cfg.train_csv, eval_csv=data_cfg.eval_csv)
     fp = dcase.fingerprint({s: tables[s] for s in keyed})
-    folder = os.path.join(data_cfg.features_dir, feature_cfg.settings_hash(data_cfg.task, fp))
+    key = feature_cfg.settings_hash(data_cfg.task, fp, f"code-v{FEATURE_CODE_VERSION}")
+    folder = os.path.join(data_cfg.features_dir, key)
     os.makedirs(folder, exist_ok=True)
 
     wanted = tuple(dict.fromkeys(splits))

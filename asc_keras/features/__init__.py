@@ -6,6 +6,6 @@ training split; `normalize` applies them.
 """
 
 from asc_keras.features.normalization import RunningStats, normalize
-from asc_keras.features.spectrograms import compute_features
+from asc_keras.features.spectrograms import FEATURE_CODE_VERSION, compute_features
 
-__all__ = ["RunningStats", "compute_features", "normalize"]
+__all__ = ["FEATURE_CODE_VERSION", "RunningStats", "compute_features", "normalize"]

@@ -42,6 +42,9 @@ from gammatone import fftweight
 
 from asc_keras.config import FeatureConfig
 
+# Bumped whenever a definition below changes the numbers: it is part of the features cache key
+# and of every manifest, so features computed by older code are never reused.
+FEATURE_CODE_VERSION = 2
 AMIN_POWER = 1e-10  # floor of every power before 10 * log10: -100 dB
 MFCC_TOP_DB = 80.0  # librosa.feature.mfcc's own clip of its log-mel
 GAMMATONE_WIDTH = 1.0  # band width in ERB, the package's (and Ellis') default
