@@ -16,7 +16,10 @@ FEATURES = FeatureConfig(clip_seconds=0.5, logmel_bins=64, representations=("log
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     """A tiny 1B EF + SPSMT model: SavedModel, float and int8 TFLite, and raw test features."""
+    import keras
+
     root = tmp_path_factory.mktemp("litert")
+    keras.utils.set_random_seed(0)
     model = build_model(tiny_model_config(FEATURES, inputs=("logmel", "cqt"), fusion="ef",
                                           strategies=("spsmt",)))
     spread_probabilities(model)
@@ -46,7 +49,13 @@ def test_litert_and_tensorflow_interpreters_agree(artifacts, kind):
     tolerance = 1e-5 if kind == "float" else 0.05
     check = verify.compare(reference, outs["litert"], tolerance=tolerance, artifact=kind)
     assert check.passed, check
-    assert check.argmax_agreement == 1.0
+    # int8 may flip near-ties; every clip whose top two classes differ by more than the
+    # tolerance must keep its decision.
+    top2 = np.sort(reference["probs"], axis=-1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > tolerance
+    assert clear.any()
+    np.testing.assert_array_equal(outs["litert"]["probs"][clear].argmax(-1),
+                                  reference["probs"][clear].argmax(-1))
 
 
 def test_litert_resizes_the_batch(artifacts):
