@@ -129,3 +129,14 @@ def write_report(out_dir: str, metrics: Mapping, classes: Sequence[str], *,
     if print_fn is not None:
         print_fn(table)
     return table
+
+
+def summary_line(metrics: Mapping) -> str:
+    """`all devices: acc 90.00 %, log loss 0.624; device a: ...` from `compute_metrics` output."""
+    parts = []
+    for key, label in (("all", "all devices"), ("device_a", "device a")):
+        entry = metrics.get(key)
+        if entry:
+            parts.append(f"{label}: acc {100 * entry['accuracy']:.2f} %, "
+                         f"log loss {entry['log_loss']:.3f}")
+    return "; ".join(parts)

@@ -12,7 +12,8 @@ Library API (no flags):
 - `evaluate_keras_model(model, manifest, *, split, normalization, batch_size)
   -> (metrics | None, probs, meta)`: what `train.py` calls at the end of training, followed by
   `report.write_report(out_dir, metrics, manifest.classes, probs=probs, meta=meta)`.
-- `load_model_dir(path) -> ModelDir`: task, classes, feature config and normalization of a run.
+- `read_run(path) -> RunInfo` (from `asc_keras.training.checkpoints`): task, classes,
+  feature config and normalization of a run.
 - `run(eval_cfg, data_cfg) -> dict`: what `evaluate.py` does. Loads the model_dirs, makes sure
   the split's features exist (`precompute.ensure_features` with the runs' feature settings),
   predicts with every model and fuses their probabilities (mean, paper eq. 3) into one system;
@@ -27,7 +28,6 @@ Library API (no flags):
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 
@@ -41,61 +41,12 @@ from asc_keras.evaluation import metrics as metrics_lib
 from asc_keras.evaluation import predictors as predictors_lib
 from asc_keras.evaluation import report as report_lib
 from asc_keras.evaluation import submission as submission_lib
+from asc_keras.training.checkpoints import RunInfo, read_run
 
-CONFIG_NAME = "config.json"
-NORMALIZATION_NAME = "normalization.json"
 COMPARISON_NAME = "comparison.json"
 
 
-@dataclasses.dataclass(frozen=True)
-class ModelDir:
-    """What evaluation needs from a training run's folder."""
-
-    path: str
-    task: str
-    classes: tuple[str, ...]
-    feature_config: FeatureConfig
-    normalization: Mapping[str, Mapping[str, np.ndarray]]  # {rep: {'mean': [F], 'std': [F]}}
-
-
-def _read_json(path: str) -> dict:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: missing (is this a finished training run's model_dir?)")
-    with open(path) as f:
-        return json.load(f)
-
-
-def load_normalization(path: str) -> dict[str, dict[str, np.ndarray]]:
-    """normalization.json -> `{rep: {'mean': float32 [F], 'std': float32 [F]}}`."""
-    raw = _read_json(path)
-    return {rep: {k: np.asarray(v, np.float32) for k, v in stats.items()}
-            for rep, stats in raw.items()}
-
-
-def load_model_dir(path: str) -> ModelDir:
-    """Read `config.json` and `normalization.json` of a training run.
-
-    config.json must hold the task, optionally the classes (default: the task's) and the feature
-    settings under `feature_config` (FeatureConfig fields).
-    """
-    cfg = _read_json(os.path.join(path, CONFIG_NAME))
-    data = cfg.get("data_config") or cfg.get("data") or {}
-    task = cfg.get("task") or data.get("task")
-    fc = cfg.get("feature_config") or cfg.get("features") or cfg.get("feature")
-    if not task or not fc:
-        raise ValueError(f"{os.path.join(path, CONFIG_NAME)}: needs 'task' and 'feature_config'")
-    fc = dict(fc)
-    fc["representations"] = tuple(fc["representations"])
-    return ModelDir(
-        path=path,
-        task=task,
-        classes=tuple(cfg.get("classes") or labels_lib.classes(task)),
-        feature_config=FeatureConfig(**fc),
-        normalization=load_normalization(os.path.join(path, NORMALIZATION_NAME)),
-    )
-
-
-def shared_feature_config(runs: Sequence[ModelDir]) -> FeatureConfig:
+def shared_feature_config(runs: Sequence[RunInfo]) -> FeatureConfig:
     """The feature settings that serve every run; they may differ only in representations."""
     first = runs[0]
     for run in runs[1:]:
@@ -206,7 +157,7 @@ def _name(path: str) -> str:
     return os.path.basename(os.path.normpath(path))
 
 
-def _systems(cfg: EvalConfig, runs: Sequence[ModelDir]) -> list[tuple[str, list, list]]:
+def _systems(cfg: EvalConfig, runs: Sequence[RunInfo]) -> list[tuple[str, list, list]]:
     """`[(system name, [predictor, ...], [normalization, ...])]`; members of a system are fused."""
     if cfg.tflite or cfg.saved_model:
         if len(runs) != 1:
@@ -257,7 +208,7 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
     from asc_keras.data.manifest import load_manifest
 
     say = print_fn or (lambda *_: None)
-    runs = [load_model_dir(d) for d in cfg.model_dirs]
+    runs = [read_run(d) for d in cfg.model_dirs]
     feature_cfg = shared_feature_config(runs)
     task, classes = runs[0].task, runs[0].classes
     if data_cfg.task != task:
@@ -303,7 +254,7 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
             extra["member_metrics"] = member_metrics
             for member, summary in member_metrics.items():
                 if summary and summary.get("all"):
-                    say(f"member {member}: " + _one_line(summary))
+                    say(f"member {member}: " + report_lib.summary_line(summary))
         title = f"{name} on {cfg.split} ({len(meta['label'])} clips)"
         if metrics is not None:
             report_lib.write_report(sys_dir, metrics, classes, probs=probs, meta=meta,
@@ -326,16 +277,6 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
         say(format_comparison(comparison))
     return {"out_dir": out_dir, "features": folder, "systems": results,
             "comparison": comparison}
-
-
-def _one_line(summary: Mapping) -> str:
-    parts = []
-    for key, label in (("all", "all devices"), ("device_a", "device a")):
-        s = summary.get(key)
-        if s:
-            parts.append(f"{label}: acc {100 * s['accuracy']:.2f} %, log loss "
-                         f"{s['log_loss']:.3f}")
-    return "; ".join(parts)
 
 
 def compare(results: Mapping[str, Mapping]) -> dict | None:
@@ -363,7 +304,7 @@ def format_comparison(comparison: Mapping) -> str:
     """One line per system plus its change against the reference (first) system."""
     lines = ["comparison (change against " + comparison["reference"] + "):"]
     for name, summary in comparison["systems"].items():
-        lines.append(f"  {name}: {_one_line(summary)}")
+        lines.append(f"  {name}: {report_lib.summary_line(summary)}")
         for key, d in comparison["change_vs_reference"].get(name, {}).items():
             lines.append(f"    {key}: accuracy {100 * d['accuracy']:+.2f} points, "
                          f"log loss {d['log_loss']:+.4f}")

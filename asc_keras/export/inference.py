@@ -21,6 +21,7 @@ Predictors are `asc_keras.evaluation.predictors` objects, the ones `evaluate.py`
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping, Sequence
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from asc_keras.config import FeatureConfig
 from asc_keras.export import serving
+from asc_keras.training import checkpoints
 
 EXPORT_CONFIG_NAME = "export_config.json"
 DEFAULT_ARTIFACT = "model.tflite"
@@ -103,12 +105,19 @@ def _classes(cfg: Mapping) -> tuple[str, ...]:
     return tuple(cfg.get("classes") or labels.classes(cfg["task"]))
 
 
+def _feature_config(fields: Mapping) -> FeatureConfig:
+    fields = dict(fields)
+    fields["representations"] = tuple(fields["representations"])
+    return FeatureConfig(**fields)
+
+
 def _export_config(artifact: str) -> tuple[dict, str]:
     here = artifact if os.path.isdir(artifact) else os.path.dirname(artifact)
     for folder in (here, os.path.dirname(os.path.normpath(here))):
         path = os.path.join(folder, EXPORT_CONFIG_NAME)
         if os.path.exists(path):
-            return serving.read_json(path), path
+            with open(path) as f:
+                return json.load(f), path
     raise FileNotFoundError(f"{artifact}: no {EXPORT_CONFIG_NAME} next to it or one folder up; "
                             "export with export.py, which writes the feature settings there")
 
@@ -127,18 +136,14 @@ def load_classifier(path: str) -> Classifier:
     keras_file = None
     if path.endswith(".keras"):
         keras_file = path
-    elif os.path.isdir(path) and os.path.exists(os.path.join(path, serving.MODEL_NAME)):
-        keras_file = os.path.join(path, serving.MODEL_NAME)
+    elif os.path.isdir(path) and os.path.exists(os.path.join(path, checkpoints.MODEL_NAME)):
+        keras_file = os.path.join(path, checkpoints.MODEL_NAME)
     if keras_file is not None:
-        run_dir = os.path.dirname(os.path.abspath(keras_file))
-        cfg = serving.read_json(os.path.join(run_dir, serving.CONFIG_NAME))
+        info = checkpoints.read_run(os.path.dirname(os.path.abspath(keras_file)))
         return Classifier(
             predictor=predictors.KerasPredictor.from_file(keras_file),
-            feature_config=serving.feature_config_from_dict(cfg["feature_config"]),
-            classes=_classes(cfg),
-            normalization=serving.load_normalization(
-                os.path.join(run_dir, serving.NORMALIZATION_NAME)),
-            source=keras_file)
+            feature_config=info.feature_config, classes=info.classes,
+            normalization=info.normalization, source=keras_file)
     if os.path.isdir(path) and os.path.exists(os.path.join(path, EXPORT_CONFIG_NAME)) \
             and not os.path.exists(os.path.join(path, "saved_model.pb")):
         path = os.path.join(path, DEFAULT_ARTIFACT)
@@ -151,7 +156,7 @@ def load_classifier(path: str) -> Classifier:
                          "model_dir or .keras file")
     cfg, _ = _export_config(path)
     return Classifier(predictor=predictor,
-                      feature_config=serving.feature_config_from_dict(cfg["feature_config"]),
+                      feature_config=_feature_config(cfg["feature_config"]),
                       classes=_classes(cfg), normalization=None, source=path)
 
 

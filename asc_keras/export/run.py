@@ -79,6 +79,12 @@ class Tolerances:
     audio: float = 1e-3  # audio-in models, against Keras on librosa features
 
 
+def _remove_tree(path: str) -> None:
+    """Remove a folder of ours if it is there (a leftover of an interrupted export)."""
+    if os.path.isdir(path):
+        shutil.rmtree(path)
+
+
 def size_summary(model, task: str) -> dict:
     """Model size in both units; `limit_kb` and `within_limit` apply the 1B rule to 1B runs."""
     size = model_size(model)
@@ -402,7 +408,7 @@ def run(cfg: ExportConfig, *, data_cfg: DataConfig | None = None, features_dir: 
             cfg.parity_examples, seed=cfg.calibration_seed + 1)
 
     staging = f"{export_dir}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    _remove_tree(staging)
     os.makedirs(staging)
     try:
         entries = write_artifacts(model, trained.normalization, staging,
@@ -446,11 +452,11 @@ def run(cfg: ExportConfig, *, data_cfg: DataConfig | None = None, features_dir: 
         log(report_lib.format_report(report))
         if failures:
             rejected = f"{export_dir}.rejected"
-            shutil.rmtree(rejected, ignore_errors=True)
+            _remove_tree(rejected)
             os.rename(staging, rejected)
             raise ParityError(f"{len(failures)} check(s) failed; the artifacts are in "
                               f"{rejected}, {export_dir} was not changed: {failures[0]}")
         _publish(staging, export_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_tree(staging)
     return report

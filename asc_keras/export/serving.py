@@ -21,19 +21,15 @@ folder) and `normalization.json`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 
 import keras
 import numpy as np
 
-from asc_keras import labels as labels_lib
 from asc_keras.config import FeatureConfig
+from asc_keras.training.checkpoints import NORMALIZATION_NAME
 
-CONFIG_NAME = "config.json"
-NORMALIZATION_NAME = "normalization.json"
-MODEL_NAME = "model.keras"
 WAVEFORM = "waveform"
 
 
@@ -66,25 +62,6 @@ class TrainedRun:
         return tuple(t.name for t in self.model.inputs)
 
 
-def read_json(path: str) -> dict:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: missing")
-    with open(path) as f:
-        return json.load(f)
-
-
-def feature_config_from_dict(d: Mapping) -> FeatureConfig:
-    fields = dict(d)
-    fields["representations"] = tuple(fields["representations"])
-    return FeatureConfig(**fields)
-
-
-def load_normalization(path: str) -> dict[str, dict[str, np.ndarray]]:
-    """normalization.json -> `{rep: {'mean': float32 [F], 'std': float32 [F]}}`."""
-    return {rep: {k: np.asarray(v, np.float32) for k, v in stats.items()}
-            for rep, stats in read_json(path).items()}
-
-
 def normalization_arrays(normalization: Mapping, name: str) -> tuple[np.ndarray, np.ndarray]:
     """`(mean, std)` float32 `[F]` of one input, std floored exactly as the input pipeline does."""
     from asc_keras.data.pipeline import normalization_arrays as pipeline_arrays
@@ -101,28 +78,17 @@ def load_run(model_dir: str) -> TrainedRun:
             do not match the features.
     """
     from asc_keras.models import load_model
+    from asc_keras.training.checkpoints import read_run
 
-    config_path = os.path.join(model_dir, CONFIG_NAME)
-    cfg = read_json(config_path)
-    task = cfg.get("task")
-    if not task or "feature_config" not in cfg:
-        raise ValueError(f"{config_path}: needs 'task' and 'feature_config'")
-    feature_cfg = feature_config_from_dict(cfg["feature_config"])
-    normalization = load_normalization(os.path.join(model_dir, NORMALIZATION_NAME))
-    model_path = os.path.join(model_dir, MODEL_NAME)
+    info = read_run(model_dir)
+    feature_cfg, normalization = info.feature_config, info.normalization
+    model_path = info.model_path
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"{model_path}: missing (has the training run finished?)")
     model = load_model(model_path, compile=False)
-    run = TrainedRun(
-        path=model_dir,
-        model=model,
-        task=task,
-        classes=tuple(cfg.get("classes") or labels_lib.classes(task)),
-        feature_config=feature_cfg,
-        normalization=normalization,
-        model_config=cfg.get("model_config") or {},
-        features=(cfg.get("data") or {}).get("features") or "",
-    )
+    run = TrainedRun(path=model_dir, model=model, task=info.task, classes=info.classes,
+                     feature_config=feature_cfg, normalization=normalization,
+                     model_config=info.model_config, features=info.features)
     for t in model.inputs:
         if t.name not in feature_cfg.representations:
             raise ValueError(f"{model_path}: input {t.name!r} is not among the run's "

@@ -116,14 +116,4 @@ def format_train_line(step: int, total_steps: int, losses: Mapping[str, float], 
     return "  ".join(parts)
 
 
-def format_eval_line(step: int, metrics: Mapping) -> str:
-    parts = [f"eval step {step}"]
-    for subset, label in (("all", "all devices"), ("device_a", "device a")):
-        entry = metrics.get(subset)
-        if entry:
-            parts.append(f"{label}: acc {100 * entry['accuracy']:.2f} %, "
-                         f"log loss {entry['log_loss']:.3f}")
-    return "  ".join(parts)
-
-
 Log = Callable[[str], None]

@@ -10,10 +10,11 @@ model_dir layout (written by `asc_keras.training.run`):
     model.keras          the final model (normalized features in), safe_mode loadable
     metrics.json, confusion.png, devices.png, predictions.tsv, report.txt   final evaluation
 
-`run_record(...)` builds config.json; `check_resumable(model_dir, record)` refuses a model_dir
-that holds a different run. `TrainingState` holds the model, the optimizer (its iteration count
-drives the learning rate), the step counter and every model variable (the dropout seed
-generators' state included, which `model` alone does not track), saved with
+`run_record(...)` builds config.json and `read_run(model_dir)` reads a run back (the one reader
+of this layout, used by evaluation and export); `check_resumable(model_dir, record)` refuses a
+model_dir that holds a different run. `TrainingState` holds the model, the optimizer (its
+iteration count drives the learning rate), the step counter and every model variable (the
+dropout seed generators' state included, which `model` alone does not track), saved with
 `tf.train.CheckpointManager` (the `checkpoint` state file is replaced atomically after the data
 is written, so a killed save leaves the previous checkpoint in charge). The data position is not
 stored: the input pipeline is a pure function of the seed and the step.
@@ -21,10 +22,14 @@ stored: the input pipeline is a pure function of the seed and the step.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping
 
+import numpy as np
+
+from asc_keras import labels as labels_lib
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 
 CONFIG_NAME = "config.json"
@@ -52,6 +57,56 @@ def run_record(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: Mode
         "data": {"train_csv": data_cfg.train_csv, "eval_csv": data_cfg.eval_csv,
                  "features": features},
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInfo:
+    """What a finished run's folder says about the run (everything but the model itself)."""
+
+    path: str
+    task: str
+    classes: tuple[str, ...]
+    feature_config: FeatureConfig
+    normalization: Mapping[str, Mapping[str, np.ndarray]]  # {rep: {'mean','std'}} float32 [F]
+    model_config: Mapping = dataclasses.field(default_factory=dict)
+    features: str = ""  # the features folder it was trained from ('' when unknown)
+
+    @property
+    def model_path(self) -> str:
+        return os.path.join(self.path, MODEL_NAME)
+
+
+def _read_json(path: str) -> dict:
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: missing (is this a finished training run's model_dir?)")
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_normalization(path: str) -> dict[str, dict[str, np.ndarray]]:
+    """normalization.json -> `{rep: {'mean': float32 [F], 'std': float32 [F]}}`."""
+    return {rep: {k: np.asarray(v, np.float32) for k, v in stats.items()}
+            for rep, stats in _read_json(path).items()}
+
+
+def read_run(model_dir: str) -> RunInfo:
+    """Read config.json and normalization.json of a training run; one-line errors."""
+    path = os.path.join(model_dir, CONFIG_NAME)
+    record = _read_json(path)
+    if not record.get("task") or "feature_config" not in record:
+        raise ValueError(f"{path}: needs 'task' and 'feature_config'")
+    fields = dict(record["feature_config"])
+    fields["representations"] = tuple(fields["representations"])
+    task = record["task"]
+    return RunInfo(
+        path=model_dir,
+        task=task,
+        classes=tuple(record.get("classes") or labels_lib.classes(task)),
+        feature_config=FeatureConfig(**fields),
+        normalization=read_normalization(os.path.join(model_dir, NORMALIZATION_NAME)),
+        model_config=record.get("model_config") or {},
+        features=(record.get("data") or {}).get("features") or "",
+    )
 
 
 def _comparable(record: Mapping) -> dict:

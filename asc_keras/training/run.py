@@ -343,7 +343,7 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
         metrics, probs, meta = validator()
         if metrics is not None:
             summaries.log_eval(step, metrics, confusion_png=_confusion_png(metrics, classes))
-            log(callbacks.format_eval_line(step, metrics))
+            log(f"eval step {step}  " + report_lib.summary_line(metrics))
         return metrics, probs, meta
 
     total_steps = train_cfg.train_steps
