@@ -313,10 +313,20 @@ class EvalConfig:
     tflite: tuple[str, ...] = ()
     saved_model: str = ""
     submission: str = ""
+    # One non-negative weight per model_dir for the fusion (default: equal, the paper's mean).
+    # Separately trained parts of SPSMR + SPSMF + SPSMT average two systems: 1/40 for each of
+    # the 20 band runs and 1/8 for each of the 4 SPSMT runs.
+    fusion_weights: tuple[float, ...] = ()
 
     def __post_init__(self):
         object.__setattr__(self, "model_dirs", tuple(self.model_dirs))
         object.__setattr__(self, "tflite", tuple(self.tflite))
+        object.__setattr__(self, "fusion_weights", tuple(float(w) for w in self.fusion_weights))
+        if self.fusion_weights and (len(self.fusion_weights) != len(self.model_dirs)
+                                    or min(self.fusion_weights) < 0
+                                    or sum(self.fusion_weights) <= 0):
+            raise ValueError(f"fusion_weights needs {len(self.model_dirs)} non-negative weights "
+                             f"(one per model_dir), got {list(self.fusion_weights)}")
         if not self.model_dirs:
             raise ValueError("at least one model_dir is required")
         if self.split not in EVAL_SPLITS:

@@ -278,6 +278,8 @@ def define_eval_flags() -> None:
       "Evaluate this SavedModel folder (raw features in) instead of model.keras.")
     d(flags.DEFINE_string, "submission", None,
       "Also write a DCASE submission file (filename, scene_label, class probabilities).")
+    d(flags.DEFINE_list, "fusion_weights", [],
+      "One weight per --model_dir for the fusion (default: equal weights, the paper's mean).")
 
 
 def _as_list(value) -> tuple[str, ...]:
@@ -301,6 +303,7 @@ def eval_config() -> config_lib.EvalConfig:
         tflite=_as_list(f.tflite),
         saved_model=f.saved_model or "",
         submission=f.submission or "",
+        fusion_weights=tuple(float(w) for w in f.fusion_weights),
     )
 
 

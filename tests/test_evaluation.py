@@ -319,6 +319,15 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
                                atol=1e-6)
     saved = json.load(open(tmp_path / "fused" / "metrics.json"))
     assert set(saved["member_metrics"]) == {"run_logmel", "run_cqt"}
+    # Weighted fusion (systems of systems, e.g. SPSMR + SPSMF + SPSMT from separate runs).
+    weighted = run.run(EvalConfig(model_dirs=(runs["logmel"][0], runs["cqt"][0]),
+                                  fusion_weights=(3, 1), out_dir=str(tmp_path / "weighted")),
+                       data_cfg, **quiet)
+    np.testing.assert_allclose(weighted["systems"]["fusion"]["probs"],
+                               0.75 * logmel["probs"] + 0.25 * cqt["systems"]["run_cqt"]["probs"],
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="one per model_dir"):
+        EvalConfig(model_dirs=(runs["logmel"][0], runs["cqt"][0]), fusion_weights=(1,))
 
     # An unlabeled split: no metrics, a DCASE submission.
     sub = str(tmp_path / "submission.csv")

@@ -239,7 +239,9 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
             probs_list.append(probs)
             if len(members) > 1:
                 member_metrics[predictor.name] = _summary(score(probs, m, classes, task=task))
-        probs = fusion.fuse_probs(probs_list) if len(probs_list) > 1 else probs_list[0]
+        weights = cfg.fusion_weights if len(probs_list) > 1 and cfg.fusion_weights else None
+        probs = (fusion.fuse_probs(probs_list, weights=weights) if len(probs_list) > 1
+                 else probs_list[0])
         metrics = score(probs, meta, classes, task=task)
         sys_dir = os.path.join(out_dir, name) if several else out_dir
         extra = {

@@ -78,7 +78,8 @@ def run(cfg: ModelConfig, *, layers: bool = True) -> str:
                      + (f"  loss: {kinds[name]}" if name in kinds else ""))
     parts = cfg.parts()
     if len(parts) > 1:
-        lines.append(f"  {len(parts)} independent parts: " + ", ".join(p.name for p in parts))
+        lines.append(f"  {len(parts)} independent parts (--model_part, fusion weight): "
+                     + ", ".join(f"{p.name} {p.weight:.4g}" for p in parts))
     lines.append(str(model_size(model)))
     text = "\n".join(lines)
     print(text)
