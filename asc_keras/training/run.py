@@ -389,7 +389,7 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
             report_lib.write_report(model_dir, metrics, classes, probs=probs, meta=meta,
                                     extra=extra, title=f"{os.path.basename(model_dir)} on "
                                     f"{SPLIT_EVAL} after {step} steps", print_fn=log)
-    elif own_dir != model_dir:
-        shutil.rmtree(own_dir, ignore_errors=True)
+    elif own_dir != model_dir and os.path.isdir(own_dir):
+        shutil.rmtree(own_dir)  # a non-chief worker's scratch checkpoints
     return {"model_dir": model_dir, "step": step, "resumed_from": start, "metrics": metrics,
             "model_path": model_path, "features": folder, "train_loss": last_means}
