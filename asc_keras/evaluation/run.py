@@ -2,7 +2,8 @@
 
 Library API (no flags):
 
-- `predict(predictor, manifest, *, split, normalization, batch_size) -> (probs [N, C], meta)`:
+- `predict_many(predictors, manifest, *, split, normalizations, batch_size)`: one pass over
+  the split for every fused member; `predict(predictor, ...) -> (probs [N, C], meta)`:
   one pass over the split in record order. A Keras predictor gets features normalized with
   `normalization` (a model_dir's normalization.json; None = the manifest's train statistics),
   an exported artifact (SavedModel, TFLite) gets raw features. `meta` holds numpy arrays
@@ -75,39 +76,60 @@ def _strings(x) -> np.ndarray:
                       dtype=object)
 
 
-def predict(predictor, manifest: Manifest, *, split: str, normalization: Mapping | None,
-            batch_size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Run `predictor` over a split in record order.
+def predict_many(predictors: Sequence, manifest: Manifest, *, split: str,
+                 normalizations: Sequence[Mapping | None], batch_size: int
+                 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    """Run several predictors over a split in one pass (fused runs read the features once).
+
+    The union of the predictors' representations is read unnormalized; each predictor that takes
+    normalized features gets `(x - mean) / std` with its own statistics, exactly as the input
+    pipeline computes it (`pipeline.normalization_arrays`).
 
     Args:
-      predictor: a `predictors` object (`input_names`, `raw_features`, call on a batch).
+      predictors: `predictors` objects (`input_names`, `raw_features`, call on a batch).
       manifest: the features folder.
       split: manifest split ('evaluate', 'test', ...).
-      normalization: statistics for predictors that take normalized features (None: the
+      normalizations: per predictor, statistics for normalized-feature predictors (None: the
         manifest's); ignored for raw-feature predictors.
       batch_size: clips per batch.
 
     Returns:
-      `(probs float32 [N, C], {'label': int64 [N], 'filename': str [N], 'device': str [N]})`.
+      `([probs float32 [N, C] per predictor], {'label': int64 [N], 'filename': str [N],
+      'device': str [N]})`.
     """
-    from asc_keras.data.pipeline import eval_dataset
+    from asc_keras.data.pipeline import eval_dataset, normalization_arrays
 
-    reps = tuple(predictor.input_names)
-    if predictor.raw_features:
-        normalization = identity_normalization({r: manifest.shapes[r] for r in reps})
+    reps = tuple(dict.fromkeys(r for p in predictors for r in p.input_names))
+    stats = []
+    for predictor, norm in zip(predictors, normalizations, strict=True):
+        norm = manifest.normalization if norm is None else norm
+        stats.append(None if predictor.raw_features else
+                     {r: normalization_arrays(norm, r) for r in predictor.input_names})
     ds = eval_dataset(manifest, split, representations=reps, batch_size=batch_size,
-                      normalization=normalization)
-    probs, labels, files, devices = [], [], [], []
+                      normalization=identity_normalization({r: manifest.shapes[r] for r in reps}))
+    probs = [[] for _ in predictors]
+    labels, files, devices = [], [], []
     for features, meta in ds.as_numpy_iterator():
-        probs.append(predictor(features))  # [B, C]
+        for out, predictor, st in zip(probs, predictors, stats, strict=True):
+            inputs = {r: features[r] if st is None else (features[r] - st[r][0]) / st[r][1]
+                      for r in predictor.input_names}  # [B, T, F]
+            out.append(predictor(inputs))  # [B, C]
         labels.append(meta["label"])
         files.append(_strings(meta["filename"]))
         devices.append(_strings(meta["device"]))
-    if not probs:
+    if not labels:
         raise ValueError(f"{manifest.path}: split {split!r} is empty")
     meta = {"label": np.concatenate(labels).astype(np.int64), "filename": np.concatenate(files),
             "device": np.concatenate(devices)}
-    return np.concatenate(probs).astype(np.float32), meta
+    return [np.concatenate(p).astype(np.float32) for p in probs], meta
+
+
+def predict(predictor, manifest: Manifest, *, split: str, normalization: Mapping | None,
+            batch_size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """`predict_many` for one predictor: `(probs float32 [N, C], meta)`."""
+    (probs,), meta = predict_many([predictor], manifest, split=split,
+                                  normalizations=[normalization], batch_size=batch_size)
+    return probs, meta
 
 
 def score(probs: np.ndarray, meta: Mapping, classes: Sequence[str], *, task: str
@@ -139,11 +161,6 @@ def evaluate_keras_model(model, manifest: Manifest, *, split: str = "evaluate",
     probs, meta = predict(predictor, manifest, split=split, normalization=normalization,
                           batch_size=batch_size)
     return score(probs, meta, manifest.classes, task=manifest.task), probs, meta
-
-
-def _same_clips(a: Mapping, b: Mapping, what: str) -> None:
-    if len(a["filename"]) != len(b["filename"]) or np.any(a["filename"] != b["filename"]):
-        raise ValueError(f"{what}: predictions are not over the same clips in the same order")
 
 
 def _summary(m: Mapping | None) -> dict | None:
@@ -228,17 +245,12 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
     several = len(systems) > 1
     results = {}
     for name, members, norms in systems:
-        probs_list, meta = [], None
+        probs_list, meta = predict_many(members, manifest, split=cfg.split, normalizations=norms,
+                                        batch_size=cfg.batch_size)
         member_metrics = {}
-        for predictor, norm in zip(members, norms, strict=True):
-            probs, m = predict(predictor, manifest, split=cfg.split, normalization=norm,
-                               batch_size=cfg.batch_size)
-            if meta is not None:
-                _same_clips(meta, m, predictor.name)
-            meta = m
-            probs_list.append(probs)
-            if len(members) > 1:
-                member_metrics[predictor.name] = _summary(score(probs, m, classes, task=task))
+        if len(members) > 1:
+            member_metrics = {p.name: _summary(score(probs, meta, classes, task=task))
+                              for p, probs in zip(members, probs_list, strict=True)}
         weights = cfg.fusion_weights if len(probs_list) > 1 and cfg.fusion_weights else None
         probs = (fusion.fuse_probs(probs_list, weights=weights) if len(probs_list) > 1
                  else probs_list[0])
