@@ -215,14 +215,20 @@ def define_train_flags() -> None:
       "runs, slower.")
 
 
+def _one_model_dir(what: str) -> str:
+    """The single --model_dir that training and export take (evaluate.py takes a list)."""
+    model_dir = flags.FLAGS.model_dir
+    if not model_dir:
+        raise ValueError("--model_dir is required")
+    if "," in model_dir:
+        raise ValueError(f"--model_dir: {what} takes one folder, got {model_dir!r}")
+    return model_dir
+
+
 def train_config() -> config_lib.TrainConfig:
     f = flags.FLAGS
-    if not f.model_dir:
-        raise ValueError("--model_dir is required")
-    if "," in f.model_dir:
-        raise ValueError(f"--model_dir: training takes one folder, got {f.model_dir!r}")
     return config_lib.TrainConfig(
-        model_dir=f.model_dir,
+        model_dir=_one_model_dir("training"),
         train_steps=f.train_steps,
         batch_size=f.batch_size,
         learning_rate=f.learning_rate,
@@ -358,12 +364,11 @@ def export_data() -> tuple[config_lib.DataConfig | None, str | None]:
 
 def export_config() -> config_lib.ExportConfig:
     f = flags.FLAGS
-    if not f.model_dir or not f.export_dir:
-        raise ValueError("--model_dir and --export_dir are required")
-    if "," in f.model_dir:
-        raise ValueError(f"--model_dir: export takes one run, got {f.model_dir!r}")
+    model_dir = _one_model_dir("export")
+    if not f.export_dir:
+        raise ValueError("--export_dir is required")
     return config_lib.ExportConfig(
-        model_dir=f.model_dir,
+        model_dir=model_dir,
         export_dir=f.export_dir,
         overwrite=f.overwrite,
         int8=f.export_int8,

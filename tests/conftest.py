@@ -97,6 +97,14 @@ def tiny_1b_dir(tmp_path_factory):
     return _synthetic(tmp_path_factory, "1b")
 
 
+def feature_flags(features) -> list[str]:
+    """Command-line flags that point a script at a `tiny_*_features` fixture's features."""
+    _, feature_cfg, data_cfg = features
+    return [f"--data_dir={data_cfg.data_dir}", f"--features_dir={data_cfg.features_dir}",
+            f"--clips_per_shard={data_cfg.clips_per_shard}",
+            f"--num_workers={data_cfg.num_workers}", f"--clip_seconds={feature_cfg.clip_seconds}"]
+
+
 def _features(tmp_path_factory, data_dir, task, feature_cfg):
     from asc_keras.data import precompute
 

@@ -12,21 +12,17 @@ import time
 
 import numpy as np
 import pytest
+from conftest import feature_flags
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 STEPS = 100
 
 
 def _command(features, model_dir):
-    _, feature_cfg, data_cfg = features
     return [
         sys.executable, str(REPO / "train.py"),
         "--flagfile=configs/1b_logmel.flags",
-        f"--data_dir={data_cfg.data_dir}",
-        f"--features_dir={data_cfg.features_dir}",
-        f"--clips_per_shard={data_cfg.clips_per_shard}",
-        f"--num_workers={data_cfg.num_workers}",
-        f"--clip_seconds={feature_cfg.clip_seconds}",
+        *feature_flags(features),
         f"--model_dir={model_dir}",
         "--width=0.125",
         "--batch_size=4",

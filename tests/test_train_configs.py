@@ -9,6 +9,7 @@ import os
 import pathlib
 
 import pytest
+from conftest import feature_flags
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "1*.flags")))
@@ -51,15 +52,11 @@ def test_there_are_paper_configs():
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: os.path.basename(p)[:-6])
 def test_flagfile_trains(config, request, tmp_path, parsed_flags):
     fixture = "tiny_1a_features" if _task(config) == "1a" else "tiny_1b_features"
-    _, feature_cfg, data_cfg = request.getfixturevalue(fixture)
+    features = request.getfixturevalue(fixture)
     model_dir = tmp_path / "run"
     parsed_flags([
         f"--flagfile={config}",
-        f"--data_dir={data_cfg.data_dir}",
-        f"--features_dir={data_cfg.features_dir}",
-        f"--clips_per_shard={data_cfg.clips_per_shard}",
-        f"--num_workers={data_cfg.num_workers}",
-        f"--clip_seconds={feature_cfg.clip_seconds}",
+        *feature_flags(features),
         f"--model_dir={model_dir}",
         "--width=0.04",
         "--train_steps=2",

@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import feature_flags
 
 from asc_keras.config import ModelConfig, TrainConfig
 from asc_keras.training import callbacks, checkpoints
@@ -254,7 +255,6 @@ def test_two_workers_multi_worker(tiny_1b_features, tmp_path):
     import sys
 
     repo = pathlib.Path(__file__).resolve().parent.parent
-    _, feature_cfg, data_cfg = tiny_1b_features
     ports = []
     for _ in range(2):
         with socket.socket() as s:
@@ -263,10 +263,8 @@ def test_two_workers_multi_worker(tiny_1b_features, tmp_path):
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     model_dir = tmp_path / "run"
     cmd = [sys.executable, str(repo / "train.py"), "--flagfile=configs/1b_logmel.flags",
-           f"--data_dir={data_cfg.data_dir}", f"--features_dir={data_cfg.features_dir}",
-           f"--clips_per_shard={data_cfg.clips_per_shard}", "--num_workers=1",
-           f"--clip_seconds={feature_cfg.clip_seconds}", f"--model_dir={model_dir}",
-           "--width=0.125", "--batch_size=4", "--train_steps=4", "--checkpoint_every=2",
+           *feature_flags(tiny_1b_features), f"--model_dir={model_dir}", "--width=0.125",
+           "--batch_size=4", "--train_steps=4", "--checkpoint_every=2",
            "--eval_every=0", "--distribution=multi_worker"]
     procs = []
     for index in range(2):
