@@ -165,6 +165,10 @@ class ModelConfig:
 
     `band` builds one SPSMF band alone (an independent part trained as a separate run).
     `width` scales conv filters and hidden units (1.0 = the paper; tests use small widths).
+    `bn_momentum` / `bn_epsilon` are Keras's BatchNorm momentum (weight of the old moving
+    average) and epsilon; the defaults are PyTorch's (momentum 0.1 there), which produced the
+    paper's numbers. Runs recorded before these fields existed used Keras's 0.99 / 1e-3
+    (`LEGACY_MODEL_FIELDS`).
     """
 
     backbone: str = "1a"
@@ -182,6 +186,8 @@ class ModelConfig:
     width: float = 1.0
     dropout: float = 0.5
     band: int | None = None
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
 
     def __post_init__(self):
         object.__setattr__(self, "inputs", tuple(self.inputs))
@@ -227,6 +233,9 @@ class ModelConfig:
             raise ValueError(f"width must be positive, got {self.width}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.bn_momentum < 1.0 or not self.bn_epsilon > 0:
+            raise ValueError(f"need 0 <= bn_momentum < 1 and bn_epsilon > 0, got "
+                             f"{self.bn_momentum}, {self.bn_epsilon}")
 
     def bins(self, name: str) -> int:
         return self.input_bins[name]
@@ -286,6 +295,11 @@ class ModelConfig:
         d.update(inputs=list(self.inputs), input_bins=dict(self.input_bins))
         d.update(strategies=list(self.strategies))
         return d
+
+
+# Values of fields that a run recorded before the field existed had (Keras's own defaults).
+LEGACY_MODEL_FIELDS = MappingProxyType({"bn_momentum": 0.99, "bn_epsilon": 1e-3})
+LEGACY_TRAIN_FIELDS = MappingProxyType({"adam_epsilon": 1e-7, "recalibrate_bn": 0})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,13 +366,17 @@ class TrainConfig:
 
     `batch_size` is the global batch (split across replicas). The learning rate is
     `learning_rate * lr_decay_rate ** floor(step / lr_decay_steps)`. `shuffle_buffer` 0 means
-    the whole training split. `eval_every` 0 validates only at the end.
+    the whole training split. `eval_every` 0 validates only at the end. `adam_epsilon` is
+    PyTorch's Adam default (Keras has 1e-7). `recalibrate_bn` > 0 replaces every BatchNorm
+    layer's moving statistics, after the last step, by their plain average over that many clean
+    (un-mixed) training batches, before the final evaluation and the saved model.
     """
 
     model_dir: str = ""
     train_steps: int = 12000
     batch_size: int = 64
     learning_rate: float = 1e-3
+    adam_epsilon: float = 1e-8
     lr_decay_rate: float = 0.91
     lr_decay_steps: int = 200
     mixup_alpha: float = 0.2
@@ -374,18 +392,19 @@ class TrainConfig:
     mixed_precision: bool = False
     jit_compile: bool = False
     deterministic: bool = False
+    recalibrate_bn: int = 0
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = ("model_dir", "train_steps", "eval_every", "eval_batch_size",
                          "checkpoint_every", "keep_checkpoints", "log_every", "distribution",
-                         "jit_compile", "deterministic")
+                         "jit_compile", "deterministic", "recalibrate_bn")
 
     def __post_init__(self):
         for name in ("train_steps", "batch_size", "lr_decay_steps", "eval_batch_size",
                      "checkpoint_every", "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("shuffle_buffer", "eval_every", "seed"):
+        for name in ("shuffle_buffer", "eval_every", "seed", "recalibrate_bn"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.learning_rate > 0 or not 0 < self.lr_decay_rate <= 1:
@@ -393,6 +412,8 @@ class TrainConfig:
                              f"{self.learning_rate}, {self.lr_decay_rate}")
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
+        if not self.adam_epsilon > 0:
+            raise ValueError(f"adam_epsilon must be positive, got {self.adam_epsilon}")
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, "
                              f"got {self.distribution!r}")

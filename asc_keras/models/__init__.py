@@ -6,7 +6,15 @@ Networks are composed into fusions and strategies by `asc_keras.strategies`.
 """
 
 from asc_keras.models import layers, losses
-from asc_keras.models.backbones import BACKBONES, Backbone, ConvBlock, conv_block, conv_stack
+from asc_keras.models.backbones import (
+    BACKBONES,
+    KERNEL_INITIALIZER,
+    Backbone,
+    ConvBlock,
+    Norm,
+    conv_block,
+    conv_stack,
+)
 from asc_keras.models.heads import clip_head, frame_head
 from asc_keras.models.losses import (
     FramewiseCategoricalCrossentropy,
@@ -18,9 +26,11 @@ from asc_keras.models.size import DCASE_1B_LIMIT_KB, SizeReport, model_size
 __all__ = [
     "BACKBONES",
     "DCASE_1B_LIMIT_KB",
+    "KERNEL_INITIALIZER",
     "Backbone",
     "ConvBlock",
     "FramewiseCategoricalCrossentropy",
+    "Norm",
     "SizeReport",
     "clip_head",
     "conv_block",

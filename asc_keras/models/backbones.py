@@ -17,6 +17,10 @@ Pool sizes are `(time, freq)`: the paper's "4 x 2" pools 4 frames and 2 bins.
 
 Layer names are `<prefix>_block<i>_conv<j>`, `_bn<j>`, `_relu<j>`, `_pool` (blocks from 1).
 `width` scales the filters (and, in `heads`, the hidden units); 1.0 is the paper.
+
+Framework defaults the paper leaves to PyTorch follow the authors' PyTorch code (SPEC.md,
+opening): convolution and dense kernels He-uniform (`kaiming_uniform_`), biases zero, and
+BatchNorm with PyTorch's momentum 0.1 (= Keras momentum 0.9) and epsilon 1e-5 (`Norm()`).
 """
 
 from __future__ import annotations
@@ -31,6 +35,19 @@ class ConvBlock(NamedTuple):
     kernel: int
     convs: int
     pool: tuple[int, int] | None  # (time, freq)
+
+
+class Norm(NamedTuple):
+    """BatchNorm settings: Keras momentum (weight of the old moving average) and epsilon."""
+
+    momentum: float = 0.9
+    epsilon: float = 1e-5
+
+
+PYTORCH_NORM = Norm()
+
+# PyTorch's `kaiming_uniform_` (a=0, fan_in): U(-sqrt(6 / fan_in), sqrt(6 / fan_in)).
+KERNEL_INITIALIZER = "he_uniform"
 
 
 class Backbone(NamedTuple):
@@ -65,7 +82,7 @@ def scaled(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
-def conv_block(x, block: ConvBlock, *, width: float, name: str):
+def conv_block(x, block: ConvBlock, *, width: float, name: str, norm: Norm = PYTORCH_NORM):
     """One table row: `[Conv, BN, ReLU] x convs`, then average pooling.
 
     Args:
@@ -73,6 +90,7 @@ def conv_block(x, block: ConvBlock, *, width: float, name: str):
         block: The table row.
         width: Filter multiplier.
         name: Layer-name prefix, e.g. `logmel_block2`.
+        norm: BatchNorm momentum and epsilon.
 
     Returns:
         `[batch, time / pool_t, freq / pool_f, filters * width]` (floor division).
@@ -83,9 +101,12 @@ def conv_block(x, block: ConvBlock, *, width: float, name: str):
             block.kernel,
             padding="same",
             use_bias=False,
+            kernel_initializer=KERNEL_INITIALIZER,
             name=f"{name}_conv{j}",
         )(x)
-        x = keras.layers.BatchNormalization(name=f"{name}_bn{j}")(x)
+        x = keras.layers.BatchNormalization(
+            momentum=norm.momentum, epsilon=norm.epsilon, name=f"{name}_bn{j}"
+        )(x)
         x = keras.layers.ReLU(name=f"{name}_relu{j}")(x)
     if block.pool is not None:
         x = keras.layers.AveragePooling2D(block.pool, name=f"{name}_pool")(x)
@@ -93,7 +114,7 @@ def conv_block(x, block: ConvBlock, *, width: float, name: str):
 
 
 def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, first: int = 1,
-               last: int | None = None):
+               last: int | None = None, norm: Norm = PYTORCH_NORM):
     """Blocks `first..last` (1-based, inclusive; default all) of `backbone`.
 
     Args:
@@ -103,11 +124,13 @@ def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, first: int =
         prefix: Layer-name prefix; block i is named `<prefix>_block<i>`.
         first: First block to build.
         last: Last block to build (None: the last of the table).
+        norm: BatchNorm momentum and epsilon.
 
     Returns:
         The feature map after the last built block, `[batch, time', freq', channels']`.
     """
     last = len(backbone.blocks) if last is None else last
     for i in range(first, last + 1):
-        x = conv_block(x, backbone.blocks[i - 1], width=width, name=f"{prefix}_block{i}")
+        x = conv_block(x, backbone.blocks[i - 1], width=width, name=f"{prefix}_block{i}",
+                       norm=norm)
     return x

@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 
 from asc_keras.models import layers as layers_lib
-from asc_keras.models.backbones import Backbone, scaled
+from asc_keras.models.backbones import KERNEL_INITIALIZER, Backbone, scaled
 
 
 def clip_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout: float,
@@ -41,10 +41,13 @@ def clip_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout:
     x = layers_lib.FrequencyMean(name=f"{prefix}_freq_mean")(x)  # [b, t, c]
     x = keras.layers.GlobalMaxPooling1D(name=f"{prefix}_time_max")(x)  # [b, c]
     x = keras.layers.Dense(
-        scaled(backbone.hidden_units, width), activation="relu", name=f"{prefix}_fc1"
+        scaled(backbone.hidden_units, width), activation="relu",
+        kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc1"
     )(x)  # [b, hidden]
     x = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
-    x = keras.layers.Dense(num_classes, name=f"{prefix}_fc2")(x)  # [b, classes] logits
+    x = keras.layers.Dense(
+        num_classes, kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc2"
+    )(x)  # [b, classes] logits
     return keras.layers.Softmax(name=probs_name, dtype="float32")(x)
 
 
@@ -67,11 +70,14 @@ def frame_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout
     """
     x = layers_lib.FrequencyMean(name=f"{prefix}_freq_mean")(x)  # [b, t, c]
     hidden = keras.layers.Dense(
-        scaled(backbone.hidden_units, width), activation="relu", name=f"{prefix}_fc1_dense"
+        scaled(backbone.hidden_units, width), activation="relu",
+        kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc1_dense"
     )
     x = keras.layers.TimeDistributed(hidden, name=f"{prefix}_fc1")(x)  # [b, t, hidden]
     x = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
-    logits = keras.layers.Dense(num_classes, name=f"{prefix}_fc2_dense")
+    logits = keras.layers.Dense(
+        num_classes, kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc2_dense"
+    )
     x = keras.layers.TimeDistributed(logits, name=f"{prefix}_fc2")(x)  # [b, t, classes]
     frames = keras.layers.Softmax(name=frames_name, dtype="float32")(x)
     probs = keras.layers.GlobalAveragePooling1D(name=probs_name, dtype="float32")(frames)

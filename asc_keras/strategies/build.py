@@ -25,7 +25,13 @@ import keras
 from asc_keras.config import ModelConfig, ModelPart
 from asc_keras.models.backbones import BACKBONES, conv_stack
 from asc_keras.models.heads import clip_head, frame_head
-from asc_keras.strategies.fusion import SharedInputs, late_fusion, middle_fusion, spectrogram
+from asc_keras.strategies.fusion import (
+    SharedInputs,
+    late_fusion,
+    middle_fusion,
+    norm,
+    spectrogram,
+)
 from asc_keras.strategies.spsmf import cut_band
 
 
@@ -41,7 +47,8 @@ def _feature_map(cfg: ModelConfig, shared: SharedInputs):
             x, band=cfg.band, num_bands=cfg.num_bands, width=cfg.band_width,
             name=f"{cfg.prefix}_cut",
         )  # [b, T, band_width, c]
-    return conv_stack(x, BACKBONES[cfg.backbone], width=cfg.width, prefix=cfg.prefix)
+    return conv_stack(x, BACKBONES[cfg.backbone], width=cfg.width, prefix=cfg.prefix,
+                      norm=norm(cfg))
 
 
 def _part_outputs(part: ModelPart, shared: SharedInputs, *, alone: bool):

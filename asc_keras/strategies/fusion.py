@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 
 from asc_keras.config import ModelConfig
-from asc_keras.models.backbones import BACKBONES, conv_block, conv_stack
+from asc_keras.models.backbones import BACKBONES, Norm, conv_block, conv_stack
 from asc_keras.models.layers import frequency_resize
 
 
@@ -58,6 +58,11 @@ class SharedInputs:
         return self._once("ef_stack", build)
 
 
+def norm(cfg: ModelConfig) -> Norm:
+    """The BatchNorm settings of `cfg`."""
+    return Norm(cfg.bn_momentum, cfg.bn_epsilon)
+
+
 def spectrogram(cfg: ModelConfig, shared: SharedInputs):
     """The one image a single or EF network reads: `[batch, T, F, channels]`."""
     if cfg.fusion == "single":
@@ -71,20 +76,21 @@ def middle_fusion(cfg: ModelConfig, shared: SharedInputs):
     """MF feature map after the last conv block, `[batch, t, f, c]`."""
     backbone = BACKBONES[cfg.backbone]
     branches = {
-        n: conv_block(shared.image(n), backbone.blocks[0], width=cfg.width, name=f"mf_{n}_block1")
+        n: conv_block(shared.image(n), backbone.blocks[0], width=cfg.width,
+                      name=f"mf_{n}_block1", norm=norm(cfg))
         for n in cfg.inputs
     }  # {name: [b, T/4, F_n/2, 64]}
     common = max(x.shape[2] for x in branches.values())
     resized = [frequency_resize(x, common, name=f"mf_{n}_resize") for n, x in branches.items()]
     x = keras.layers.Concatenate(axis=-1, name="mf_concat")(resized)  # [b, T/4, common, n*64]
-    return conv_stack(x, backbone, width=cfg.width, prefix="mf", first=2)
+    return conv_stack(x, backbone, width=cfg.width, prefix="mf", first=2, norm=norm(cfg))
 
 
 def late_fusion(cfg: ModelConfig, shared: SharedInputs):
     """LF feature map: the per-representation final maps side by side in frequency."""
     backbone = BACKBONES[cfg.backbone]
     maps = [
-        conv_stack(shared.image(n), backbone, width=cfg.width, prefix=f"lf_{n}")
+        conv_stack(shared.image(n), backbone, width=cfg.width, prefix=f"lf_{n}", norm=norm(cfg))
         for n in cfg.inputs
     ]  # [b, t, f_n, c] each
     return keras.layers.Concatenate(axis=2, name="lf_concat")(maps)  # [b, t, sum f_n, c]

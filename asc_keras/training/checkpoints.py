@@ -30,7 +30,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from asc_keras import labels as labels_lib
-from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
+from asc_keras.config import (
+    LEGACY_MODEL_FIELDS,
+    LEGACY_TRAIN_FIELDS,
+    DataConfig,
+    FeatureConfig,
+    ModelConfig,
+    TrainConfig,
+)
 
 CONFIG_NAME = "config.json"
 FLAGS_NAME = "flags.txt"
@@ -89,10 +96,24 @@ def read_normalization(path: str) -> dict[str, dict[str, np.ndarray]]:
             for rep, stats in _read_json(path).items()}
 
 
+def with_legacy_fields(record: Mapping) -> dict:
+    """`record` (config.json) with the values that fields added since it was written had then.
+
+    A run recorded before `bn_momentum` existed was built with Keras's BatchNorm defaults, so
+    its model_config reads 0.99 / 1e-3, not today's defaults (`config.LEGACY_*_FIELDS`).
+    """
+    out = dict(record)
+    for key, legacy in (("model_config", LEGACY_MODEL_FIELDS),
+                        ("train_config", LEGACY_TRAIN_FIELDS)):
+        if isinstance(out.get(key), Mapping):
+            out[key] = {**legacy, **out[key]}
+    return out
+
+
 def read_run(model_dir: str) -> RunInfo:
     """Read config.json and normalization.json of a training run; one-line errors."""
     path = os.path.join(model_dir, CONFIG_NAME)
-    record = _read_json(path)
+    record = with_legacy_fields(_read_json(path))
     if not record.get("task") or "feature_config" not in record:
         raise ValueError(f"{path}: needs 'task' and 'feature_config'")
     fields = dict(record["feature_config"])
@@ -110,6 +131,7 @@ def read_run(model_dir: str) -> RunInfo:
 
 
 def _comparable(record: Mapping) -> dict:
+    record = with_legacy_fields(record)
     train = {k: v for k, v in record.get("train_config", {}).items()
              if k not in TrainConfig.RESUMABLE_CHANGES}
     return {

@@ -2,8 +2,9 @@
 
 `learning_rate_schedule(cfg)`: `lr(step) = cfg.learning_rate * cfg.lr_decay_rate **
 floor(step / cfg.lr_decay_steps)` (1e-3 * 0.91^floor(step / 200) by default), where `step` is the
-optimizer's update count. `make_optimizer(cfg)`: `keras.optimizers.Adam` with default betas and
-epsilon on that schedule, wrapped in a dynamic `LossScaleOptimizer` for mixed precision.
+optimizer's update count. `make_optimizer(cfg)`: `keras.optimizers.Adam` with the paper's
+"default parameters" as PyTorch has them (betas 0.9 / 0.999, epsilon `cfg.adam_epsilon` = 1e-8)
+on that schedule, wrapped in a dynamic `LossScaleOptimizer` for mixed precision.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def learning_rate_schedule(cfg: TrainConfig) -> keras.optimizers.schedules.Expon
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """Adam (default parameters) on the schedule; loss-scaled when `cfg.mixed_precision`."""
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate_schedule(cfg))
+    """Adam (PyTorch's defaults) on the schedule; loss-scaled when `cfg.mixed_precision`."""
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate_schedule(cfg),
+                                      beta_1=0.9, beta_2=0.999, epsilon=cfg.adam_epsilon)
     if cfg.mixed_precision:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

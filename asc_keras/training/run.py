@@ -190,6 +190,24 @@ class _Validator:
         return eval_run.score(probs, meta, self.classes, task=self.task), probs, meta
 
 
+def _recalibrate(model, manifest, datasets, normalization, reps, train_cfg, *, log) -> None:
+    """Precise BatchNorm statistics from `train_cfg.recalibrate_bn` clean training batches."""
+    from asc_keras.training import batchnorm
+
+    if datasets is None:
+        clean = pipeline.train_dataset(
+            manifest, representations=reps, batch_size=train_cfg.batch_size,
+            seed=train_cfg.seed + 1, mixup_alpha=0.0, normalization=normalization,
+            shuffle_buffer=min(manifest.split(SPLIT_TRAIN).num_examples, 4096), cache=False)
+    elif datasets.get("clean_train") is not None:
+        clean = datasets["clean_train"]
+    else:
+        raise ValueError("recalibrate_bn needs un-mixed training batches: "
+                         "datasets['clean_train']")
+    seen = batchnorm.recalibrate(model, iter(clean), train_cfg.recalibrate_bn)
+    log(f"BatchNorm statistics recomputed on {seen} clean training batches")
+
+
 def _confusion_png(metrics: Mapping, classes) -> bytes | None:
     from asc_keras.evaluation import plots
 
@@ -221,8 +239,9 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
         `{'train': Dataset of ({rep: [B, T, F]}, labels float32 [B, C]) global batches,
         'evaluate': Dataset of ({rep: [B, T, F]}, {'label', 'filename', 'device', ...}) batches
         (optional: no validation without it), 'normalization': {rep: {'mean', 'std'}}
-        (optional, written to normalization.json; default identity)}`. A resumed run skips the
-        batches already trained on.
+        (optional, written to normalization.json; default identity), 'clean_train': Dataset of
+        un-mixed `{rep: [B, T, F]}` batches (needed for `train_cfg.recalibrate_bn`)}`. A
+        resumed run skips the batches already trained on.
       flags_text: the resolved flags (`asc_keras.flags.resolved_flags()`), written to
         flags.txt so that `--flagfile=<model_dir>/flags.txt` replays the run.
       progress: show the feature precompute progress bar.
@@ -374,6 +393,8 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
             if (validator is not None and train_cfg.eval_every and
                     step % train_cfg.eval_every == 0 and step != total_steps):
                 validate(step)
+        if train_cfg.recalibrate_bn:
+            _recalibrate(model, manifest, datasets, normalization, reps, train_cfg, log=log)
         metrics = probs = meta = None
         if validator is not None:
             metrics, probs, meta = validate(step)
