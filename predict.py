@@ -45,4 +45,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
-    app.run(main)
+    app.run(main, argv=flags_lib.cli_argv(sys.argv))

@@ -7,22 +7,114 @@ run's `model_dir/flags.txt`) is accepted by `prepare.py`, `train.py`, `evaluate.
 
 from __future__ import annotations
 
+import os
+
 from absl import flags
 
 from asc_keras import config as config_lib
 
+_FLAGFILE_PREFIXES = ("--flagfile=", "-flagfile=")
 
-def _define_once(define, name, *args, **kwargs):
-    if name not in flags.FLAGS:
-        define(name, *args, **kwargs)
+
+def _flagfile_lines(path: str, *, seen: tuple[str, ...]) -> list[str]:
+    """The arguments a flagfile holds, its own `--flagfile=` lines expanded in place."""
+    real = os.path.realpath(path)
+    if real in seen:
+        raise ValueError(f"{path}: includes itself (via {' -> '.join(seen)})")
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise ValueError(f"{path}: flagfile not readable ({e.strerror or e})") from None
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "//")):
+            continue
+        out += _expand_one(line, base=os.path.dirname(path), seen=(*seen, real))
+    return out
+
+
+def _expand_one(arg: str, *, base: str, seen: tuple[str, ...]) -> list[str]:
+    for prefix in _FLAGFILE_PREFIXES:
+        if arg.startswith(prefix):
+            path = os.path.expanduser(arg[len(prefix):])
+            nested = os.path.join(base, path)
+            if base and not os.path.isabs(path) and os.path.exists(nested):
+                path = nested
+            return _flagfile_lines(path, seen=seen)
+    return [arg]
+
+
+def expand_flagfiles(argv: list[str]) -> list[str]:
+    """`argv` with every `--flagfile=PATH` replaced, in place, by the arguments the file holds.
+
+    A nested flagfile path is resolved against the folder of the flagfile that names it (else
+    the working directory), so `--flagfile=/abs/path/configs/1a_gamma.flags` works from any
+    directory. Comment (`#`, `//`) and blank lines are skipped, as absl does.
+
+    Raises:
+        ValueError: A flagfile is missing or unreadable (one line naming it), or includes itself.
+    """
+    out = list(argv[:1])
+    for arg in argv[1:]:
+        out += _expand_one(arg, base="", seen=())
+    return out
+
+
+def parse(argv: list[str], fv: flags.FlagValues | None = None) -> list[str]:
+    """Parse `argv` (flagfiles expanded by `expand_flagfiles`) into `fv` (default FLAGS).
+
+    Returns:
+        The positional arguments (argv[0] first), as absl returns them.
+    """
+    return _values(fv)(expand_flagfiles(argv))
+
+
+def cli_argv(argv: list[str]) -> list[str]:
+    """`expand_flagfiles(argv)` for a script's `app.run`; a bad flagfile exits with one line."""
+    import sys
+
+    try:
+        return expand_flagfiles(argv)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def flagfile_values(path: str, extra: tuple[str, ...] = ()) -> flags.FlagValues:
+    """A fresh FlagValues with every asc-keras flag, parsed from one flagfile plus `extra` flags.
+
+    Lets a tool read many configs (e.g. every row flagfile of `configs/`) without touching
+    absl's global FLAGS.
+    """
+    fv = flags.FlagValues()
+    define_all(fv)
+    parse(["flagfile", f"--flagfile={path}", *extra], fv)
+    return fv
+
+
+def _definer(fv: flags.FlagValues | None):
+    """`d(define, name, ...)`: define a flag in `fv` (default absl's FLAGS) unless it exists."""
+    fv = flags.FLAGS if fv is None else fv
+
+    def d(define, name, *args, **kwargs):
+        if name not in fv:
+            define(name, *args, flag_values=fv, **kwargs)
+
+    return d
+
+
+def _values(fv: flags.FlagValues | None) -> flags.FlagValues:
+    return flags.FLAGS if fv is None else fv
 
 
 # ---------------------------------------------------------------------------------------------
 # Features and data (prepare.py and everything after it).
 
 
-def define_feature_flags() -> None:
-    d = _define_once
+def define_feature_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
     d(flags.DEFINE_list, "representations", list(config_lib.REPRESENTATIONS),
       "Representations to precompute: logmel,cqt,gamma,mfcc.")
     d(flags.DEFINE_integer, "logmel_bins", 40, "Log-Mel bands (40 for 1A, 64 for 1B).")
@@ -38,8 +130,8 @@ def define_feature_flags() -> None:
       "Storage dtype of the precomputed features.")
 
 
-def define_data_flags() -> None:
-    d = _define_once
+def define_data_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
     d(flags.DEFINE_string, "data_dir", None, "DCASE 2020 Task 1 dataset folder (official layout).")
     d(flags.DEFINE_string, "features_dir", None,
       "Cache of precomputed features; default: $XDG_CACHE_HOME/asc_keras/features "
@@ -68,8 +160,8 @@ def default_features_dir() -> str:
     return os.path.join(cache, "asc_keras", "features")
 
 
-def feature_config() -> config_lib.FeatureConfig:
-    f = flags.FLAGS
+def feature_config(fv: flags.FlagValues | None = None) -> config_lib.FeatureConfig:
+    f = _values(fv)
     return config_lib.FeatureConfig(
         representations=tuple(f.representations),
         logmel_bins=f.logmel_bins,
@@ -84,8 +176,8 @@ def feature_config() -> config_lib.FeatureConfig:
     )
 
 
-def data_config() -> config_lib.DataConfig:
-    f = flags.FLAGS
+def data_config(fv: flags.FlagValues | None = None) -> config_lib.DataConfig:
+    f = _values(fv)
     if not f.data_dir:
         raise ValueError("--data_dir is required")
     features_dir = f.features_dir or default_features_dir()
@@ -108,9 +200,9 @@ def data_config() -> config_lib.DataConfig:
 # Model flags and ModelConfig: owned by the networks work (issue 3).
 
 
-def define_model_flags() -> None:
-    d = _define_once
-    first_time = "model_inputs" not in flags.FLAGS
+def define_model_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
+    first_time = "model_inputs" not in _values(fv)
     d(flags.DEFINE_enum, "backbone", "1a", list(config_lib.BACKBONES),
       "CNN of paper Table 1: 1a (VGG-style, 18.9 MiB) or 1b (tiny, under 500 KB).")
     d(flags.DEFINE_list, "model_inputs", ["logmel"],
@@ -130,6 +222,11 @@ def define_model_flags() -> None:
       "Multiplier of conv filters and hidden units (1.0 = the paper).", lower_bound=1e-3)
     d(flags.DEFINE_float, "dropout", 0.5, "Dropout between the fully connected layers.",
       lower_bound=0.0, upper_bound=0.99)
+    d(flags.DEFINE_float, "bn_momentum", 0.9,
+      "BatchNorm momentum in Keras's convention (weight of the old moving average); 0.9 = "
+      "PyTorch's 0.1, as in the authors' implementation.", lower_bound=0.0, upper_bound=0.999)
+    d(flags.DEFINE_float, "bn_epsilon", 1e-5, "BatchNorm epsilon (PyTorch's default).",
+      lower_bound=1e-12)
     d(flags.DEFINE_string, "model_part", None,
       "Build only this independent part of the model (an SPSMR member such as 'cqt', an SPSMF "
       "band such as 'logmel_band2'), to train it as a separate run and fuse it later.")
@@ -137,10 +234,11 @@ def define_model_flags() -> None:
                         ("strategies", config_lib.STRATEGIES)) if first_time else ():
         flags.register_validator(
             name, lambda values, known=known: all(v in known for v in values),
-            message=f"--{name} takes values from {','.join(known)}")
+            message=f"--{name} takes values from {','.join(known)}", flag_values=_values(fv))
 
 
-def model_config(feature_cfg: config_lib.FeatureConfig) -> config_lib.ModelConfig:
+def model_config(feature_cfg: config_lib.FeatureConfig,
+                 fv: flags.FlagValues | None = None) -> config_lib.ModelConfig:
     """ModelConfig from the model flags; frames and bins from `feature_cfg`, classes from --task.
 
     Raises:
@@ -149,7 +247,7 @@ def model_config(feature_cfg: config_lib.FeatureConfig) -> config_lib.ModelConfi
     """
     from asc_keras import labels
 
-    f = flags.FLAGS
+    f = _values(fv)
     missing = [n for n in f.model_inputs if n not in feature_cfg.representations]
     if missing:
         raise ValueError(f"--model_inputs {missing} not among --representations "
@@ -167,6 +265,8 @@ def model_config(feature_cfg: config_lib.FeatureConfig) -> config_lib.ModelConfi
         ef_bins=f.ef_bins,
         width=f.width,
         dropout=f.dropout,
+        bn_momentum=f.bn_momentum,
+        bn_epsilon=f.bn_epsilon,
     )
     return cfg.part(f.model_part) if f.model_part else cfg
 
@@ -175,8 +275,8 @@ def model_config(feature_cfg: config_lib.FeatureConfig) -> config_lib.ModelConfi
 # Training flags and TrainConfig: owned by the training work (issue 4).
 
 
-def define_train_flags() -> None:
-    d = _define_once
+def define_train_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
     d(flags.DEFINE_string, "model_dir", None,
       "Training run folder (checkpoints, TensorBoard logs, flags.txt, model.keras, metrics); "
       "evaluate.py takes a comma-separated list and fuses the runs.")
@@ -184,6 +284,8 @@ def define_train_flags() -> None:
       "Clips per batch (training: the global batch, split across replicas).", lower_bound=1)
     d(flags.DEFINE_integer, "train_steps", 12000, "Training iterations.", lower_bound=1)
     d(flags.DEFINE_float, "learning_rate", 1e-3, "Initial Adam learning rate.", lower_bound=0.0)
+    d(flags.DEFINE_float, "adam_epsilon", 1e-8,
+      "Adam epsilon (PyTorch's default; Keras has 1e-7).", lower_bound=0.0)
     d(flags.DEFINE_float, "lr_decay_rate", 0.91, "Staircase decay factor of the learning rate.",
       lower_bound=0.0, upper_bound=1.0)
     d(flags.DEFINE_integer, "lr_decay_steps", 200, "Steps between learning rate decays.",
@@ -213,11 +315,15 @@ def define_train_flags() -> None:
     d(flags.DEFINE_bool, "deterministic", False,
       "Deterministic ops (tf.config.experimental.enable_op_determinism): bitwise repeatable "
       "runs, slower.")
+    d(flags.DEFINE_integer, "recalibrate_bn", 0,
+      "After the last step, set every BatchNorm layer's moving mean and variance to their "
+      "plain average over this many clean (un-mixed) training batches (0: keep the moving "
+      "averages).", lower_bound=0)
 
 
-def _one_model_dir(what: str) -> str:
+def _one_model_dir(what: str, fv: flags.FlagValues | None = None) -> str:
     """The single --model_dir that training and export take (evaluate.py takes a list)."""
-    model_dir = flags.FLAGS.model_dir
+    model_dir = _values(fv).model_dir
     if not model_dir:
         raise ValueError("--model_dir is required")
     if "," in model_dir:
@@ -225,13 +331,14 @@ def _one_model_dir(what: str) -> str:
     return model_dir
 
 
-def train_config() -> config_lib.TrainConfig:
-    f = flags.FLAGS
+def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
+    f = _values(fv)
     return config_lib.TrainConfig(
-        model_dir=_one_model_dir("training"),
+        model_dir=_one_model_dir("training", fv),
         train_steps=f.train_steps,
         batch_size=f.batch_size,
         learning_rate=f.learning_rate,
+        adam_epsilon=f.adam_epsilon,
         lr_decay_rate=f.lr_decay_rate,
         lr_decay_steps=f.lr_decay_steps,
         mixup_alpha=f.mixup_alpha,
@@ -247,16 +354,17 @@ def train_config() -> config_lib.TrainConfig:
         mixed_precision=f.mixed_precision,
         jit_compile=f.jit_compile,
         deterministic=f.deterministic,
+        recalibrate_bn=f.recalibrate_bn,
     )
 
 
-def resolved_flags() -> str:
+def resolved_flags(fv: flags.FlagValues | None = None) -> str:
     """Every asc-keras flag with its final value, one `--name=value` a line (for flags.txt).
 
     Only this project's flags: a flag that a library defines after parsing (absl's test flags,
     say) would make `--flagfile=model_dir/flags.txt` fail to parse.
     """
-    own = flags.FLAGS.get_flags_for_module(__name__)
+    own = _values(fv).get_flags_for_module(__name__)
     lines = sorted(f.serialize() for f in own)
     return "\n".join(line for line in lines if line) + "\n"
 
@@ -265,8 +373,8 @@ def resolved_flags() -> str:
 # Evaluation flags: owned by the evaluation work (issue 4).
 
 
-def define_eval_flags() -> None:
-    d = _define_once
+def define_eval_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
     d(flags.DEFINE_string, "model_dir", None,
       "Training run folder; evaluate.py takes a comma-separated list and fuses the runs "
       "(mean of their probabilities, e.g. four single-representation runs = SPSMR).")
@@ -296,8 +404,8 @@ def _as_list(value) -> tuple[str, ...]:
     return tuple(v.strip() for v in items if v and v.strip())
 
 
-def eval_config() -> config_lib.EvalConfig:
-    f = flags.FLAGS
+def eval_config(fv: flags.FlagValues | None = None) -> config_lib.EvalConfig:
+    f = _values(fv)
     model_dirs = _as_list(f.model_dir)
     if not model_dirs:
         raise ValueError("--model_dir is required")
@@ -317,8 +425,8 @@ def eval_config() -> config_lib.EvalConfig:
 # Export flags: owned by the export work (issue 5).
 
 
-def define_export_flags() -> None:
-    d = _define_once
+def define_export_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
     d(flags.DEFINE_string, "model_dir", None,
       "Training run folder (config.json, normalization.json, model.keras).")
     d(flags.DEFINE_string, "export_dir", None,
@@ -382,11 +490,85 @@ def export_config() -> config_lib.ExportConfig:
     )
 
 
-def define_all() -> None:
-    """Define every flag group, so any flagfile is accepted by any script."""
-    define_feature_flags()
-    define_data_flags()
-    define_model_flags()
-    define_train_flags()
-    define_eval_flags()
-    define_export_flags()
+def flagfile_configs(path: str, extra: tuple[str, ...] = ()
+                     ) -> tuple[str, config_lib.FeatureConfig, config_lib.ModelConfig, dict]:
+    """What one flagfile (plus `extra` flags) configures, read without absl's global FLAGS.
+
+    Returns:
+        `(task, FeatureConfig, ModelConfig, {'train_steps': int, 'batch_size': int})`.
+    """
+    fv = flagfile_values(path, extra)
+    feature_cfg = feature_config(fv)
+    return (fv.task, feature_cfg, model_config(feature_cfg, fv),
+            {"train_steps": fv.train_steps, "batch_size": fv.batch_size})
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproduction flags (reproduce.py).
+
+_REPRODUCE_FLAGS = ("tables", "out", "data_dir_1b", "seeds", "devices", "jobs_per_device",
+                    "shard", "dry_run", "launch", "configs_dir")
+# Set per run by the reproduction tool, never passed through from its command line.
+_PER_RUN_FLAGS = ("data_dir", "features_dir", "model_dir", "seed", "model_part")
+
+
+def define_reproduce_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
+    d(flags.DEFINE_list, "tables", ["2", "3"],
+      "Paper tables to reproduce: 2 and 3 (DCASE 2020 1A, --data_dir) and/or 4 (1B, "
+      "--data_dir_1b, or --data_dir when only Table 4 is asked).")
+    d(flags.DEFINE_string, "out", None,
+      "Output folder: runs/, logs/, status.json, results.{md,csv,json,png}.")
+    d(flags.DEFINE_string, "data_dir_1b", None,
+      "DCASE 2020 1B folder for Table 4 when the same call also reproduces 1A tables.")
+    d(flags.DEFINE_integer, "seeds", 1,
+      "Train every run with seeds 0..N-1; rows are reported as mean +- std.", lower_bound=1)
+    d(flags.DEFINE_list, "devices", [],
+      "GPUs to use (CUDA_VISIBLE_DEVICES values, e.g. 0,1,2,3): one run per device at a time "
+      "(see --jobs_per_device); empty: the machine as it is.")
+    d(flags.DEFINE_integer, "jobs_per_device", 1,
+      "Runs trained at once on each device (or on the machine without --devices).",
+      lower_bound=1)
+    d(flags.DEFINE_string, "shard", "0/1",
+      "i/n: take every n-th run starting at i, so n machines (a job array) share --out.")
+    d(flags.DEFINE_bool, "dry_run", False, "Print the plan (runs, rows, compute) and stop.")
+    d(flags.DEFINE_enum, "launch", "process", ["process", "inline"],
+      "process: each run is a train.py child process; inline: runs train one after another "
+      "in this process.")
+    d(flags.DEFINE_string, "configs_dir", None,
+      "Folder of the row flagfiles and paper_results.tsv (default: configs/ beside "
+      "reproduce.py).")
+
+
+def reproduce_overrides(fv: flags.FlagValues | None = None) -> tuple[str, ...]:
+    """Every asc-keras flag given explicitly (not a reproduction or per-run flag), as
+    `--name=value`: the reproduction passes them to every run after its row flagfile."""
+    f = _values(fv)
+    skip = set(_REPRODUCE_FLAGS) | set(_PER_RUN_FLAGS)
+    own = f.get_flags_for_module(__name__)
+    return tuple(sorted(flag.serialize() for flag in own
+                        if flag.present and flag.name not in skip))
+
+
+def reproduce_shard(fv: flags.FlagValues | None = None) -> tuple[int, int]:
+    """`--shard=i/n` as `(i, n)`."""
+    text = _values(fv).shard
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard={text!r}: expected i/n, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise ValueError(f"--shard={text!r}: need 0 <= i < n")
+    return index, count
+
+
+def define_all(fv: flags.FlagValues | None = None) -> None:
+    """Define every flag group (in `fv`, default absl's FLAGS), so any flagfile is accepted by
+    any script."""
+    define_feature_flags(fv)
+    define_data_flags(fv)
+    define_model_flags(fv)
+    define_train_flags(fv)
+    define_eval_flags(fv)
+    define_export_flags(fv)
+    define_reproduce_flags(fv)

@@ -38,7 +38,7 @@ def parsed_flags(monkeypatch):
 
     def parse(argv):
         flags.FLAGS.unparse_flags()
-        flags.FLAGS(["train.py", *argv])
+        flags_lib.parse(["train.py", *argv])
 
     yield parse
     flags.FLAGS.unparse_flags()

@@ -2,12 +2,14 @@
 
     python -m asc_keras.models.summary --flagfile=configs/1a_spsmr.flags
 
-Run from the repository root: the row flagfiles include `configs/base_1a.flags` by a path that
-absl resolves against the working directory. Output: `model.summary()`, the output names with
-their shapes and loss kinds, the parts, and the `SizeReport` (float32 MiB and DCASE 1B KB).
+Runs from any directory (nested flagfiles resolve against the including file). Output:
+`model.summary()`, the output names with their shapes and loss kinds, the parts, and the
+`SizeReport` (float32 MiB and DCASE 1B KB).
 """
 
 from __future__ import annotations
+
+import sys
 
 from absl import app
 from absl import flags as absl_flags
@@ -42,18 +44,13 @@ def layer_table(model) -> list[str]:
 def model_config_from_args(args: list[str]) -> ModelConfig:
     """The ModelConfig that `python -m asc_keras.models.summary <args>` builds.
 
-    For tests and notebooks: parses `args` (e.g. `["--flagfile=configs/1a_lf.flags"]`, paths
-    relative to the working directory) into absl's global flags exactly as `main` does, then
-    unparses them again, so every call starts from the defaults.
+    For tests and notebooks: parses `args` (e.g. `["--flagfile=configs/1a_lf.flags"]`) into a
+    fresh set of flag values exactly as `main` does (absl's global FLAGS are not touched).
     """
-    flags_lib.define_all()
-    values = absl_flags.FLAGS
-    values.unparse_flags()
-    try:
-        values(["summary", *args])
-        return flags_lib.model_config(flags_lib.feature_config())
-    finally:
-        values.unparse_flags()
+    values = absl_flags.FlagValues()
+    flags_lib.define_all(values)
+    flags_lib.parse(["summary", *args], values)
+    return flags_lib.model_config(flags_lib.feature_config(values), values)
 
 
 def run(cfg: ModelConfig, *, layers: bool = True) -> str:
@@ -93,4 +90,4 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
-    app.run(main)
+    app.run(main, argv=flags_lib.cli_argv(sys.argv))
