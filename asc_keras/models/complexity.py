@@ -1,0 +1,63 @@
+"""Multiply-accumulates per clip, counted layer by layer from a built Keras model.
+
+Counted like the DCASE complexity tools (NeSsi, torchinfo): from the model input (the
+spectrogram), every multiply-accumulate of a weight layer, per example:
+
+- `Conv2D`: `out_time * out_freq * kernel_h * kernel_w * in_channels / groups * filters`;
+- `Dense` (also inside `TimeDistributed`, and on a `[batch, t, units]` input): `in_units *
+  units` for every position it is applied at;
+- BatchNorm, pooling, activations and the fusion means add no multiply-accumulate of a weight
+  (BatchNorm folds into the preceding convolution at inference) and are not counted.
+
+Input: a built `keras.Model`; output: `{layer name: MACs}` and their total. Training costs
+about three forward passes: `training_flops(model) = 6 * macs(model)` per example.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+
+def _positions(shape) -> int:
+    """Positions a per-position layer is applied at: the product of the non-batch, non-channel
+    dimensions of its output `shape` `[batch, ..., channels]`."""
+    return math.prod(int(d) for d in shape[1:-1])
+
+
+def _layer_macs(layer, in_shape, out_shape) -> int:
+    if isinstance(layer, keras.layers.TimeDistributed):
+        inner = layer.layer
+        return _layer_macs(inner, in_shape, out_shape)
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw = layer.kernel_size
+        groups = getattr(layer, "groups", 1) or 1
+        return _positions(out_shape) * kh * kw * (int(in_shape[-1]) // groups) * layer.filters
+    if isinstance(layer, keras.layers.Dense):
+        return _positions(out_shape) * int(in_shape[-1]) * layer.units
+    return 0
+
+
+def layer_macs(model: keras.Model) -> dict[str, int]:
+    """`{layer name: multiply-accumulates per example}` for every layer that has any."""
+    out = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        node_shapes = [(node.input_tensors[0].shape, node.outputs[0].shape)
+                       for node in layer._inbound_nodes if node.input_tensors]
+        total = sum(_layer_macs(layer, i, o) for i, o in node_shapes)
+        if total:
+            out[layer.name] = total
+    return out
+
+
+def macs(model: keras.Model) -> int:
+    """Multiply-accumulates of one forward pass of one example (one clip)."""
+    return sum(layer_macs(model).values())
+
+
+def training_flops(model: keras.Model) -> int:
+    """FLOPs of one training example: forward plus backward, about 3 x 2 x MACs."""
+    return 6 * macs(model)

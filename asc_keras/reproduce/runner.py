@@ -1,0 +1,254 @@
+"""Execute a reproduction plan: every (seed, run) as an ordinary training run, resumably.
+
+Layout under `out_dir`:
+
+    runs/seed<k>/<run name>/   a training run folder (the `train.py` layout, flags.txt included)
+    logs/seed<k>/<run name>.log
+    status.json                per (seed, run): done / failed (with the error line)
+
+- A run whose folder holds `metrics.json` at the planned step count and `model.keras` is done
+  and skipped; any other run is (re)started with the same command, so an interrupted run
+  resumes from its last checkpoint (training resume is exact).
+- `launch='process'`: each run is `python train.py --flagfile=<row flagfile>
+  [--model_part=<part>] --model_dir=... --seed=k <overrides>` in a child process with its own
+  `CUDA_VISIBLE_DEVICES`; `slots` devices x jobs per device children run at once (on a machine
+  without GPUs, `jobs` children share the CPU). `launch='inline'` trains the runs one after
+  another in this process (the same configs and `training.run`; for CPUs and tests).
+- `shard=(i, n)` takes every n-th (seed, run) item starting at i, so n machines of a job array
+  share one `out_dir` on a common filesystem.
+- A failed run is recorded and the others go on; progress lines give runs done of total, each
+  running run's step and an ETA.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from asc_keras.reproduce.plan import Plan, Run
+
+STATUS_NAME = "status.json"
+_STEP = re.compile(r"step (\d+)/(\d+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    seed: int
+    run: Run
+    model_dir: str
+    log_path: str
+
+    @property
+    def key(self) -> str:
+        return f"seed{self.seed}/{self.run.name}"
+
+
+def run_dir(out_dir: str, seed: int, name: str) -> str:
+    return os.path.join(out_dir, "runs", f"seed{seed}", name)
+
+
+def jobs(plan: Plan, out_dir: str, *, seeds: Sequence[int],
+         shard: tuple[int, int] = (0, 1)) -> list[Job]:
+    """Every (seed, run) of the plan, seed-major, then this shard's share of them."""
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index}/{count}: need 0 <= i < n")
+    every = [Job(seed, run, run_dir(out_dir, seed, run.name),
+                 os.path.join(out_dir, "logs", f"seed{seed}", f"{run.name}.log"))
+             for seed in seeds for run in plan.runs]
+    return every[index::count]
+
+
+def is_done(job: Job, train_steps: int) -> bool:
+    """The run finished: model.keras saved and metrics.json written after `train_steps`."""
+    try:
+        with open(os.path.join(job.model_dir, "metrics.json")) as f:
+            step = json.load(f).get("step")
+    except (OSError, json.JSONDecodeError):
+        return False
+    return step == train_steps and os.path.exists(os.path.join(job.model_dir, "model.keras"))
+
+
+def train_argv(job: Job, *, data_dir: str, features_dir: str, overrides: Sequence[str]
+               ) -> list[str]:
+    """The `train.py` flags of a job (the row flagfile first, so overrides win)."""
+    argv = [f"--flagfile={os.path.abspath(job.run.flagfile)}"]
+    if job.run.model_part:
+        argv.append(f"--model_part={job.run.model_part}")
+    return argv + [f"--data_dir={data_dir}", f"--features_dir={features_dir}",
+                   f"--model_dir={job.model_dir}", f"--seed={job.seed}", *overrides]
+
+
+def _last_error(log_path: str) -> str:
+    try:
+        with open(log_path, errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return "no log"
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or ["exited without output"])[-1][:300]
+
+
+def _step(log_path: str) -> str:
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(max(0, os.path.getsize(log_path) - 4096))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return "starting"
+    found = _STEP.findall(tail)
+    return f"step {found[-1][0]}/{found[-1][1]}" if found else "starting"
+
+
+class _Status:
+    """status.json: `{job key: {'state': 'done' | 'failed', 'error': str, 'seconds': float}}`,
+    re-read before every write so that machines sharing out_dir keep each other's entries."""
+
+    def __init__(self, out_dir: str):
+        self.path = os.path.join(out_dir, STATUS_NAME)
+
+    def read(self) -> dict:
+        try:
+            with open(self.path) as f:
+                return json.load(f)
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    def set(self, key: str, entry: dict) -> None:
+        from asc_keras.data.manifest import write_json_atomic
+
+        status = self.read()
+        status[key] = entry
+        write_json_atomic(self.path, status)
+
+
+def _eta(durations: list[float], remaining: int, slots: int) -> str:
+    if not durations or not remaining:
+        return ""
+    seconds = sum(durations) / len(durations) * -(-remaining // max(1, slots))
+    return f", ETA {int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
+
+
+def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
+            start: Callable[[Job], object], poll: Callable[[object], int | None],
+            slots: Sequence[dict], out_dir: str, log: Callable[[str], None] = print,
+            interval: float = 2.0) -> dict:
+    """Run `todo` on `slots` (one environment dict per concurrent job), skipping done jobs.
+
+    Args:
+        todo: The jobs of this machine.
+        train_steps: The planned step count of a job (its done criterion).
+        start: `job -> handle`, given the job with `slot env` set in `os.environ`-style dict via
+            the handle creator (see `process_launcher`).
+        poll: `handle -> exit code or None while running`.
+        slots: Environment overrides per concurrent job (e.g. `{'CUDA_VISIBLE_DEVICES': '0'}`).
+        out_dir: Where status.json lives.
+        log: Progress lines.
+        interval: Seconds between polls.
+
+    Returns:
+        `{'done': [keys], 'failed': {key: error line}, 'skipped': [keys already done]}`.
+    """
+    status = _Status(out_dir)
+    skipped = [j.key for j in todo if is_done(j, train_steps(j))]
+    pending = [j for j in todo if not is_done(j, train_steps(j))]
+    total = len(todo)
+    log(f"{len(skipped)} of {total} runs already done; {len(pending)} to train on "
+        f"{len(slots)} slot(s)")
+    free = list(range(len(slots)))
+    running: dict[int, tuple[Job, object, float]] = {}
+    done, failed, durations = [], {}, []
+    shown = ""
+    while pending or running:
+        while pending and free:
+            slot = free.pop(0)
+            job = pending.pop(0)
+            os.makedirs(os.path.dirname(job.log_path), exist_ok=True)
+            running[slot] = (job, start(job, slots[slot]), time.time())
+        for slot, (job, handle, t0) in list(running.items()):
+            code = poll(handle)
+            if code is None:
+                continue
+            del running[slot]
+            free.append(slot)
+            seconds = time.time() - t0
+            if code == 0 and is_done(job, train_steps(job)):
+                durations.append(seconds)
+                done.append(job.key)
+                status.set(job.key, {"state": "done", "seconds": round(seconds, 1)})
+                log(f"done {job.key} in {seconds:.0f} s")
+            else:
+                error = _last_error(job.log_path)
+                failed[job.key] = error
+                status.set(job.key, {"state": "failed", "error": error,
+                                     "log": job.log_path})
+                log(f"FAILED {job.key} (exit {code}): {error}  [log: {job.log_path}]")
+        finished = len(skipped) + len(done) + len(failed)
+        line = (f"[{finished}/{total} runs finished, {len(failed)} failed] " + "; ".join(
+            f"{job.run.name} {_step(job.log_path)}" for job, _, _ in running.values())
+            + _eta(durations, len(pending) + len(running), len(slots)))
+        if running and line != shown:
+            log(line)
+            shown = line
+        if running:
+            time.sleep(interval)
+    return {"done": done, "failed": failed, "skipped": skipped}
+
+
+def process_launcher(*, train_script: str, data_dir: str, features_dir: str,
+                     overrides: Sequence[str]) -> tuple[Callable, Callable]:
+    """`(start, poll)` that run each job as a `train.py` child process logging to its file."""
+
+    def start(job: Job, env_overrides: dict):
+        env = dict(os.environ, **env_overrides)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        argv = train_argv(job, data_dir=data_dir, features_dir=features_dir,
+                          overrides=overrides)
+        with open(job.log_path, "a") as f:
+            f.write(" ".join([sys.executable, train_script, *argv]) + "\n")
+            f.flush()
+            return subprocess.Popen([sys.executable, train_script, *argv], stdout=f,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env)
+
+    return start, lambda proc: proc.poll()
+
+
+def inline_launcher(*, train_one: Callable[[Job, Callable[[str], None]], None]
+                    ) -> tuple[Callable, Callable]:
+    """`(start, poll)` that train each job in this process, one at a time (1 slot).
+
+    `train_one(job, log)` trains a job; an exception is written to its log and makes the job
+    fail (exit code 1).
+    """
+
+    def start(job: Job, env_overrides: dict):
+        del env_overrides
+        with open(job.log_path, "a") as f:
+            def log(line: str) -> None:
+                f.write(line + "\n")
+                f.flush()
+            try:
+                train_one(job, log)
+                return 0
+            except Exception as e:  # noqa: BLE001 - a failed run is reported, the others go on
+                log(f"error: {' '.join(str(e).split())}")
+                return 1
+
+    return start, lambda code: code
+
+
+def device_slots(devices: Sequence[str], jobs_per_device: int) -> list[dict]:
+    """One environment per concurrent job: each device `jobs_per_device` times; without devices,
+    `jobs_per_device` jobs with the environment as it is."""
+    if jobs_per_device < 1:
+        raise ValueError(f"jobs_per_device must be positive, got {jobs_per_device}")
+    if not devices:
+        return [{} for _ in range(jobs_per_device)]
+    return [{"CUDA_VISIBLE_DEVICES": str(d)} for d in devices for _ in range(jobs_per_device)]

@@ -1,0 +1,84 @@
+"""Reproduce the paper's Tables 2, 3 and 4 with one command.
+
+    python reproduce.py --tables=2,3 --data_dir=DIR_1A --out=OUT [--features_dir=F]
+        [--seeds=N] [--devices=0,1,...] [--jobs_per_device=K] [--shard=i/n]
+        [--train_steps=... --batch_size=... --width=...] [--dry_run]
+    python reproduce.py --tables=4 --data_dir=DIR_1B --out=OUT
+    python reproduce.py --tables=2,3,4 --data_dir=DIR_1A --data_dir_1b=DIR_1B --out=OUT
+
+The row flagfiles of `configs/` become the minimal set of independent training runs (every
+SPSMR / SPSMF row is a decision-level fusion of separately trained CNNs); `--dry_run` prints
+that plan with its compute. Otherwise features are precomputed once per task, every run is
+trained (finished runs skipped, interrupted ones resumed, failed ones reported while the others
+go on) and every row is scored on fold1_evaluate by fusing its runs, beside the paper's numbers:
+OUT/results.{md,csv,json,png}. Any other train.py flag (e.g. `--train_steps=300`) applies to
+every run; the report then says that the recipe was shortened.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from asc_keras import flags as flags_lib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _data_configs(tasks, fv) -> dict:
+    import dataclasses
+
+    if not fv.data_dir:
+        raise ValueError("--data_dir is required (the 1A folder; the 1B folder for Table 4 "
+                         "alone)")
+    base = flags_lib.data_config(fv)
+    dirs = {}
+    if tasks == ("1b",):
+        dirs["1b"] = fv.data_dir_1b or fv.data_dir
+    else:
+        dirs["1a"] = fv.data_dir
+        if "1b" in tasks:
+            if not fv.data_dir_1b:
+                raise ValueError("Table 4 with 1A tables needs --data_dir_1b (the 1B folder)")
+            dirs["1b"] = fv.data_dir_1b
+    return {task: dataclasses.replace(base, data_dir=d, task=task) for task, d in dirs.items()}
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from asc_keras.models import complexity
+    from asc_keras.reproduce import plan as plan_lib
+    from asc_keras.reproduce import runner, tool
+    from asc_keras.strategies import build_model
+
+    fv = flags.FLAGS
+    try:
+        overrides = flags_lib.reproduce_overrides(fv)
+        tables = [int(t) for t in fv.tables]
+        configs_dir = fv.configs_dir or os.path.join(HERE, "configs")
+        plan = plan_lib.make_plan(
+            configs_dir, tables=tables,
+            read_flagfile=lambda path: flags_lib.flagfile_configs(path, overrides),
+            count_macs=lambda cfg: complexity.macs(build_model(cfg)))
+        print(plan_lib.format_plan(plan))
+        print(tool.banner(plan))
+        if fv.dry_run:
+            return 0
+        if not fv.out:
+            raise ValueError("--out is required (or --dry_run)")
+        tool.reproduce(
+            plan, out_dir=fv.out, data_cfgs=_data_configs(plan.tasks, fv),
+            seeds=range(fv.seeds), slots=runner.device_slots(fv.devices, fv.jobs_per_device),
+            shard=flags_lib.reproduce_shard(fv), launch=fv.launch,
+            train_script=os.path.join(HERE, "train.py"), overrides=overrides,
+            eval_batch_size=fv.eval_batch_size)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    flags_lib.define_all()
+    app.run(main, argv=flags_lib.cli_argv(sys.argv))
