@@ -221,8 +221,8 @@ def _extract(task: tuple[str, str, FeatureConfig, float, str]):
 
 
 def _init_worker(cfg: FeatureConfig) -> None:
-    """One BLAS thread per worker (the workers already fill the cores), and librosa's one-off
-    compilation done before the first clip."""
+    """One BLAS thread per worker (the workers already fill the cores, and one thread sums in
+    one order on every machine), and librosa's one-off compilation done before the first clip."""
     from threadpoolctl import threadpool_limits
 
     from asc_keras.features import compute_features
@@ -233,7 +233,10 @@ def _init_worker(cfg: FeatureConfig) -> None:
 
 def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
     if num_workers <= 1 or len(tasks) <= 1:
-        yield from map(_extract, tasks)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # as in the workers: the same bytes whatever the worker count
+            yield from map(_extract, tasks)
         return
     # spawn: the caller may have TensorFlow loaded, which must not be forked.
     ctx = multiprocessing.get_context("spawn")
@@ -263,8 +266,8 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
                file=sys.stderr, dynamic_ncols=True)
     current, writer, tmp = -1, None, None
     stats, skipped, inputs, rows_by_name = {}, [], {}, {}
+    results = _results(tasks, data_cfg.num_workers, feature_cfg)
     try:
-        results = _results(tasks, data_cfg.num_workers, feature_cfg)
         for t, (name, feats, error, fp) in enumerate(results):
             k = owner[t]
             if k != current:
@@ -305,6 +308,7 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
                     else {},
                 })
     finally:
+        results.close()  # stops the workers (or ends the one-thread limit) now, not at collection
         bar.close()
         if writer is not None:
             writer.close()
