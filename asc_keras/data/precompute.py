@@ -13,7 +13,8 @@ audio files -> (worker processes) decode + four spectrograms -> (this process) T
   time, or a content hash with `fingerprint='sha256'`), or, in a strict run, that skipped files
   of a `skip_bad_files` run. An interrupted run is resumed by rerunning: complete shards are
   kept, the rest are redone; leftovers (temporary files of a killed run, shards of another
-  `clips_per_shard`) are removed, and nothing else in the folder is touched.
+  `clips_per_shard`) are removed, and nothing else in the folder is touched (`shards` holds
+  the shard plan, the sidecar format and these checks).
 - `num_shards`/`shard_index` split the shards across machines (shard i belongs to machine
   i % num_shards); the manifest is written by whichever run finds every shard complete. Each
   machine checks its own shards' inputs by fingerprint, the others' by file size (modification
@@ -23,22 +24,18 @@ audio files -> (worker processes) decode + four spectrograms -> (this process) T
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import multiprocessing
 import os
-import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import pandas as pd
 
 from asc_keras import labels as labels_lib
 from asc_keras.config import DataConfig, FeatureConfig
-from asc_keras.data import dcase, schema
+from asc_keras.data import dcase, schema, shards
 from asc_keras.data import manifest as manifest_lib
 from asc_keras.data.manifest import write_json_atomic
 from asc_keras.features import FEATURE_CODE_VERSION
@@ -46,157 +43,6 @@ from asc_keras.features import FEATURE_CODE_VERSION
 
 class PrecomputeIncomplete(RuntimeError):
     """Some shards (other machines' part) are not yet complete, so there is no manifest yet."""
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardPlan:
-    split: str
-    index: int
-    count: int
-    rows: pd.DataFrame  # the clips of this shard, in order
-
-    @property
-    def name(self) -> str:
-        return f"{self.split}-{self.index:05d}-of-{self.count:05d}.tfrecord"
-
-
-def plan_shards(split: str, table: pd.DataFrame, clips_per_shard: int) -> list[ShardPlan]:
-    count = max(1, -(-len(table) // clips_per_shard))
-    return [
-        ShardPlan(split, i, count, table.iloc[i * clips_per_shard:(i + 1) * clips_per_shard])
-        for i in range(count)
-    ]
-
-
-_SHARD = r"(?P<split>train|evaluate|test)-\d{5}-of-(?P<count>\d{5})\.tfrecord"
-# This module's files in a features folder: `(pattern, temporary)`.
-_OWN_FILES = (
-    (re.compile(rf"(?P<shard>{_SHARD})(\.json)?"), False),  # shard, sidecar
-    (re.compile(rf"\.(?P<shard>{_SHARD})\.tmp-\d+"), True),  # shard being written
-    (re.compile(rf"(?P<shard>{_SHARD})\.json\.tmp-\d+"), True),  # sidecar being written
-)
-_MANIFEST_TMP = re.compile(r"manifest\.json\.tmp-(?P<pid>\d+)")
-_SHOWN = 3  # file names shown in a message before "+N more"
-
-
-def _sidecar_path(folder: str, plan: ShardPlan) -> str:
-    return os.path.join(folder, plan.name + ".json")
-
-
-def _names(names: Sequence[str]) -> str:
-    more = f" (+{len(names) - _SHOWN} more)" if len(names) > _SHOWN else ""
-    return ", ".join(names[:_SHOWN]) + more
-
-
-def file_fingerprint(path: str, mode: str = "stat") -> dict:
-    """`{'size', 'mtime_ns'}` of a file, plus its `'sha256'` when `mode` is 'sha256'."""
-    st = os.stat(path)
-    fp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    if mode == "sha256":
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        fp["sha256"] = h.hexdigest()
-    return fp
-
-
-def _input_changed(recorded: dict, path: str, mode: str) -> bool:
-    """Whether a file differs from its recorded fingerprint. `mode` 'size' compares sizes only;
-    'sha256' compares content where a hash was recorded (else falls back to the stat check)."""
-    try:
-        now = file_fingerprint(path)
-    except OSError:
-        return True
-    if now["size"] != recorded.get("size"):
-        return True
-    if mode == "size":
-        return False
-    if mode == "sha256" and "sha256" in recorded:
-        return file_fingerprint(path, "sha256")["sha256"] != recorded["sha256"]
-    return now["mtime_ns"] != recorded.get("mtime_ns")
-
-
-def _verify_shard(folder: str, plan: ShardPlan, data_cfg: DataConfig, *,
-                  own: bool) -> tuple[bool, str | None]:
-    """`(usable, why not)` of a shard; `why not` is None for a shard that was never finished.
-
-    Checks, cheapest first: sidecar and shard present; the sidecar lists this plan's clips; in a
-    strict run (no `skip_bad_files`), no clip skipped; the shard's record count (its framing
-    walked) equals the sidecar's; no input file changed since (`own`: by `data_cfg.fingerprint`;
-    another machine's shard: by size only).
-    """
-    shard = os.path.join(folder, plan.name)
-    try:
-        with open(_sidecar_path(folder, plan)) as f:
-            side = json.load(f)
-    except FileNotFoundError:
-        return False, None
-    except (OSError, ValueError):
-        return False, "its sidecar is unreadable"
-    if not os.path.exists(shard):
-        return False, "the shard file is missing"
-    if side.get("files") != list(plan.rows["filename"]):
-        return False, "its sidecar lists other clips"
-    skipped = [s["filename"] for s in side.get("skipped", ())]
-    if skipped and not data_cfg.skip_bad_files:
-        return False, (f"{len(skipped)} clip(s) were skipped by a --skip_bad_files run "
-                       f"({_names(skipped)})")
-    count = schema.count_records(shard)
-    if count != side.get("num_examples"):
-        held = "a partial record" if count is None else f"{count} record(s)"
-        return False, f"truncated: holds {held}, {side.get('num_examples')} were written"
-    inputs = side.get("inputs")
-    if inputs is None:
-        return False, "no fingerprints of its audio files (made by an older version)"
-    mode = data_cfg.fingerprint if own else "size"
-    changed = [name for name in plan.rows["filename"] if _input_changed(
-        inputs.get(name) or {}, os.path.join(data_cfg.data_dir, name), mode)]
-    if changed:
-        return False, f"audio changed since it was computed: {_names(changed)}"
-    return True, None
-
-
-def _own(plan: ShardPlan, data_cfg: DataConfig) -> bool:
-    return plan.index % data_cfg.num_shards == data_cfg.shard_index
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # alive, someone else's
-        return True
-    return True
-
-
-def _leftovers(folder: str, counts: dict[str, int], settled: set[str]) -> list[str]:
-    """This module's files in `folder` that no run needs: every file of a shard count other than
-    `counts[split]` (an earlier `clips_per_shard`), temporary files of `settled` shards (complete,
-    or about to be rewritten by this run), and manifest temporaries of dead processes."""
-    out = []
-    for name in sorted(os.listdir(folder)):
-        for pattern, temporary in _OWN_FILES:
-            m = pattern.fullmatch(name)
-            if m is None:
-                continue
-            orphan = m["split"] in counts and int(m["count"]) != counts[m["split"]]
-            if orphan or (temporary and m["shard"] in settled):
-                out.append(name)
-        mt = _MANIFEST_TMP.fullmatch(name)
-        if mt is not None and not _pid_alive(int(mt["pid"])):
-            out.append(name)
-    return out
-
-
-def _remove_leftovers(folder: str, counts: dict[str, int], settled: set[str], log) -> None:
-    names = _leftovers(folder, counts, settled)
-    for name in names:
-        os.remove(os.path.join(folder, name))
-    if names:
-        log(f"precompute: removed {len(names)} leftover file(s) of earlier runs "
-            f"(unfinished, or of another --clips_per_shard): {_names(names)}")
 
 
 # --- worker side: no TensorFlow here ------------------------------------------------------------
@@ -210,7 +56,7 @@ def _extract(task: tuple[str, str, FeatureConfig, float, str]):
 
     path, name, cfg, max_err, mode = task
     try:
-        fp = file_fingerprint(path, mode)  # before decoding: a later change shows on the rerun
+        fp = shards.file_fingerprint(path, mode)  # before decoding: a later change shows
     except OSError:
         fp = None  # missing: load_clip says so
     try:
@@ -247,7 +93,7 @@ def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
 # --- writer side -------------------------------------------------------------------------------
 
 
-def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfig,
+def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: FeatureConfig,
                   data_cfg: DataConfig, *, progress: bool) -> None:
     """Compute and write `plans` (all pending), one temporary file at a time."""
     import tensorflow as tf
@@ -298,7 +144,7 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
                 writer = None
                 os.replace(tmp, os.path.join(folder, plan.name))
                 tmp = None
-                write_json_atomic(_sidecar_path(folder, plan), {
+                write_json_atomic(shards.sidecar_path(folder, plan), {
                     "split": plan.split,
                     "files": list(plan.rows["filename"]),
                     "num_examples": len(plan.rows) - len(skipped),
@@ -316,8 +162,9 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
             os.remove(tmp)
 
 
-def _finalize(folder: str, plans_by_split: dict[str, list[ShardPlan]], feature_cfg: FeatureConfig,
-              task: str, data_cfg: DataConfig, fingerprint: str) -> manifest_lib.Manifest:
+def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
+              feature_cfg: FeatureConfig, task: str, data_cfg: DataConfig,
+              fingerprint: str) -> manifest_lib.Manifest:
     from asc_keras.features.normalization import RunningStats
 
     splits, skipped = {}, []
@@ -325,7 +172,7 @@ def _finalize(folder: str, plans_by_split: dict[str, list[ShardPlan]], feature_c
     for split, plans in plans_by_split.items():
         files, n = [], 0
         for plan in plans:
-            with open(_sidecar_path(folder, plan)) as f:
+            with open(shards.sidecar_path(folder, plan)) as f:
                 side = json.load(f)
             bad = {s["filename"] for s in side["skipped"]}
             files += [x for x in side["files"] if x not in bad]
@@ -403,14 +250,14 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
     os.makedirs(folder, exist_ok=True)
 
     wanted = tuple(dict.fromkeys(splits))
-    plans = {s: plan_shards(s, tables[s], data_cfg.clips_per_shard) for s in tables}
-    state = {p.name: _verify_shard(folder, p, data_cfg, own=_own(p, data_cfg))
+    plans = {s: shards.plan_shards(s, tables[s], data_cfg.clips_per_shard) for s in tables}
+    state = {p.name: shards.verify_shard(folder, p, data_cfg, own=shards.own(p, data_cfg))
              for ps in plans.values() for p in ps}
     # Mine when unfinished; anyone's when finished but unusable (nobody else will redo it).
     todo = [p for s in wanted for p in plans[s]
-            if not state[p.name][0] and (_own(p, data_cfg) or state[p.name][1] is not None)]
+            if not state[p.name][0] and (shards.own(p, data_cfg) or state[p.name][1] is not None)]
     settled = {n for n, (ok, _) in state.items() if ok} | {p.name for p in todo}
-    _remove_leftovers(folder, {s: plans[s][0].count for s in wanted}, settled, log)
+    shards.remove_leftovers(folder, {s: plans[s][0].count for s in wanted}, settled, log)
     if todo:
         _report_redo({p.name: state[p.name][1] for p in todo if state[p.name][1]}, log)
         n = sum(len(p.rows) for p in todo)
