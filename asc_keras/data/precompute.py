@@ -127,7 +127,7 @@ def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: Featu
             inputs[name] = fp
             if error is not None:
                 if not data_cfg.skip_bad_files:
-                    raise dcase.DatasetError(error)
+                    raise dcase.DatasetError(f"{error}; --skip_bad_files would skip it")
                 skipped.append({"filename": name, "reason": error})
             else:
                 row = rows_by_name.loc[name]
