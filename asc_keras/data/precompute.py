@@ -67,8 +67,8 @@ def _extract(task: tuple[str, str, FeatureConfig, float, str]):
 
 
 def _init_worker(cfg: FeatureConfig) -> None:
-    """One BLAS thread per worker (the workers already fill the cores, and one thread sums in
-    one order on every machine), and librosa's one-off compilation done before the first clip."""
+    """One BLAS thread per worker (the workers already fill the cores), and librosa's one-off
+    compilation done before the first clip."""
     from threadpoolctl import threadpool_limits
 
     from asc_keras.features import compute_features
@@ -79,10 +79,7 @@ def _init_worker(cfg: FeatureConfig) -> None:
 
 def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
     if num_workers <= 1 or len(tasks) <= 1:
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(1):  # as in the workers: the same bytes whatever the worker count
-            yield from map(_extract, tasks)
+        yield from map(_extract, tasks)
         return
     # spawn: the caller may have TensorFlow loaded, which must not be forked.
     ctx = multiprocessing.get_context("spawn")
@@ -154,7 +151,7 @@ def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: Featu
                     else {},
                 })
     finally:
-        results.close()  # stops the workers (or ends the one-thread limit) now, not at collection
+        results.close()  # stops the workers now, not when collected
         bar.close()
         if writer is not None:
             writer.close()
