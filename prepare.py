@@ -3,9 +3,12 @@
     python prepare.py --flagfile=configs/base_1b.flags --data_dir=DIR [--features_dir=OUT]
         [--representations=logmel,cqt,gamma,mfcc] [--num_workers=N] [--splits=train,evaluate]
         [--num_shards=M --shard_index=K] [--feature_dtype=float16] [--skip_bad_files]
+        [--fingerprint=stat|sha256]
 
 Writes `<features_dir>/<settings hash>/` with shards and `manifest.json`, then prints a summary.
-Rerunning after an interruption resumes; a bad input stops with one line naming the file.
+Rerunning after an interruption resumes; finished shards are verified first and recomputed
+(saying why) when truncated, when their audio changed, or, without --skip_bad_files, when they
+skipped clips. A bad input stops with one line naming the file.
 """
 
 import sys

@@ -6,13 +6,20 @@ sample rate, any number of channels. Output: float32 `[cfg.num_samples]` (441,00
 default `res_type='soxr_hq'` uses), then zero-padded or truncated to exactly `cfg.num_samples`.
 
 soundfile is used rather than `tf.audio.decode_wav`, which rejects the 24-bit PCM of the DCASE
-2020 data. Every failure is an `AudioError` whose message is one line naming the file.
+2020 data. Every failure is an `AudioError` whose message is one line naming the file; what
+libsndfile's MP3 decoder writes straight to the process's stderr while it probes a file that is no
+audio is captured and dropped, and libsndfile's misleading "does not exist" for such a file is
+reported as "not a recognised audio format".
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import struct
+import sys
+import tempfile
 
 import numpy as np
 import soundfile as sf
@@ -24,6 +31,10 @@ SUPPORTED_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 RESAMPLE_QUALITY = "HQ"  # soxr's default; librosa's default res_type 'soxr_hq' is the same mode
 
 _RIFF_PLACEHOLDER_SIZES = (0, 0xFFFFFFFF)  # data sizes left unset by streaming writers
+# libsndfile's words for "no format of mine": after the MP3 probe fails it says the file "does
+# not exist or is not a regular file", which is false here (existence is checked first).
+_NOT_AUDIO = ("Format not recognised", "does not exist")
+_OPENING = re.compile(r"^Error opening .*?: ")  # soundfile's prefix, naming the path again
 
 
 class AudioError(ValueError):
@@ -67,6 +78,33 @@ def _truncated_wav(path: str | os.PathLike) -> tuple[int, int] | None:
     return None
 
 
+@contextlib.contextmanager
+def _stderr_captured():
+    """Point file descriptor 2 at a scratch file for the duration (libmpg123, which libsndfile
+    tries on files it does not recognise, prints its complaints there, naming no file)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable stderr: nothing to protect
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as scratch:
+            os.dup2(scratch.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _decode_failure(exc: Exception) -> str:
+    """The reason of a libsndfile failure, without the repeated path or its false detail."""
+    detail = _OPENING.sub("", " ".join(str(exc).split()))
+    if any(words in detail for words in _NOT_AUDIO):
+        return "cannot decode audio (not a WAV or any other recognised audio format)"
+    return f"cannot decode audio ({detail})"
+
+
 def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Decode an audio file with soundfile.
 
@@ -84,7 +122,7 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     if not os.path.exists(path):
         raise AudioError(path, "file not found")
     try:
-        with sf.SoundFile(path) as f:
+        with _stderr_captured(), sf.SoundFile(path) as f:
             if f.subtype not in SUPPORTED_SUBTYPES:
                 raise AudioError(
                     path,
@@ -98,7 +136,7 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     except AudioError:
         raise
     except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
-        raise AudioError(path, f"cannot decode audio ({exc})") from exc
+        raise AudioError(path, _decode_failure(exc)) from exc
     if samples.shape[0] != declared_frames:
         raise AudioError(
             path, f"truncated audio: header declares {declared_frames} frames, read {len(samples)}"

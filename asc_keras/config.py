@@ -90,6 +90,9 @@ class FeatureConfig:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+FINGERPRINTS = ("stat", "sha256")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the dataset and its precomputed features live, and how they are read."""
@@ -108,10 +111,14 @@ class DataConfig:
     # A clip whose length differs from clip_seconds by more than this fraction is an error
     # (1 s for the 10 s DCASE clips).
     max_length_error: float = 0.1
+    # How a rerun notices changed audio: "stat" (size, modification time) or "sha256" (content).
+    fingerprint: str = "stat"
 
     def __post_init__(self):
         if self.task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.fingerprint not in FINGERPRINTS:
+            raise ValueError(f"fingerprint must be one of {FINGERPRINTS}, got {self.fingerprint!r}")
         if not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"shard_index {self.shard_index} not in [0, {self.num_shards})")
 

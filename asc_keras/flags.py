@@ -151,6 +151,9 @@ def define_data_flags(fv: flags.FlagValues | None = None) -> None:
       "evaluation_setup/fold1_test.csv, or every audio/*.wav of a challenge evaluation folder).")
     d(flags.DEFINE_bool, "skip_bad_files", False,
       "Skip undecodable or badly sized clips and list them in the manifest, instead of failing.")
+    d(flags.DEFINE_enum, "fingerprint", "stat", list(config_lib.FINGERPRINTS),
+      "How a rerun notices changed audio files: stat (size and modification time) or sha256 "
+      "(size and content hash; reads every file on every run).")
 
 
 def default_features_dir() -> str:
@@ -193,6 +196,7 @@ def data_config(fv: flags.FlagValues | None = None) -> config_lib.DataConfig:
         clips_per_shard=f.clips_per_shard,
         skip_bad_files=f.skip_bad_files,
         splits=tuple(f.splits),
+        fingerprint=f.fingerprint,
     )
 
 

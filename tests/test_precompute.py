@@ -1,6 +1,7 @@
 """Precompute: TFRecord round trip, normalization, resume, machine split, and bad input."""
 
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -28,6 +29,11 @@ def _data_cfg(data_dir, features_dir, **kw):
 
 def _run(data_cfg, cfg=CFG, **kw):
     return precompute.ensure_features(cfg, data_cfg, progress=False, log=lambda *_: None, **kw)
+
+
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _records(m, split):
@@ -156,7 +162,8 @@ def _missing(path):
 
 
 @pytest.mark.parametrize("damage, cause", [
-    (_corrupt, ""), (_truncate, ""), (_ulaw, "ULAW"), (_short, "0.30 s"), (_missing, "missing"),
+    (_corrupt, "cannot decode audio (Error in WAV"), (_truncate, "truncated WAV: data chunk"),
+    (_ulaw, "ULAW"), (_short, "0.30 s"), (_missing, "missing"),
 ])
 def test_bad_clip_is_a_one_line_error_and_no_partial_shard(small_1a_dir, tmp_path, damage, cause):
     name = SMALL_ROWS_1A[1][0]
@@ -164,7 +171,8 @@ def test_bad_clip_is_a_one_line_error_and_no_partial_shard(small_1a_dir, tmp_pat
     with pytest.raises(ValueError) as e:
         _run(_data_cfg(small_1a_dir, tmp_path / "f", clips_per_shard=4))
     msg = str(e.value)
-    assert name in msg and cause in msg and "\n" not in msg
+    assert name in msg and cause in msg
+    assert "\n" not in msg and "Error opening" not in msg  # the path is named once
     for folder in glob.glob(str(tmp_path / "f" / "*")):
         assert not glob.glob(os.path.join(folder, "train-*")) and not _leftovers(folder)
 
@@ -179,13 +187,21 @@ def test_skip_bad_files_lists_them_in_the_manifest(small_1a_dir, tmp_path):
     assert len(_records(m, "train")) == 3
 
 
-def test_prepare_cli_exit_codes(small_1a_dir, tmp_path):
+def test_prepare_cli_exit_codes_and_identical_bytes(small_1a_dir, tmp_path):
     base = [sys.executable, os.path.join(REPO, "prepare.py"), f"--data_dir={small_1a_dir}",
             f"--features_dir={tmp_path / 'f'}", "--clip_seconds=1", "--num_workers=1",
-            "--representations=logmel"]
+            "--representations=logmel", "--clips_per_shard=3"]
     ok = subprocess.run(base, capture_output=True, text=True, cwd=str(tmp_path))
     assert ok.returncode == 0, ok.stderr
     assert "train" in ok.stdout and "[87, 40]" in ok.stdout and "train mean" in ok.stdout
+    # Another process, another run: the same bytes in every file (shards, sidecars, manifest).
+    mine = _run(_data_cfg(small_1a_dir, tmp_path / "g", clips_per_shard=3),
+                FeatureConfig(clip_seconds=1.0, representations=("logmel",)))
+    theirs = os.path.join(tmp_path / "f", os.path.basename(mine))
+    names = sorted(os.listdir(mine))
+    assert names == sorted(os.listdir(theirs)) and len(names) == 7  # 3 shards, 3 sidecars
+    assert [_sha256(os.path.join(mine, n)) for n in names] == [
+        _sha256(os.path.join(theirs, n)) for n in names]
     with open(os.path.join(small_1a_dir, "evaluation_setup", "fold1_evaluate.csv"), "a") as f:
         f.write("audio/park-rome-1-2-a.wav\tpark\n")
     bad = subprocess.run(base, capture_output=True, text=True, cwd=str(tmp_path))

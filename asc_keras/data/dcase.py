@@ -144,12 +144,19 @@ def read_unlabeled(data_dir: str) -> pd.DataFrame:
     return _attach_metadata(df, _metadata(data_dir))
 
 
+def check_folder(data_dir: str) -> None:
+    """Raise DatasetError unless `data_dir` is an existing folder (checked before its layout)."""
+    if not os.path.exists(data_dir):
+        raise DatasetError(f"{data_dir}: dataset folder not found")
+    if not os.path.isdir(data_dir):
+        raise DatasetError(f"{data_dir}: not a folder (the dataset folder is expected)")
+
+
 def read_dataset(data_dir: str, task: str, *, splits=LABELED_SPLITS,
                  train_csv: str = "evaluation_setup/fold1_train.csv",
                  eval_csv: str = "evaluation_setup/fold1_evaluate.csv") -> dict[str, pd.DataFrame]:
     """Read the requested splits (`train`, `evaluate`, `test`) and check train/evaluate overlap."""
-    if not os.path.isdir(data_dir):
-        raise DatasetError(f"{data_dir}: dataset folder not found")
+    check_folder(data_dir)
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise DatasetError(f"unknown splits {unknown}; expected some of {SPLITS}")

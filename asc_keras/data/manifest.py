@@ -14,8 +14,10 @@ A features folder `<features_dir>/<settings hash>/` holds sharded TFRecords
       "splits": {"train": {"num_examples": N, "shards": ["train-00000-of-00004.tfrecord", ...],
                            "files": ["audio/...wav", ...]}, "evaluate": {...}, "test": {...}},
       "normalization": {"logmel": {"mean": [F floats], "std": [F floats]}, ...},  # train only
-      "skipped": [{"filename": "audio/x.wav", "reason": "..."}]
+      "skipped": [{"filename": "audio/x.wav", "reason": "...", "split": "train"}]
     }
+
+It holds no timings or host names: two runs over the same data write the same bytes.
 
 `load_manifest(path)` reads and checks it; `write_manifest` writes it atomically.
 """

@@ -5,17 +5,25 @@ audio files -> (worker processes) decode + four spectrograms -> (this process) T
 
 - `<key>` hashes every feature setting, the feature code version, the task and the dataset's
   split lists, so a changed setting (or feature definition) never reuses stale features.
-- A shard is written to a temporary name and renamed; its sidecar (clip list, skipped clips,
-  normalization partial sums) is written after it and marks it complete. An interrupted run is
-  resumed by rerunning: complete shards are kept, the rest are redone.
+- A shard is written to a temporary name (`.<shard>.tmp-<pid>`) and renamed; its sidecar (clip
+  list, skipped clips, a fingerprint of every input file, normalization partial sums) is written
+  after it and marks it complete. Shards and sidecars are byte-identical from run to run.
+- Every run verifies the finished shards before using them and recomputes, saying why, any that
+  is truncated (record count against its sidecar), whose audio changed (size and modification
+  time, or a content hash with `fingerprint='sha256'`), or, in a strict run, that skipped files
+  of a `skip_bad_files` run. An interrupted run is resumed by rerunning: complete shards are
+  kept, the rest are redone; leftovers (temporary files of a killed run, shards of another
+  `clips_per_shard`) are removed, and nothing else in the folder is touched (`shards` holds
+  the shard plan, the sidecar format and these checks).
 - `num_shards`/`shard_index` split the shards across machines (shard i belongs to machine
-  i % num_shards); the manifest is written by whichever run finds every shard complete.
+  i % num_shards); the manifest is written by whichever run finds every shard complete. Each
+  machine checks its own shards' inputs by fingerprint, the others' by file size (modification
+  times differ between copies of a dataset).
 - Normalization statistics come from the train split only.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -24,11 +32,10 @@ import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import pandas as pd
 
 from asc_keras import labels as labels_lib
 from asc_keras.config import DataConfig, FeatureConfig
-from asc_keras.data import dcase, schema
+from asc_keras.data import dcase, schema, shards
 from asc_keras.data import manifest as manifest_lib
 from asc_keras.data.manifest import write_json_atomic
 from asc_keras.features import FEATURE_CODE_VERSION
@@ -38,56 +45,25 @@ class PrecomputeIncomplete(RuntimeError):
     """Some shards (other machines' part) are not yet complete, so there is no manifest yet."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ShardPlan:
-    split: str
-    index: int
-    count: int
-    rows: pd.DataFrame  # the clips of this shard, in order
-
-    @property
-    def name(self) -> str:
-        return f"{self.split}-{self.index:05d}-of-{self.count:05d}.tfrecord"
-
-
-def plan_shards(split: str, table: pd.DataFrame, clips_per_shard: int) -> list[ShardPlan]:
-    count = max(1, -(-len(table) // clips_per_shard))
-    return [
-        ShardPlan(split, i, count, table.iloc[i * clips_per_shard:(i + 1) * clips_per_shard])
-        for i in range(count)
-    ]
-
-
-def _sidecar_path(folder: str, plan: ShardPlan) -> str:
-    return os.path.join(folder, plan.name + ".json")
-
-
-def _shard_complete(folder: str, plan: ShardPlan) -> bool:
-    side = _sidecar_path(folder, plan)
-    if not (os.path.exists(side) and os.path.exists(os.path.join(folder, plan.name))):
-        return False
-    try:
-        with open(side) as f:
-            done = json.load(f)
-    except (OSError, json.JSONDecodeError):
-        return False
-    return done.get("files") == list(plan.rows["filename"])
-
-
 # --- worker side: no TensorFlow here ------------------------------------------------------------
 
 
-def _extract(task: tuple[str, str, FeatureConfig, float]):
-    """Decode one clip and compute its features; errors come back as one-line strings."""
+def _extract(task: tuple[str, str, FeatureConfig, float, str]):
+    """Fingerprint and decode one clip and compute its features:
+    `(name, features or None, one-line error or None, fingerprint or None)`."""
     from asc_keras import audio
     from asc_keras.features import compute_features
 
-    path, name, cfg, max_err = task
+    path, name, cfg, max_err, mode = task
+    try:
+        fp = shards.file_fingerprint(path, mode)  # before decoding: a later change shows
+    except OSError:
+        fp = None  # missing: load_clip says so
     try:
         wave = audio.load_clip(path, cfg, max_length_error_seconds=max_err)
-        return name, compute_features(wave, cfg), None
+        return name, compute_features(wave, cfg), None, fp
     except audio.AudioError as e:
-        return name, None, str(e)
+        return name, None, str(e), fp
 
 
 def _init_worker(cfg: FeatureConfig) -> None:
@@ -114,7 +90,7 @@ def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
 # --- writer side -------------------------------------------------------------------------------
 
 
-def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfig,
+def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: FeatureConfig,
                   data_cfg: DataConfig, *, progress: bool) -> None:
     """Compute and write `plans` (all pending), one temporary file at a time."""
     import tensorflow as tf
@@ -126,15 +102,16 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
     for k, plan in enumerate(plans):
         for name in plan.rows["filename"]:
             tasks.append((os.path.join(data_cfg.data_dir, name), name, feature_cfg,
-                          data_cfg.max_length_error * feature_cfg.clip_seconds))
+                          data_cfg.max_length_error * feature_cfg.clip_seconds,
+                          data_cfg.fingerprint))
             owner.append(k)
     bar = tqdm(total=len(tasks), desc="features", unit="clip", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
     current, writer, tmp = -1, None, None
-    stats, skipped, rows_by_name = {}, [], {}
+    stats, skipped, inputs, rows_by_name = {}, [], {}, {}
+    results = _results(tasks, data_cfg.num_workers, feature_cfg)
     try:
-        results = _results(tasks, data_cfg.num_workers, feature_cfg)
-        for t, (name, feats, error) in enumerate(results):
+        for t, (name, feats, error, fp) in enumerate(results):
             k = owner[t]
             if k != current:
                 current = k
@@ -142,11 +119,12 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
                 tmp = os.path.join(folder, f".{plan.name}.tmp-{os.getpid()}")
                 writer = tf.io.TFRecordWriter(tmp)
                 stats = {r: RunningStats(feature_cfg.bins(r)) for r in feature_cfg.representations}
-                skipped = []
+                skipped, inputs = [], {}
                 rows_by_name = plan.rows.set_index("filename")
+            inputs[name] = fp
             if error is not None:
                 if not data_cfg.skip_bad_files:
-                    raise dcase.DatasetError(error)
+                    raise dcase.DatasetError(f"{error}; --skip_bad_files would skip it")
                 skipped.append({"filename": name, "reason": error})
             else:
                 row = rows_by_name.loc[name]
@@ -163,15 +141,17 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
                 writer = None
                 os.replace(tmp, os.path.join(folder, plan.name))
                 tmp = None
-                write_json_atomic(_sidecar_path(folder, plan), {
+                write_json_atomic(shards.sidecar_path(folder, plan), {
                     "split": plan.split,
                     "files": list(plan.rows["filename"]),
                     "num_examples": len(plan.rows) - len(skipped),
                     "skipped": skipped,
+                    "inputs": inputs,
                     "stats": {r: s.to_dict() for r, s in stats.items()} if plan.split == "train"
                     else {},
                 })
     finally:
+        results.close()  # stops the workers now, not when collected
         bar.close()
         if writer is not None:
             writer.close()
@@ -179,8 +159,9 @@ def _write_shards(folder: str, plans: list[ShardPlan], feature_cfg: FeatureConfi
             os.remove(tmp)
 
 
-def _finalize(folder: str, plans_by_split: dict[str, list[ShardPlan]], feature_cfg: FeatureConfig,
-              task: str, data_cfg: DataConfig, fingerprint: str) -> manifest_lib.Manifest:
+def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
+              feature_cfg: FeatureConfig, task: str, data_cfg: DataConfig,
+              fingerprint: str) -> manifest_lib.Manifest:
     from asc_keras.features.normalization import RunningStats
 
     splits, skipped = {}, []
@@ -188,7 +169,7 @@ def _finalize(folder: str, plans_by_split: dict[str, list[ShardPlan]], feature_c
     for split, plans in plans_by_split.items():
         files, n = [], 0
         for plan in plans:
-            with open(_sidecar_path(folder, plan)) as f:
+            with open(shards.sidecar_path(folder, plan)) as f:
                 side = json.load(f)
             bad = {s["filename"] for s in side["skipped"]}
             files += [x for x in side["files"] if x not in bad]
@@ -209,17 +190,9 @@ def _finalize(folder: str, plans_by_split: dict[str, list[ShardPlan]], feature_c
     return m
 
 
-def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
-                    splits: Sequence[str] = ("train", "evaluate"), progress: bool = True,
-                    log=print) -> str:
-    """Make sure the features of `splits` exist; compute what is missing. Returns the folder.
-
-    Raises:
-      DatasetError / ValueError: bad dataset lists or (unless `skip_bad_files`) a bad clip; the
-        message is one line naming the file. Completed shards are kept.
-      PrecomputeIncomplete: this machine's shards are done but other machines' are not.
-    """
-    t0 = time.time()
+def _read_tables(data_cfg: DataConfig, splits: Sequence[str]):
+    """`(tables, dataset fingerprint)`: the wanted splits plus every labeled list (the key)."""
+    dcase.check_folder(data_cfg.data_dir)
     avail = dcase.available_splits(data_cfg.data_dir, train_csv=data_cfg.train_csv,
                                    eval_csv=data_cfg.eval_csv)
     missing = [s for s in splits if s not in avail]
@@ -231,33 +204,78 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
     tables = dcase.read_dataset(data_cfg.data_dir, data_cfg.task,
                                 splits=tuple(dict.fromkeys(keyed + tuple(splits))),
                                 train_csv=data_cfg.train_csv, eval_csv=data_cfg.eval_csv)
-    fp = dcase.fingerprint({s: tables[s] for s in keyed})
+    return tables, dcase.fingerprint({s: tables[s] for s in keyed})
+
+
+def _report_redo(redo: dict[str, str], log) -> None:
+    """One line per shard recomputed for a reason (at most ten, then a count)."""
+    items = list(redo.items())
+    for name, why in items[:10]:
+        log(f"precompute: recomputing {name}: {why}")
+    if len(items) > 10:
+        log(f"precompute: recomputing {len(items) - 10} more shard(s) for the same reasons")
+
+
+def _skipped_note(m: manifest_lib.Manifest, splits: Sequence[str]) -> str:
+    counts = {s: sum(x.get("split") == s for x in m.skipped) for s in splits}
+    total = sum(counts.values())
+    if not total:
+        return ""
+    per_split = ", ".join(f"{s} {n}" for s, n in counts.items() if n)
+    return (f"{total} clip(s) skipped by --skip_bad_files ({per_split}), listed in "
+            f"{os.path.join(m.path, manifest_lib.MANIFEST_NAME)}")
+
+
+def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
+                    splits: Sequence[str] = ("train", "evaluate"), progress: bool = True,
+                    log=print) -> str:
+    """Make sure the features of `splits` exist; compute what is missing. Returns the folder.
+
+    Finished shards are verified first (see `_verify_shard`); a broken or stale one is
+    recomputed, with one logged line saying why. When the features hold clips skipped by
+    `skip_bad_files`, a line says how many, whether or not anything was computed.
+
+    Raises:
+      DatasetError / ValueError: bad dataset lists or (unless `skip_bad_files`) a bad clip; the
+        message is one line naming the file. Completed shards are kept.
+      PrecomputeIncomplete: this machine's shards are done but other machines' are not.
+    """
+    t0 = time.time()
+    tables, fp = _read_tables(data_cfg, splits)
     key = feature_cfg.settings_hash(data_cfg.task, fp, f"code-v{FEATURE_CODE_VERSION}")
     folder = os.path.join(data_cfg.features_dir, key)
     os.makedirs(folder, exist_ok=True)
 
     wanted = tuple(dict.fromkeys(splits))
-    plans = {s: plan_shards(s, tables[s], data_cfg.clips_per_shard) for s in wanted}
-    mine = [p for s in wanted for p in plans[s] if p.index % data_cfg.num_shards ==
-            data_cfg.shard_index and not _shard_complete(folder, p)]
-    if mine:
-        n = sum(len(p.rows) for p in mine)
-        log(f"precompute: {n} clips in {len(mine)} shard(s) -> {folder}")
-        _write_shards(folder, mine, feature_cfg, data_cfg, progress=progress)
+    plans = {s: shards.plan_shards(s, tables[s], data_cfg.clips_per_shard) for s in tables}
+    state = {p.name: shards.verify_shard(folder, p, data_cfg, own=shards.own(p, data_cfg))
+             for ps in plans.values() for p in ps}
+    # Mine when unfinished; anyone's when finished but unusable (nobody else will redo it).
+    todo = [p for s in wanted for p in plans[s]
+            if not state[p.name][0] and (shards.own(p, data_cfg) or state[p.name][1] is not None)]
+    settled = {n for n, (ok, _) in state.items() if ok} | {p.name for p in todo}
+    shards.remove_leftovers(folder, {s: plans[s][0].count for s in wanted}, settled, log)
+    if todo:
+        _report_redo({p.name: state[p.name][1] for p in todo if state[p.name][1]}, log)
+        n = sum(len(p.rows) for p in todo)
+        log(f"precompute: {n} clips in {len(todo)} shard(s) -> {folder}")
+        _write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
+        state.update({p.name: (True, None) for p in todo})
     # The manifest covers every complete split: those asked for now and any done before.
-    done = {s: plan_shards(s, tables[s], data_cfg.clips_per_shard) for s in tables}
-    done = {s: ps for s, ps in done.items() if all(_shard_complete(folder, p) for p in ps)}
+    done = {s: ps for s, ps in plans.items() if all(state[p.name][0] for p in ps)}
     pending = [s for s in wanted if s not in done]
     if pending:
-        left = sum(not _shard_complete(folder, p) for s in pending for p in plans[s])
+        left = sum(not state[p.name][0] for s in pending for p in plans[s])
         raise PrecomputeIncomplete(
             f"{folder}: {left} shard(s) of {pending} still to be computed by other machines "
             f"(--num_shards={data_cfg.num_shards}); rerun when they are done to write the manifest")
     m = _finalize(folder, done, feature_cfg, data_cfg.task, data_cfg, fp)
-    if mine:
+    if todo:
         log(f"precompute: done in {time.time() - t0:.1f} s; "
-            f"{', '.join(f'{s}: {i.num_examples}' for s, i in m.splits.items())} clips; "
-            f"{len(m.skipped)} skipped")
+            f"{', '.join(f'{s}: {i.num_examples}' for s, i in m.splits.items())} clips")
+    note = _skipped_note(m, wanted)
+    if note:
+        log(f"precompute: {note}")
     return folder
 
 
@@ -265,7 +283,9 @@ def summarize(m: manifest_lib.Manifest) -> str:
     """A human-readable summary of a features folder."""
     lines = [f"features: {m.path}", f"task {m.task}, {len(m.classes)} classes, dtype {m.dtype}"]
     for s, info in m.splits.items():
-        lines.append(f"  {s:9s} {info.num_examples:6d} clips in {len(info.shards)} shard(s)")
+        skipped = sum(x.get("split") == s for x in m.skipped)
+        lines.append(f"  {s:9s} {info.num_examples:6d} clips in {len(info.shards)} shard(s)"
+                     + (f", {skipped} skipped" if skipped else ""))
     for rep, shape in m.shapes.items():
         line = f"  {rep:7s} [time, freq] = {list(shape)}"
         if rep in m.normalization:

@@ -7,12 +7,16 @@ One `tf.train.Example` per clip:
 - `label`: int64 class index in the task's class list, -1 for unlabeled clips;
 - `filename`, `device`, `city`, `identifier`: bytes (empty when unknown).
 
-`serialize_example` writes one record from numpy; `make_parser` returns a tf.data map function
-that parses a serialized record back into tensors with static shapes (features as float32).
+`serialize_example` writes one record from numpy, byte for byte the same in every process (the
+feature map is serialized in sorted key order); `make_parser` returns a tf.data map function that
+parses a serialized record back into tensors with static shapes (features as float32).
+`count_records` walks the framing of a TFRecord file without reading its records.
 """
 
 from __future__ import annotations
 
+import os
+import struct
 from collections.abc import Mapping
 
 import numpy as np
@@ -63,7 +67,24 @@ def serialize_example(
     feature[LABEL] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)]))
     for key, value in zip(STRING_KEYS, (filename, device, city, identifier), strict=True):
         feature[key] = _bytes_feature(value.encode("utf-8"))
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    # deterministic: map entries in key order, else the bytes vary from process to process.
+    return example.SerializeToString(deterministic=True)
+
+
+def count_records(path: str) -> int | None:
+    """Records in a TFRecord file, from its framing (`uint64 length | uint32 crc | data | uint32
+    crc` per record; headers only, CRCs unchecked); None when the file ends inside a record."""
+    size = os.path.getsize(path)
+    count, offset = 0, 0
+    with open(path, "rb") as f:
+        while offset < size:
+            if size - offset < 12:
+                return None
+            f.seek(offset)
+            (length,) = struct.unpack("<Q", f.read(8))
+            offset, count = offset + 16 + length, count + 1
+    return count if offset == size else None
 
 
 def make_parser(shapes: Mapping[str, tuple[int, int]], *, dtype: str = "float32"):
