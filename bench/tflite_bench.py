@@ -8,7 +8,10 @@ Without --model_dir: the full-size `1b_ef_spsmt` network (paper Table 4, EF of L
 Gamma + SPSMT, inputs 3 x [862, 64]) is built UNTRAINED and exported with stand-in
 normalization statistics, its int8 model calibrated on synthetic features (latency and size do
 not depend on the weights' values; accuracy is not measured). A full-size `1b_logmel` model is
-exported with its waveform-in variant too, to time the in-graph Log-Mel frontend.
+exported with its waveform-in variant too, to time the in-graph Log-Mel frontend. Each model
+is exported twice from the same weights: `baseline` = the layers as trained (the conversion
+before `asc_keras.export.rewrite`), `current` = what `export.py` writes now; the two are timed
+in alternating rounds and the table ends with the baseline / current latency ratio.
 
 With --model_dir: the trained run is exported (`asc_keras.export.run`, into --export_dir or a
 temporary folder; an existing --export_dir holding both TFLite files is reused), timed, and the
@@ -17,7 +20,9 @@ the table shows the accuracy change of int8.
 
 Latency: the LiteRT interpreter (`ai_edge_litert`) with `num_threads` threads, one clip per call
 through the `serving_default` signature runner (inputs set, invoke, outputs read; int8 inputs
-already quantized), `warmup` untimed calls, then the median and 90th percentile of `runs`.
+already quantized), `warmup` untimed calls, then `rounds` rounds of `runs / rounds` calls per
+file, the files taking turns; the median and 90th percentile of all calls and the range of the
+round medians (the machine is shared, so rounds spread).
 Targets (1B): <= 2 ms per clip for float and int8 on one thread, int8 file <= 150 KB.
 """
 
@@ -45,14 +50,16 @@ class Row:
     model: str
     artifact: str
     kb: float
-    median_ms: float
-    p90_ms: float
+    path: str
+    median_ms: float = float("nan")
+    p90_ms: float = float("nan")
+    round_ms: tuple[float, float] = (float("nan"), float("nan"))
     accuracy: float | None = None
     log_loss: float | None = None
 
 
-def _latency(path: str, *, num_threads: int, warmup: int, runs: int, seed: int = 0):
-    """`(median ms, p90 ms)` of one-clip calls of a `.tflite` signature runner."""
+def _runner(path: str, *, num_threads: int, seed: int = 0):
+    """`(call, feed)`: a `.tflite` signature runner and one quantized stand-in clip."""
     from asc_keras.export import verify
 
     runner = verify.make_interpreter(path, num_threads=num_threads).get_signature_runner(
@@ -64,14 +71,30 @@ def _latency(path: str, *, num_threads: int, warmup: int, runs: int, seed: int =
         x = (rng.standard_normal(shape) * (0.1 if name == "waveform" else 10.0)
              - (0 if name == "waveform" else 40.0)).astype(np.float32)
         feed[name] = verify.quantize(x, d)
-    for _ in range(warmup):
-        runner(**feed)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        runner(**feed)
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times)), float(np.percentile(times, 90))
+    return runner, feed
+
+
+def _time_rows(rows, *, num_threads: int, warmup: int, runs: int, rounds: int) -> None:
+    """Fill every row's latency: `rounds` rounds of `runs / rounds` calls, files taking turns."""
+    runners = [_runner(r.path, num_threads=num_threads) for r in rows]
+    for runner, feed in runners:
+        for _ in range(warmup):
+            runner(**feed)
+    per_round = max(1, runs // rounds)
+    times: list[list[list[float]]] = [[] for _ in rows]
+    for _ in range(rounds):
+        for k, (runner, feed) in enumerate(runners):
+            chunk = []
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                runner(**feed)
+                chunk.append((time.perf_counter() - t0) * 1e3)
+            times[k].append(chunk)
+    for row, chunks in zip(rows, times, strict=True):
+        flat = np.concatenate(chunks)
+        medians = [float(np.median(c)) for c in chunks]
+        row.median_ms, row.p90_ms = float(np.median(flat)), float(np.percentile(flat, 90))
+        row.round_ms = (min(medians), max(medians))
 
 
 def _full_size_config(inputs, strategies):
@@ -83,7 +106,11 @@ def _full_size_config(inputs, strategies):
 
 
 def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
-    """Export an untrained full-size model; returns `(entries, size dict)`."""
+    """Export an untrained full-size model twice (baseline, current).
+
+    Returns:
+        `(size dict, {'baseline' | 'current': (folder, entries)})`.
+    """
     from asc_keras.config import FeatureConfig
     from asc_keras.export import calibration
     from asc_keras.export import run as export_run
@@ -93,11 +120,14 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
     model = build_model(_full_size_config(tuple(inputs), strategies))
     normalization = {r: {"mean": np.full(64, -40.0), "std": np.full(64, 12.0)} for r in inputs}
     calib = calibration.synthetic_examples(feature_cfg.shapes, normalization, 32, seed=0)
-    out = os.path.join(folder, name)
-    os.makedirs(out)
-    entries = export_run.write_artifacts(model, normalization, out, feature_cfg=feature_cfg,
-                                         calibration=calib, audio=audio, log=lambda *_: None)
-    return out, entries, export_run.size_summary(model, "1b")
+    exports = {}
+    for kind in ("baseline", "current"):
+        out = os.path.join(folder, name, kind)
+        os.makedirs(out)
+        exports[kind] = out, export_run.write_artifacts(
+            model, normalization, out, feature_cfg=feature_cfg, calibration=calib, audio=audio,
+            rewrite=kind == "current", log=lambda *_: None)
+    return export_run.size_summary(model, "1b"), exports
 
 
 def _score(path: str, manifest, split: str, batch_size: int, classes):
@@ -114,14 +144,30 @@ def _format(rows, *, threads: int, note: str, clip_seconds: float) -> str:
     lines = [note, f"LiteRT, num_threads={threads}, one {clip_seconds:g} s clip per call; "
              f"load average "
              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
-             f"{'model':34s} {'artifact':20s} {'file KB':>8s} {'median ms':>10s} "
-             f"{'p90 ms':>8s} {'accuracy':>9s} {'log loss':>9s}"]
+             f"{'model':43s} {'artifact':20s} {'file KB':>8s} {'median ms':>10s} "
+             f"{'p90 ms':>8s} {'rounds ms':>13s} {'accuracy':>9s} {'log loss':>9s}"]
     for r in rows:
         acc = "-" if r.accuracy is None else f"{r.accuracy * 100:.2f}%"
         ll = "-" if r.log_loss is None else f"{r.log_loss:.4f}"
-        lines.append(f"{r.model:34s} {r.artifact:20s} {r.kb:8.1f} {r.median_ms:10.3f} "
-                     f"{r.p90_ms:8.3f} {acc:>9s} {ll:>9s}")
+        spread = f"{r.round_ms[0]:.2f}-{r.round_ms[1]:.2f}"
+        lines.append(f"{r.model:43s} {r.artifact:20s} {r.kb:8.1f} {r.median_ms:10.3f} "
+                     f"{r.p90_ms:8.3f} {spread:>13s} {acc:>9s} {ll:>9s}")
     return "\n".join(lines)
+
+
+def _ratios(rows) -> list[str]:
+    """`baseline / current` latency of every artifact exported both ways."""
+    lines = []
+    for r in rows:
+        if not r.model.endswith(", current"):
+            continue
+        base_name = r.model.replace(", current", ", baseline")
+        base = [b for b in rows if b.model == base_name and b.artifact == r.artifact]
+        if base:
+            lines.append(f"speed-up {r.model.split(' (')[0]} {r.artifact}: baseline "
+                         f"{base[0].median_ms:.3f} ms / current {r.median_ms:.3f} ms = "
+                         f"{base[0].median_ms / r.median_ms:.2f}x")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -134,9 +180,11 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--num_threads", type=int, default=1)
     args = parser.parse_args(argv)
-    timing = dict(num_threads=args.num_threads, warmup=args.warmup, runs=args.runs)
+    timing = dict(num_threads=args.num_threads, warmup=args.warmup, runs=args.runs,
+                  rounds=args.rounds)
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,12 +195,14 @@ def main(argv=None) -> int:
             for name, inputs, strategies, audio in (
                     ("1b_ef_spsmt", EF_INPUTS, ("spsmt",), False),
                     ("1b_logmel", ("logmel",), (), True)):
-                out, entries, size = _untrained(tmp, name, inputs, strategies, audio=audio)
-                label = f"{name} ({size['dcase_kb']:.0f} KB rule)"
-                for e in entries:
-                    if e["name"].endswith(".tflite") and e["status"] == "ok":
-                        med, p90 = _latency(os.path.join(out, e["name"]), **timing)
-                        rows.append(Row(label, e["name"], e["bytes"] / 1024, med, p90))
+                size, exports = _untrained(tmp, name, inputs, strategies, audio=audio)
+                for kind, (out, entries) in exports.items():
+                    label = f"{name} ({size['dcase_kb']:.0f} KB rule), {kind}"
+                    rows += [Row(label, e["name"], e["bytes"] / 1024,
+                                 os.path.join(out, e["name"]))
+                             for e in entries
+                             if e["name"].endswith(".tflite") and e["status"] == "ok"]
+            _time_rows(rows, **timing)
         else:
             from asc_keras.config import DataConfig, ExportConfig
             from asc_keras.data.manifest import load_manifest
@@ -189,14 +239,18 @@ def main(argv=None) -> int:
                 if not name.endswith(".tflite"):
                     continue
                 path = os.path.join(export_dir, name)
-                med, p90 = _latency(path, **timing)
-                row = Row(label, name, os.path.getsize(path) / 1024, med, p90)
+                rows.append(Row(label, name, os.path.getsize(path) / 1024, path))
+            _time_rows(rows, **timing)
+            for row in rows:
+                name = row.artifact
                 if manifest is not None and name in (export_run.TFLITE, export_run.TFLITE_INT8):
-                    row.accuracy, row.log_loss = _score(path, manifest, args.split,
+                    row.accuracy, row.log_loss = _score(row.path, manifest, args.split,
                                                         args.batch_size, trained.classes)
-                rows.append(row)
     print(_format(rows, threads=args.num_threads, note=note, clip_seconds=clip_seconds))
-    ef = [r for r in rows if r.artifact in ("model.tflite", "model_int8.tflite")]
+    for line in _ratios(rows):
+        print(line)
+    ef = [r for r in rows if r.artifact in ("model.tflite", "model_int8.tflite")
+          and not r.model.endswith(", baseline")]
     for r in ef:
         ok = r.median_ms <= TARGET_MS
         print(f"target {r.model} {r.artifact}: {r.median_ms:.3f} ms "

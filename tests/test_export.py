@@ -16,7 +16,7 @@ import pytest
 from export_helpers import make_model_dir, tiny_model_config
 
 from asc_keras.config import ExportConfig, FeatureConfig
-from asc_keras.export import calibration, savedmodel, verify
+from asc_keras.export import calibration, rewrite, savedmodel, verify
 from asc_keras.export import run as export_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -74,7 +74,10 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     shapes = stored.get_variable_to_shape_map()
     stored_params = sum(int(np.prod(v)) for k, v in shapes.items() if not k.startswith("_CHECK"))
     keras_model = load_model(os.path.join(run_dir, "model.keras"), compile=False)
-    assert stored_params == keras_model.count_params()
+    # The trained weights, plus the fixed one-hot and 1/8 weights of the export's rewrites.
+    exported = rewrite.for_tflite(keras_model)
+    assert exported.count_params() > keras_model.count_params()
+    assert stored_params == exported.count_params()
     for name in ("model.tflite", "model_int8.tflite"):
         ins, outs = verify.tflite_io(os.path.join(out, name))
         assert set(ins) == set(EF_INPUTS) and set(outs) == {"probs", "frames"}

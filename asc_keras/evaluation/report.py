@@ -12,6 +12,13 @@ end of training and `evaluate.py` after scoring. It writes into `out_dir`:
   `N`) are given: `filename  label  device  scene_label  <class probabilities>`, the true label
   by name (empty when unlabeled), the predicted label as `scene_label`;
 - `report.txt`: the table that is also printed (`format_table`).
+
+Probabilities that all lie on the 1/256 grid of an int8 softmax output (a full-integer TFLite
+file) get a caveat under the table and as `log_loss_caveat` in metrics.json
+(`int8_log_loss_caveat`): such an output has exact zeros, which the log loss clips at 1e-15,
+so one confident miss adds 34.5 / N and the int8 log loss is not comparable with a float one;
+the DCASE log losses of this project are those of float outputs (Keras, SavedModel, float
+TFLite).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from asc_keras.data.manifest import write_json_atomic
 from asc_keras.evaluation import plots
 
 METRICS_NAME = "metrics.json"
+INT8_STEPS = 256  # an int8 softmax output: scale 1/256, zero point -128
 
 
 def _pct(x) -> str:
@@ -109,7 +117,11 @@ def write_report(out_dir: str, metrics: Mapping, classes: Sequence[str], *,
       The table text.
     """
     os.makedirs(out_dir, exist_ok=True)
+    caveat = None if probs is None else int8_log_loss_caveat(
+        probs, None if meta is None else meta.get("label"))
     payload = {"classes": list(classes), **dict(extra or {}), **dict(metrics)}
+    if caveat:
+        payload["log_loss_caveat"] = caveat
     write_json_atomic(os.path.join(out_dir, METRICS_NAME), payload)
     prefix = f"{title}: " if title else ""
     everything = metrics["all"]
@@ -124,11 +136,39 @@ def write_report(out_dir: str, metrics: Mapping, classes: Sequence[str], *,
     if probs is not None and meta is not None:
         write_predictions(os.path.join(out_dir, "predictions.tsv"), probs, meta, classes)
     table = format_table(metrics, classes, title=title)
+    if caveat:
+        table += "\n" + caveat
     with open(os.path.join(out_dir, "report.txt"), "w") as f:
         f.write(table + "\n")
     if print_fn is not None:
         print_fn(table)
     return table
+
+
+def int8_log_loss_caveat(probs: np.ndarray, labels: np.ndarray | None = None) -> str | None:
+    """A caveat for the log loss of int8 probabilities, or None for float ones.
+
+    Args:
+      probs: float `[N, C]` probabilities as scored.
+      labels: optional int `[N]` true classes (-1 unlabeled): counts the clips whose true class
+        got exactly 0.
+
+    Returns:
+      One line when every probability is a multiple of 1/256 (an int8 output), else None.
+    """
+    p = np.asarray(probs, np.float64)
+    if p.size == 0 or not np.allclose(p * INT8_STEPS, np.round(p * INT8_STEPS), atol=1e-4):
+        return None
+    zeros = ""
+    if labels is not None:
+        y = np.asarray(labels, np.int64)
+        ok = y >= 0
+        hit = int(np.sum(p[np.flatnonzero(ok), y[ok]] == 0.0))
+        zeros = f" ({hit} of {int(ok.sum())} clips here)"
+    return ("note: int8 output (probabilities in steps of 1/256): a true class at exactly 0"
+            f"{zeros} is clipped to 1e-15 and costs 34.5, so this log loss is inflated and not "
+            "comparable with a float model's; compare accuracy, and take the log loss from the "
+            "float model (the DCASE numbers use float outputs)")
 
 
 def summary_line(metrics: Mapping) -> str:

@@ -121,7 +121,7 @@ def _first_line(exc: BaseException) -> str:
 
 def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: FeatureConfig,
                     calibration: calibration_lib.Examples | None, audio: bool = True,
-                    log: Callable[[str], None] = print) -> list[dict]:
+                    rewrite: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Write the serving models of `model` into `folder`.
 
     Args:
@@ -131,6 +131,8 @@ def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: 
         feature_cfg: The run's feature settings (for the audio frontend).
         calibration: Raw training features that calibrate the int8 model; None: no int8 model.
         audio: Also export waveform-in models when the model reads only `logmel`.
+        rewrite: Export the network as `rewrite.for_tflite` makes it (False: as trained; the
+            benchmark's baseline).
         log: Progress lines.
 
     Returns:
@@ -160,7 +162,7 @@ def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: 
         log(f"export: {name} ({report_lib.human_bytes(entries[-1]['bytes'])}, "
             f"{time.time() - t0:.1f} s)")
 
-    features_model = serving.feature_serving_model(model, normalization)
+    features_model = serving.feature_serving_model(model, normalization, rewrite=rewrite)
     sm_dir = os.path.join(folder, SAVED_MODEL)
     add(SAVED_MODEL, "features", "float32",
         lambda p: savedmodel.export_saved_model(features_model, p), required=True)
@@ -171,7 +173,8 @@ def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: 
             lambda p: _write(p, tflite.convert_int8(
                 sm_dir, lambda: calibration.batches(batch_size=1))), required=True)
     if audio and serving.supports_audio(model, feature_cfg):
-        audio_model = serving.audio_serving_model(model, feature_cfg, normalization)
+        audio_model = serving.audio_serving_model(model, feature_cfg, normalization,
+                                                  rewrite=rewrite)
         audio_dir = os.path.join(folder, AUDIO_SAVED_MODEL)
         add(AUDIO_SAVED_MODEL, "waveform", "float32",
             lambda p: savedmodel.export_saved_model(audio_model, p), required=False)

@@ -4,10 +4,12 @@ A trained `model.keras` takes NORMALIZED features. Everything exported takes RAW
 audio), so deployment needs nothing but the artifact:
 
 - `feature_serving_model(model, normalization)`: `{rep: float32 [batch, T, F]}` raw features
-  -> `FeatureNormalization` per input (`<rep>_normalization`) -> the trained model (its
-  `TimeDistributed(Dense)` layers as one `Dense` over the frame axis, same weights:
-  `flatten_time_distributed`) -> its outputs, under their names (`probs` `[batch, classes]`
-  always; `frames`, `<part>_probs`, ... when the model has them).
+  -> `FeatureNormalization` per input (`<rep>_normalization`) -> the trained model as layers
+  TFLite runs fast (same weights and numbers, `rewrite.for_tflite`: its `TimeDistributed(Dense)`
+  layers as one `Dense` over the frame axis, average pools as depthwise convolutions, the 1B
+  first convolution split; `rewrite=False` keeps only the first of these) -> its outputs, under
+  their names (`probs` `[batch, classes]` always; `frames`, `<part>_probs`, ... when the model
+  has them).
 - `audio_serving_model(model, feature_cfg, normalization)`: `waveform` float32
   `[batch, num_samples]` (44.1 kHz mono, the output of `asc_keras.audio.load_clip`) ->
   `LogMelSpectrogram` (`logmel_frontend`) -> normalization -> the model. Only for models whose
@@ -160,12 +162,20 @@ def _normalize(x, normalization: Mapping, name: str):
     return FeatureNormalization(mean=mean, std=std, name=f"{name}_normalization")(x)
 
 
-def feature_serving_model(model, normalization: Mapping):
+def _network(model, *, rewrite: bool):
+    from asc_keras.export import rewrite as rewrite_lib
+
+    return rewrite_lib.for_tflite(model) if rewrite else flatten_time_distributed(model)
+
+
+def feature_serving_model(model, normalization: Mapping, *, rewrite: bool = True):
     """Raw features in: normalization layers in front of `model` (see the module docstring).
 
     Args:
         model: The trained `keras.Model`; inputs named after representations, `[batch, T, F]`.
         normalization: `{rep: {'mean': [F], 'std': [F]}}` of the training split.
+        rewrite: Run the network as `rewrite.for_tflite` makes it (False: the layers as trained,
+            `TimeDistributed` flattened; the benchmark's baseline).
 
     Returns:
         A `keras.Model` with the same input names and shapes and the same named outputs.
@@ -173,7 +183,7 @@ def feature_serving_model(model, normalization: Mapping):
     inputs = {t.name: keras.Input(shape=tuple(t.shape[1:]), name=t.name, dtype="float32")
               for t in model.inputs}
     normalized = {n: _normalize(x, normalization, n) for n, x in inputs.items()}
-    outputs = _outputs(flatten_time_distributed(model), normalized)
+    outputs = _outputs(_network(model, rewrite=rewrite), normalized)
     return keras.Model(inputs, {n: outputs[n] for n in output_names(model)},
                        name=f"{model.name}_serving")
 
@@ -196,13 +206,15 @@ def logmel_frontend(feature_cfg: FeatureConfig, *, name: str = "logmel_frontend"
         name=name)
 
 
-def audio_serving_model(model, feature_cfg: FeatureConfig, normalization: Mapping):
+def audio_serving_model(model, feature_cfg: FeatureConfig, normalization: Mapping, *,
+                        rewrite: bool = True):
     """Waveform in: Log-Mel frontend, normalization and `model` (see the module docstring).
 
     Args:
         model: A trained model whose one input is `logmel` (`supports_audio`).
         feature_cfg: The run's feature settings (sample rate, clip length, STFT, mel bands).
         normalization: `{'logmel': {'mean': [F], 'std': [F]}}`.
+        rewrite: As in `feature_serving_model`.
 
     Returns:
         A `keras.Model`: `waveform` float32 `[batch, num_samples]` -> the model's named outputs.
@@ -216,7 +228,7 @@ def audio_serving_model(model, feature_cfg: FeatureConfig, normalization: Mappin
                          f"{[(t.name, tuple(t.shape[1:])) for t in model.inputs]}")
     wave = keras.Input(shape=(feature_cfg.num_samples,), name=WAVEFORM, dtype="float32")
     logmel = logmel_frontend(feature_cfg)(wave)  # [b, T, F]
-    outputs = _outputs(flatten_time_distributed(model),
+    outputs = _outputs(_network(model, rewrite=rewrite),
                        {"logmel": _normalize(logmel, normalization, "logmel")})
     return keras.Model({WAVEFORM: wave}, {n: outputs[n] for n in output_names(model)},
                        name=f"{model.name}_audio")

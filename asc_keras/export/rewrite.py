@@ -1,0 +1,115 @@
+"""Export-time rewrites: the trained network as layers that TFLite's XNNPACK kernels run fast.
+
+Input: a trained `keras.Model` (normalized features in). Output: a new model that computes the
+same function from the same weights (float differences are summation-order round-off, about
+1e-7), with the same input and output names. Nothing here changes training or the saved
+`model.keras`; `serving.py` applies `for_tflite` to the network it wraps for export.
+
+- `flatten_time_distributed` (in `serving.py`): SPSMT's `TimeDistributed(Dense)` as one `Dense`
+  over the frame axis.
+- `AveragePooling2D(pool)` with stride = pool and valid padding -> `DepthwiseConv2D(pool,
+  strides=pool)` whose weights are all `1 / (pool_t * pool_f)` (`<name>_dw`). Same numbers;
+  XNNPACK has no int8 average pooling, so in an int8 file every pool ran in TFLite's own
+  kernel and cut the delegated graph in pieces (1B EF: 1.0 ms of the first pool alone against
+  0.16 ms as a depthwise convolution).
+- A `Conv2D(k_t x k_f)`, stride 1, 'same', on an input of few channels (`cin < 8`, `k_f >= 5`:
+  the 1B network's first 7x7 convolution on 1 or 3 channels) -> a fixed one-hot
+  `Conv2D(1 x k_f)` that stacks the `k_f` frequency neighbours of every channel
+  (`<name>_shift`, `cin -> cin * k_f` channels, channel `c * k_f + i` = channel `c` shifted by
+  `i - k_f // 2` bins, zeros outside as 'same' padding) and the trained kernel rearranged to
+  `Conv2D(k_t x 1)` over those `cin * k_f` channels (`<name>`, same bias and activation).
+  XNNPACK's int8 convolution pads the channels of every kernel tap to a multiple of 8, so three
+  channels per tap did 2.7x the useful work (1B EF: 3.6 ms -> 0.8 + 1.7 ms). The int8 weights
+  are the same: the per-output-channel scale covers the same 147 numbers, and the one-hot weights
+  are exact.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+MAX_SHIFT_CHANNELS = 8  # split only convolutions reading fewer input channels than this
+MIN_SHIFT_WIDTH = 5  # ... with a kernel at least this wide in frequency
+
+
+def _pool_as_depthwise(src, x):
+    """`AveragePooling2D` as a depthwise convolution of constant weights, or None."""
+    if src.padding != "valid" or tuple(src.strides) != tuple(src.pool_size) \
+            or src.data_format != "channels_last":
+        return None
+    pt, pf = src.pool_size
+    layer = keras.layers.DepthwiseConv2D((pt, pf), strides=(pt, pf), padding="valid",
+                                         use_bias=False, name=f"{src.name}_dw")
+    y = layer(x)  # [b, t / pt, f / pf, c]
+    layer.set_weights([np.full((pt, pf, x.shape[-1], 1), 1.0 / (pt * pf), np.float32)])
+    return y
+
+
+def splits_conv(src, channels: int) -> bool:
+    """Whether `_conv_as_shift` rewrites a `Conv2D` that reads `channels` channels."""
+    return (type(src) is keras.layers.Conv2D and src.padding == "same"
+            and src.data_format == "channels_last" and tuple(src.strides) == (1, 1)
+            and tuple(src.dilation_rate) == (1, 1) and src.groups == 1
+            and channels < MAX_SHIFT_CHANNELS and src.kernel_size[1] >= MIN_SHIFT_WIDTH)
+
+
+def _conv_as_shift(src, x):
+    """A `k_t x k_f` convolution as a one-hot frequency shift and a `k_t x 1` convolution."""
+    kt, kf = src.kernel_size
+    cin = x.shape[-1]
+    shift = keras.layers.Conv2D(cin * kf, (1, kf), padding="same", use_bias=False,
+                                name=f"{src.name}_shift")
+    stacked = shift(x)  # [b, t, f, cin * kf]
+    one_hot = np.zeros((1, kf, cin, cin * kf), np.float32)
+    for c in range(cin):
+        for i in range(kf):
+            one_hot[0, i, c, c * kf + i] = 1.0
+    shift.set_weights([one_hot])
+    conv = keras.layers.Conv2D(src.filters, (kt, 1), padding="same", use_bias=src.use_bias,
+                               activation=src.activation, name=src.name)
+    y = conv(stacked)  # [b, t, f, filters]
+    kernel, *rest = src.get_weights()  # kernel [kt, kf, cin, filters]
+    kernel = np.transpose(kernel, (0, 2, 1, 3)).reshape(kt, 1, cin * kf, src.filters)
+    conv.set_weights([kernel, *rest])
+    return y
+
+
+def for_tflite(model):
+    """`model` with the rewrites of the module docstring (see there); same names and numbers.
+
+    Args:
+        model: A functional `keras.Model` (its nested models are left alone).
+
+    Returns:
+        A new `keras.Model`, or `model` itself when nothing applies (a `Sequential` model is
+        returned as `flatten_time_distributed` returns it).
+    """
+    from asc_keras.export.serving import flatten_time_distributed
+
+    model = flatten_time_distributed(model)
+    if isinstance(model, keras.Sequential):
+        return model
+    if not any(isinstance(layer, (keras.layers.AveragePooling2D, keras.layers.Conv2D))
+               for layer in model.layers):
+        return model
+
+    def clone(layer):
+        return layer.__class__.from_config(layer.get_config())
+
+    def call(layer, *args, **kwargs):
+        src = model.get_layer(layer.name)
+        x = args[0] if args else None
+        y = None
+        if isinstance(src, keras.layers.AveragePooling2D):
+            y = _pool_as_depthwise(src, x)
+        elif isinstance(src, keras.layers.Conv2D) and splits_conv(src, x.shape[-1]):
+            y = _conv_as_shift(src, x)
+        if y is not None:
+            return y
+        y = layer(*args, **kwargs)
+        if src.weights:
+            layer.set_weights(src.get_weights())
+        return y
+
+    return keras.models.clone_model(model, clone_function=clone, call_function=call)
