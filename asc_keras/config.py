@@ -303,6 +303,63 @@ class ModelConfig:
         d.update(strategies=list(self.strategies))
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ModelConfig:
+        """The inverse of `to_dict` (config.json's model_config); unknown keys are an error."""
+        d = dict(d)
+        for key in ("inputs", "strategies"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def fusion_weights_of_parts(configs: list[ModelConfig]) -> list[float]:
+    """The paper's fusion weights of separately trained runs that are the parts of one model.
+
+    Several runs (their single-part configs, e.g. from `--model_part` runs) are recognised as
+    the parts of the SPSMR / SPSMF / SPSMT model they make up, and weighted as that model fuses
+    them (e.g. 1/40 per band run and 1/8 per SPSMT run of SPSMR + SPSMF + SPSMT; equal weights
+    for SPSMR's four CNNs).
+
+    Raises:
+        ValueError: The runs are not exactly the parts of one model; the message says why.
+    """
+    if len(configs) < 2:
+        return [1.0] * len(configs)
+    first = configs[0]
+    inputs = tuple(dict.fromkeys(n for c in configs for n in c.inputs))
+    bins = {n: c.bins(n) for c in configs for n in c.inputs}
+    strategies = []
+    if any(c.band is not None for c in configs):
+        strategies.append("spsmf")
+    if any("spsmt" in c.strategies for c in configs):
+        strategies.append("spsmt")
+    fusions = {c.fusion for c in configs}
+    base = next(iter(fusions)) if len(fusions) == 1 else None
+    fusion = "spsmr" if base == "single" and len(inputs) > 1 else base
+    own = {f.name for f in dataclasses.fields(ModelConfig)} - {
+        "inputs", "input_bins", "fusion", "strategies", "band"}
+    try:
+        if fusion is None:
+            raise ValueError(f"fusions {sorted(fusions)}")
+        if base == "ef":
+            inputs = first.inputs
+        whole = dataclasses.replace(first, inputs=inputs, input_bins=bins, fusion=fusion,
+                                    strategies=tuple(strategies), band=None)
+        if any({k: getattr(c, k) for k in own} != {k: getattr(whole, k) for k in own}
+               for c in configs):
+            raise ValueError("their settings differ")
+    except ValueError as e:
+        raise ValueError(f"the runs are not the parts of one model ({e}); give their fusion "
+                         "weights explicitly") from None
+    parts = {json.dumps(p.config.to_dict(), sort_keys=True): p.weight for p in whole.parts()}
+    keys = [json.dumps(c.to_dict(), sort_keys=True) for c in configs]
+    if sorted(keys) != sorted(parts) or len(set(keys)) != len(keys):
+        names = ", ".join(p.name for p in whole.parts())
+        raise ValueError(f"the runs are not exactly the {len(parts)} parts of one model "
+                         f"({names}); give their fusion weights explicitly")
+    return [parts[k] for k in keys]
+
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
 LEGACY_MODEL_FIELDS = MappingProxyType({"bn_momentum": 0.99, "bn_epsilon": 1e-3})

@@ -194,6 +194,21 @@ def _systems(cfg: EvalConfig, runs: Sequence[RunInfo]) -> list[tuple[str, list, 
     return [(name, members, [r.normalization for r in runs])]
 
 
+def _part_weights(runs: Sequence[RunInfo]) -> list[float]:
+    """The paper's weights of fused runs that are the parts of one model (one-line error
+    otherwise: then `--fusion_weights` must say how to weigh them)."""
+    from asc_keras.config import ModelConfig, fusion_weights_of_parts
+
+    try:
+        return fusion_weights_of_parts([ModelConfig.from_dict(r.model_config) for r in runs])
+    except ValueError as e:
+        raise ValueError(f"--model_dir {','.join(r.path for r in runs)}: {e} "
+                         "(--fusion_weights)") from None
+    except TypeError as e:  # a run recorded by an incompatible version
+        raise ValueError(f"cannot read the model configs of the fused runs ({e}); give "
+                         "--fusion_weights") from None
+
+
 def default_out_dir(cfg: EvalConfig) -> str:
     """`<first model_dir>/eval_<split>`, or `eval_<split>_tflite` / `_saved_model` for exports."""
     suffix = "_tflite" if cfg.tflite else "_saved_model" if cfg.saved_model else ""
@@ -251,7 +266,7 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
         if len(members) > 1:
             member_metrics = {p.name: _summary(score(probs, meta, classes, task=task))
                               for p, probs in zip(members, probs_list, strict=True)}
-        weights = cfg.fusion_weights if len(probs_list) > 1 and cfg.fusion_weights else None
+        weights = (cfg.fusion_weights or _part_weights(runs)) if len(probs_list) > 1 else None
         probs = (fusion.fuse_probs(probs_list, weights=weights) if len(probs_list) > 1
                  else probs_list[0])
         metrics = score(probs, meta, classes, task=task)

@@ -144,8 +144,7 @@ def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
     Args:
         todo: The jobs of this machine.
         train_steps: The planned step count of a job (its done criterion).
-        start: `job -> handle`, given the job with `slot env` set in `os.environ`-style dict via
-            the handle creator (see `process_launcher`).
+        start: `(job, slot environment) -> handle` (`process_launcher`, `inline_launcher`).
         poll: `handle -> exit code or None while running`.
         slots: Environment overrides per concurrent job (e.g. `{'CUDA_VISIBLE_DEVICES': '0'}`).
         out_dir: Where status.json lives.
@@ -170,7 +169,8 @@ def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
             slot = free.pop(0)
             job = pending.pop(0)
             os.makedirs(os.path.dirname(job.log_path), exist_ok=True)
-            running[slot] = (job, start(job, slots[slot]), time.time())
+            t0 = time.time()
+            running[slot] = (job, start(job, slots[slot]), t0)
         for slot, (job, handle, t0) in list(running.items()):
             code = poll(handle)
             if code is None:
