@@ -530,6 +530,25 @@ def define_export_flags(fv: flags.FlagValues | None = None) -> None:
       ".keras file.")
 
 
+def define_predict_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
+    d(flags.DEFINE_float, "window_seconds", None,
+      "predict.py: classify sliding windows of this length (default: the model's clip length); "
+      "a recording longer than the clip is always classified window by window.",
+      lower_bound=0.0)
+    d(flags.DEFINE_float, "hop_seconds", None,
+      "predict.py: step between window starts (default: the window length).", lower_bound=0.0)
+    d(flags.DEFINE_string, "timeline_csv", None,
+      "predict.py: also write every window (file, start, end, scene, top probability, class "
+      "probabilities) to this CSV file.")
+
+
+def predict_windows() -> tuple[float | None, float | None, str | None]:
+    """`(--window_seconds, --hop_seconds, --timeline_csv)` of predict.py (None when unset)."""
+    f = flags.FLAGS
+    return f.window_seconds, f.hop_seconds, f.timeline_csv
+
+
 def predict_model() -> str:
     """The --model path of predict.py."""
     if not flags.FLAGS.model:
@@ -645,4 +664,5 @@ def define_all(fv: flags.FlagValues | None = None) -> None:
     define_train_flags(fv)
     define_eval_flags(fv)
     define_export_flags(fv)
+    define_predict_flags(fv)
     define_reproduce_flags(fv)
