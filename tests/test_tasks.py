@@ -147,7 +147,8 @@ def test_low_complexity_config_is_within_the_tau2022_limits():
     model = build_model(model_cfg)
     limits = tasks.get(task).limits
     macs = complexity.macs(model)
-    int8_kb = model.count_params() / 1024  # every parameter, BatchNorm too, one byte each
+    int8_kb = complexity.parameter_memory(model, "int8")["kb"]  # BatchNorm too, 1 byte each
+    assert complexity.parameter_memory(model, "float32")["kb"] == pytest.approx(4 * int8_kb)
     assert 15e6 < macs <= limits.macs, macs
     assert 20 < int8_kb <= limits.kb, int8_kb
 
