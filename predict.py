@@ -3,12 +3,19 @@
     python predict.py --model=EXPORT/model.tflite FILE.wav [FILE2.wav ...]
     python predict.py --model=EXPORT/model_int8.tflite | EXPORT/saved_model | EXPORT
         | EXPORT/model_audio.tflite | RUN (a model_dir) | RUN/model.keras  FILE.wav ...
+    python predict.py --model=EXPORT LONG.wav [--window_seconds=10 --hop_seconds=5]
+        [--timeline_csv=timeline.csv]
 
 Each file is read with asc_keras.audio.load_clip and turned into features by
 asc_keras.features.compute_features with the feature settings stored with the model
 (export_config.json of an export, config.json of a run): the very code the training features
 came from. Exported models hold the normalization; a model_dir's normalization.json is applied
-here. Waveform-in models get the clip itself. Exit status 1 when any file could not be read.
+here. Waveform-in models get the clip itself.
+
+A file longer than the model's clip (or any file when --window_seconds is given) is classified
+window by window, streamed from disk (asc_keras.inference.streaming): a timeline (start, end,
+scene, top probability) and the overall scene (mean of the window probabilities) are printed,
+and --timeline_csv writes every window. Exit status 1 when any file could not be read.
 """
 
 import sys
@@ -24,22 +31,37 @@ def main(argv):
         raise app.UsageError("give one or more audio files")
     from asc_keras.audio import AudioError
     from asc_keras.export import inference
+    from asc_keras.inference import streaming
 
     try:
         model = flags_lib.predict_model()
+        window, hop, csv_path = flags_lib.predict_windows()
         classifier = inference.load_classifier(model)
     except (ValueError, KeyError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    predictions, failed = [], 0
+    clip = classifier.feature_config.clip_seconds
+    predictions, rows, failed = [], [], 0
     for path in files:
         try:
-            predictions.append(classifier.classify(path))
+            if window is None and hop is None and streaming.duration(path) <= clip * 1.1:
+                predictions.append(classifier.classify(path))
+                continue
+            items = list(streaming.timeline(classifier, path, window_seconds=window,
+                                            hop_seconds=hop))
+            print(streaming.format_timeline(path, items, classifier.classes))
+            rows += [(path, w) for w in items]
         except AudioError as e:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
     if predictions:
         print(inference.format_predictions(predictions, classifier.classes))
+    if csv_path and rows:
+        streaming.write_timeline_csv(csv_path, rows, classifier.classes)
+        print(f"timeline: {csv_path}")
     return 1 if failed else 0
 
 

@@ -14,8 +14,10 @@ import json
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from asc_keras import tasks as tasks_lib
+
 REPRESENTATIONS = ("logmel", "cqt", "gamma", "mfcc")
-TASKS = ("1a", "1b")
+TASKS = tasks_lib.names()  # the task table's names: 1a, 1b, tau2022, custom
 
 
 def _check_representations(names: tuple[str, ...]) -> None:
@@ -95,11 +97,18 @@ FINGERPRINTS = ("stat", "sha256")
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the dataset and its precomputed features live, and how they are read."""
+    """Where the dataset and its precomputed features live, and how they are read.
+
+    `classes` is the task's class list: filled from the task table for 1a, 1b and tau2022; a
+    `custom` task takes the sorted labels of its training list (`asc_keras.data.dcase.
+    resolve_classes`). `train_csv` may name any list of the folder, e.g. a TAU 2022 train subset
+    `split_setup/split25.csv` (labels from meta.csv when it has only `filename`).
+    """
 
     data_dir: str = ""
     features_dir: str = ""
     task: str = "1a"
+    classes: tuple[str, ...] = ()
     train_csv: str = "evaluation_setup/fold1_train.csv"
     eval_csv: str = "evaluation_setup/fold1_evaluate.csv"
     num_workers: int = 2
@@ -115,12 +124,26 @@ class DataConfig:
     fingerprint: str = "stat"
 
     def __post_init__(self):
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        spec = tasks_lib.get(self.task)
+        object.__setattr__(self, "classes", tuple(self.classes or spec.classes or ()))
+        if spec.classes is not None and self.classes != spec.classes:
+            raise ValueError(f"task {self.task} has the classes {spec.classes}, got "
+                             f"{self.classes}")
+        if self.classes and len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"duplicate classes in {self.classes}")
         if self.fingerprint not in FINGERPRINTS:
             raise ValueError(f"fingerprint must be one of {FINGERPRINTS}, got {self.fingerprint!r}")
         if not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"shard_index {self.shard_index} not in [0, {self.num_shards})")
+
+    @property
+    def task_spec(self) -> tasks_lib.Task:
+        """The task table's row with this config's classes (a `custom` task's once read)."""
+        spec = tasks_lib.get(self.task)
+        if not self.classes:
+            raise ValueError(f"task {self.task}: the classes are not read yet (use "
+                             "asc_keras.data.dcase.resolve_classes)")
+        return spec.with_classes(self.classes)
 
 
 def frozen_mapping(d: Mapping) -> Mapping:

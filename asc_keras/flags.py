@@ -117,13 +117,17 @@ def define_feature_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
     d(flags.DEFINE_list, "representations", list(config_lib.REPRESENTATIONS),
       "Representations to precompute: logmel,cqt,gamma,mfcc.")
-    d(flags.DEFINE_integer, "logmel_bins", 40, "Log-Mel bands (40 for 1A, 64 for 1B).")
+    d(flags.DEFINE_integer, "logmel_bins", None,
+      "Log-Mel bands; default: the task's (40 for 1a and custom, 64 for 1b and tau2022).")
     d(flags.DEFINE_integer, "cqt_bins", 64, "CQT bins (12 per octave from --cqt_fmin).")
     d(flags.DEFINE_float, "cqt_fmin", 220.0, "Lowest CQT frequency in Hz.")
     d(flags.DEFINE_integer, "gamma_bins", 64, "Gammatone bands.")
     d(flags.DEFINE_integer, "mfcc_bins", 40, "MFCC coefficients.")
-    d(flags.DEFINE_float, "clip_seconds", 10.0,
-      "Clip length: audio is padded or cut to this (10 s for DCASE; tests use short clips).")
+    d(flags.DEFINE_float, "clip_seconds", None,
+      "Clip length in seconds: audio is padded or cut to this; default: the task's (10 s for "
+      "DCASE 2020, 1 s for tau2022).", lower_bound=0.01)
+    d(flags.DEFINE_integer, "sample_rate", None,
+      "Sample rate the audio is resampled to; default: the task's (44100).", lower_bound=1000)
     d(flags.DEFINE_integer, "n_fft", 2048, "STFT window and FFT size.")
     d(flags.DEFINE_integer, "hop_length", 512, "STFT hop in samples.")
     d(flags.DEFINE_enum, "feature_dtype", "float32", ["float32", "float16"],
@@ -136,9 +140,14 @@ def define_data_flags(fv: flags.FlagValues | None = None) -> None:
     d(flags.DEFINE_string, "features_dir", None,
       "Cache of precomputed features; default: $XDG_CACHE_HOME/asc_keras/features "
       "(~/.cache/asc_keras/features).")
-    d(flags.DEFINE_enum, "task", "1a", list(config_lib.TASKS), "DCASE 2020 Task 1 subtask.")
+    d(flags.DEFINE_enum, "task", "1a", list(config_lib.TASKS),
+      "Task of the task table (asc_keras/tasks.py): 1a, 1b (DCASE 2020), tau2022 (TAU Urban "
+      "Acoustic Scenes 2022 Mobile, 1 s clips) or custom (any labels: the official layout or "
+      "train/<class>/*.wav, evaluate/<class>/*.wav). It sets the defaults of --clip_seconds, "
+      "--sample_rate, --logmel_bins and --backbone.")
     d(flags.DEFINE_string, "train_csv", "evaluation_setup/fold1_train.csv",
-      "Training split list, relative to --data_dir.")
+      "Training split list, relative to --data_dir; e.g. a TAU 2022 train subset "
+      "split_setup/split25.csv (a list of file names only takes its labels from meta.csv).")
     d(flags.DEFINE_string, "eval_csv", "evaluation_setup/fold1_evaluate.csv",
       "Evaluation split list, relative to --data_dir.")
     d(flags.DEFINE_integer, "num_workers", 2, "Feature extraction processes.", lower_bound=1)
@@ -163,16 +172,38 @@ def default_features_dir() -> str:
     return os.path.join(cache, "asc_keras", "features")
 
 
+def _given(f: flags.FlagValues, name: str) -> bool:
+    """Whether --name was given (on the command line or in a flagfile)."""
+    return name in f and f[name].present and f[name].value is not None
+
+
+def _task_defaults(f: flags.FlagValues):
+    """The task's row; an explicit flag that contradicts it is one ValueError line."""
+    from asc_keras import tasks
+
+    spec = tasks.get(f.task)
+    for name, bins in spec.fixed_bins.items():
+        flag = f"{name}_bins"
+        if _given(f, flag) and f[flag].value != bins and name in f.representations:
+            raise ValueError(f"--{flag}={f[flag].value}: task {spec.name} uses {bins} bins "
+                             f"(drop the flag or give --{flag}={bins})")
+    return spec
+
+
 def feature_config(fv: flags.FlagValues | None = None) -> config_lib.FeatureConfig:
+    """FeatureConfig from the feature flags; unset clip length, sample rate and Log-Mel bins
+    follow --task (`asc_keras.tasks`)."""
     f = _values(fv)
+    spec = _task_defaults(f)
     return config_lib.FeatureConfig(
         representations=tuple(f.representations),
-        logmel_bins=f.logmel_bins,
+        logmel_bins=f.logmel_bins if _given(f, "logmel_bins") else spec.logmel_bins,
         cqt_bins=f.cqt_bins,
         cqt_fmin=f.cqt_fmin,
         gamma_bins=f.gamma_bins,
         mfcc_bins=f.mfcc_bins,
-        clip_seconds=f.clip_seconds,
+        clip_seconds=f.clip_seconds if _given(f, "clip_seconds") else spec.clip_seconds,
+        sample_rate=f.sample_rate if _given(f, "sample_rate") else spec.sample_rate,
         n_fft=f.n_fft,
         hop_length=f.hop_length,
         dtype=f.feature_dtype,
@@ -188,6 +219,7 @@ def data_config(fv: flags.FlagValues | None = None) -> config_lib.DataConfig:
         data_dir=f.data_dir,
         features_dir=features_dir,
         task=f.task,
+        classes=_task_classes(f),
         train_csv=f.train_csv,
         eval_csv=f.eval_csv,
         num_workers=f.num_workers,
@@ -207,8 +239,9 @@ def data_config(fv: flags.FlagValues | None = None) -> config_lib.DataConfig:
 def define_model_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
     first_time = "model_inputs" not in _values(fv)
-    d(flags.DEFINE_enum, "backbone", "1a", list(config_lib.BACKBONES),
-      "CNN of paper Table 1: 1a (VGG-style, 18.9 MiB) or 1b (tiny, under 500 KB).")
+    d(flags.DEFINE_enum, "backbone", None, list(config_lib.BACKBONES),
+      "CNN of paper Table 1: 1a (VGG-style, 18.9 MiB) or 1b (tiny, under 500 KB); default: the "
+      "task's (1a for 1a and custom, 1b for 1b and tau2022).")
     d(flags.DEFINE_list, "model_inputs", ["logmel"],
       "Representations the model reads (a subset of --representations): logmel,cqt,gamma,mfcc.")
     d(flags.DEFINE_enum, "fusion", "single", list(config_lib.FUSIONS),
@@ -241,27 +274,47 @@ def define_model_flags(fv: flags.FlagValues | None = None) -> None:
             message=f"--{name} takes values from {','.join(known)}", flag_values=_values(fv))
 
 
+def _task_classes(f: flags.FlagValues) -> tuple[str, ...]:
+    """The classes of --task: the table's, or (custom) the labels of --data_dir's train list."""
+    from asc_keras import tasks
+
+    spec = tasks.get(f.task)
+    if spec.classes is not None:
+        return spec.classes
+    if not f.data_dir:
+        raise ValueError(f"--task={f.task} takes its classes from the training list: "
+                         "--data_dir is required")
+    from asc_keras.data import dcase
+
+    return dcase.resolve_classes(f.data_dir, f.task, train_csv=f.train_csv)
+
+
 def model_config(feature_cfg: config_lib.FeatureConfig,
                  fv: flags.FlagValues | None = None) -> config_lib.ModelConfig:
-    """ModelConfig from the model flags; frames and bins from `feature_cfg`, classes from --task.
+    """ModelConfig from the model flags; frames and bins from `feature_cfg`, classes and the
+    default backbone from --task.
 
     Raises:
-        ValueError: If a model input is not among the feature representations, or the
-            combination of fusion and strategies is not one the paper defines.
+        ValueError: If a model input is not among the feature representations, the backbone
+            does not suit the task (a 1A CNN on 1B), the combination of fusion and strategies is
+            not one the paper defines, or the network's pooling leaves no frame of the clip.
     """
-    from asc_keras import labels
-
     f = _values(fv)
+    spec = _task_defaults(f)
+    backbone = f.backbone if _given(f, "backbone") else spec.backbone
+    if backbone not in spec.backbones:
+        raise ValueError(f"--backbone={backbone}: task {spec.name} takes the "
+                         f"{'/'.join(spec.backbones)} backbone")
     missing = [n for n in f.model_inputs if n not in feature_cfg.representations]
     if missing:
         raise ValueError(f"--model_inputs {missing} not among --representations "
                          f"{list(feature_cfg.representations)}")
     cfg = config_lib.ModelConfig(
-        backbone=f.backbone,
+        backbone=backbone,
         inputs=tuple(f.model_inputs),
         input_bins={n: feature_cfg.bins(n) for n in f.model_inputs},
         num_frames=feature_cfg.num_frames,
-        num_classes=len(labels.classes(f.task)),
+        num_classes=len(_task_classes(f)),
         fusion=f.fusion,
         strategies=tuple(f.strategies),
         num_bands=f.num_bands,
@@ -272,7 +325,24 @@ def model_config(feature_cfg: config_lib.FeatureConfig,
         bn_momentum=f.bn_momentum,
         bn_epsilon=f.bn_epsilon,
     )
+    _check_pooling(cfg, feature_cfg)
     return cfg.part(f.model_part) if f.model_part else cfg
+
+
+def _check_pooling(cfg: config_lib.ModelConfig, feature_cfg: config_lib.FeatureConfig) -> None:
+    """Refuse a network whose time pooling leaves no frame of the clip (one line)."""
+    from asc_keras.models.backbones import BACKBONES
+
+    frames = cfg.num_frames
+    for block in BACKBONES[cfg.backbone].blocks:
+        if block.pool is not None:
+            frames //= block.pool[0]
+    if frames < 1:
+        pools = "x".join(str(b.pool[0]) for b in BACKBONES[cfg.backbone].blocks if b.pool)
+        raise ValueError(
+            f"--backbone={cfg.backbone}: its time pooling ({pools}) leaves no frame of "
+            f"{cfg.num_frames} ({feature_cfg.clip_seconds:g} s at {feature_cfg.sample_rate} Hz, "
+            f"hop {feature_cfg.hop_length}); use longer clips or a smaller --hop_length")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,6 +530,25 @@ def define_export_flags(fv: flags.FlagValues | None = None) -> None:
       ".keras file.")
 
 
+def define_predict_flags(fv: flags.FlagValues | None = None) -> None:
+    d = _definer(fv)
+    d(flags.DEFINE_float, "window_seconds", None,
+      "predict.py: classify sliding windows of this length (default: the model's clip length); "
+      "a recording longer than the clip is always classified window by window.",
+      lower_bound=0.0)
+    d(flags.DEFINE_float, "hop_seconds", None,
+      "predict.py: step between window starts (default: the window length).", lower_bound=0.0)
+    d(flags.DEFINE_string, "timeline_csv", None,
+      "predict.py: also write every window (file, start, end, scene, top probability, class "
+      "probabilities) to this CSV file.")
+
+
+def predict_windows() -> tuple[float | None, float | None, str | None]:
+    """`(--window_seconds, --hop_seconds, --timeline_csv)` of predict.py (None when unset)."""
+    f = flags.FLAGS
+    return f.window_seconds, f.hop_seconds, f.timeline_csv
+
+
 def predict_model() -> str:
     """The --model path of predict.py."""
     if not flags.FLAGS.model:
@@ -575,4 +664,5 @@ def define_all(fv: flags.FlagValues | None = None) -> None:
     define_train_flags(fv)
     define_eval_flags(fv)
     define_export_flags(fv)
+    define_predict_flags(fv)
     define_reproduce_flags(fv)

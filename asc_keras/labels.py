@@ -1,7 +1,9 @@
-"""Class lists of DCASE 2020 Task 1A/1B, the 10 -> 3 class map, and filename parsing.
+"""Class lists, the 10 -> 3 class map and file-name parsing, read from the task table.
 
-A DCASE file name is `audio/<scene>-<city>-<location>-<segment>-<device>.wav`, e.g.
-`audio/airport-lisbon-1000-40000-a.wav`. Challenge evaluation files (`audio/0.wav`) carry none.
+A DCASE 2020 file name is `audio/<scene>-<city>-<location>-<segment>-<device>.wav`, e.g.
+`audio/airport-lisbon-1000-40000-a.wav`; a TAU 2022 one adds a sub-segment,
+`audio/airport-barcelona-0-0-0-a.wav` (`asc_keras.tasks` holds the fields of each task).
+Challenge evaluation files (`audio/0.wav`) carry none.
 """
 
 from __future__ import annotations
@@ -9,34 +11,14 @@ from __future__ import annotations
 import dataclasses
 import os
 
-SCENES_1A = (
-    "airport",
-    "bus",
-    "metro",
-    "metro_station",
-    "park",
-    "public_square",
-    "shopping_mall",
-    "street_pedestrian",
-    "street_traffic",
-    "tram",
-)
-CLASSES_1B = ("indoor", "outdoor", "transportation")
-SCENE_TO_1B = {
-    "airport": "indoor",
-    "shopping_mall": "indoor",
-    "metro_station": "indoor",
-    "park": "outdoor",
-    "public_square": "outdoor",
-    "street_pedestrian": "outdoor",
-    "street_traffic": "outdoor",
-    "bus": "transportation",
-    "metro": "transportation",
-    "tram": "transportation",
-}
-DEVICES_1A = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
-DEVICES_1A_EVAL_ONLY = ("s4", "s5", "s6")
-DEVICES_1B = ("a",)
+from asc_keras import tasks as tasks_lib
+
+SCENES_1A = tasks_lib.SCENES_10
+CLASSES_1B = tasks_lib.CLASSES_3
+SCENE_TO_1B = tasks_lib.SCENE_TO_3
+DEVICES_1A = tasks_lib.TASKS["1a"].devices
+DEVICES_1A_EVAL_ONLY = tasks_lib.TASKS["1a"].eval_only_devices
+DEVICES_1B = tasks_lib.TASKS["1b"].devices
 CITIES = (
     "barcelona",
     "helsinki",
@@ -52,28 +34,22 @@ CITIES = (
 
 
 def classes(task: str) -> tuple[str, ...]:
-    """The class list of a task, in the order of the model's outputs."""
-    if task == "1a":
-        return SCENES_1A
-    if task == "1b":
-        return CLASSES_1B
-    raise ValueError(f"unknown task {task!r}; expected '1a' or '1b'")
+    """The class list of a task with fixed classes, in the order of the model's outputs."""
+    spec = tasks_lib.get(task)
+    if spec.classes is None:
+        raise ValueError(f"task {task}: the classes come from the training list of the data "
+                         "folder (DataConfig.classes), not from the task table")
+    return spec.classes
 
 
 def devices(task: str) -> tuple[str, ...]:
-    return DEVICES_1A if task == "1a" else DEVICES_1B
+    """Devices of a task in report order (empty for a task whose devices are not known)."""
+    return tasks_lib.get(task).devices
 
 
 def label_index(label: str, task: str) -> int:
     """Index of `label` in the task's class list; a 1A scene name is mapped to its 1B class."""
-    names = classes(task)
-    if task == "1b" and label in SCENE_TO_1B:
-        label = SCENE_TO_1B[label]
-    try:
-        return names.index(label)
-    except ValueError:
-        raise ValueError(
-            f"unknown label {label!r} for task {task}; expected one of {names}") from None
+    return tasks_lib.get(task).label_index(label)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +57,7 @@ class ClipName:
     scene: str
     city: str
     location: str
-    segment: str
+    segment: str  # "<segment>-<subsegment>" for TAU 2022 names
     device: str
 
     @property
@@ -89,10 +65,23 @@ class ClipName:
         return f"{self.city}-{self.location}"
 
 
-def parse_filename(filename: str) -> ClipName | None:
-    """Parse an official development-set file name; None for names without the pattern."""
+_KNOWN_FIELDS = (tasks_lib.FIELDS_2020, tasks_lib.FIELDS_2022)
+
+
+def parse_filename(filename: str, fields: tuple[str, ...] | None = None) -> ClipName | None:
+    """Parse a development-set file name; None for names without the pattern.
+
+    Args:
+        filename: e.g. `audio/airport-lisbon-1000-40000-a.wav`.
+        fields: the task's `filename_fields`; None accepts the 2020 and the 2022 patterns, an
+            empty tuple parses nothing (`custom`).
+    """
     stem = os.path.splitext(os.path.basename(filename))[0]
     parts = stem.split("-")
-    if len(parts) != 5:
-        return None
-    return ClipName(*parts)
+    candidates = _KNOWN_FIELDS if fields is None else (fields,)
+    for names in candidates:
+        if names and len(parts) == len(names):
+            d = dict(zip(names, parts, strict=True))
+            segment = "-".join(d[k] for k in ("segment", "subsegment") if k in d)
+            return ClipName(d["scene"], d["city"], d["location"], segment, d["device"])
+    return None

@@ -1,8 +1,11 @@
-"""Read a DCASE 2020 Task 1 dataset folder (official layout) into checked pandas tables.
+"""Read a dataset folder (official DCASE layout, or class subfolders) into checked tables.
 
-Inputs (SPEC.md section 1): `meta.csv` (`filename scene_label identifier source_label`),
+Inputs (SPEC.md sections 1 and 10): `meta.csv` (`filename scene_label identifier source_label`),
 `evaluation_setup/fold1_train.csv` and `fold1_evaluate.csv` (`filename scene_label`),
-`evaluation_setup/fold1_test.csv` (`filename`), all tab-separated; audio under `audio/`.
+`evaluation_setup/fold1_test.csv` (`filename`), all tab-separated; audio under `audio/`. A list
+with only a `filename` column (the TAU 2022 train subsets `split_setup/split5.csv` ...
+`split100.csv` of the DCASE 2024/25 baselines) takes its labels from `meta.csv`. A `custom` task
+may instead hold class subfolders, `train/<class>/*.wav` and `evaluate/<class>/*.wav`.
 
 Output: one table per split with columns `filename` (relative to the dataset folder), `label`
 (the task's class name, or "" when unlabeled), `label_index` (-1 when unlabeled), `device`,
@@ -18,6 +21,7 @@ import os
 import pandas as pd
 
 from asc_keras import labels as labels_lib
+from asc_keras import tasks as tasks_lib
 
 SPLITS = ("train", "evaluate", "test")
 LABELED_SPLITS = ("train", "evaluate")
@@ -71,6 +75,15 @@ def _check_files_exist(df: pd.DataFrame, data_dir: str, path: str) -> None:
                 f"{path}: line {i + 2}: {name} is listed but missing from {data_dir}")
 
 
+def _meta_labels(data_dir: str, path: str) -> dict[str, str]:
+    """`{filename: scene_label}` of meta.csv, for a list that has only file names."""
+    meta = os.path.join(data_dir, META_CSV)
+    if not os.path.exists(meta):
+        raise DatasetError(f"{path}: has no scene_label column and {meta} is missing")
+    df = _read_tsv(meta, ("filename", "scene_label"))
+    return dict(zip(df["filename"], df["scene_label"], strict=True))
+
+
 def _metadata(data_dir: str) -> dict[str, tuple[str, str, str]]:
     """`{filename: (device, city, identifier)}` from meta.csv, or {} when there is none."""
     path = os.path.join(data_dir, META_CSV)
@@ -84,13 +97,14 @@ def _metadata(data_dir: str) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def _attach_metadata(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
+def _attach_metadata(df: pd.DataFrame, meta: dict, fields: tuple[str, ...] | None = None
+                     ) -> pd.DataFrame:
     devices, cities, idents = [], [], []
     for name in df["filename"]:
         if name in meta:
             device, city, ident = meta[name]
         else:
-            parsed = labels_lib.parse_filename(name)
+            parsed = labels_lib.parse_filename(name, fields)
             device, city, ident = (
                 (parsed.device, parsed.city, parsed.identifier) if parsed else ("", "", ""))
         devices.append(device)
@@ -100,48 +114,112 @@ def _attach_metadata(df: pd.DataFrame, meta: dict) -> pd.DataFrame:
     return df[list(COLUMNS)].reset_index(drop=True)
 
 
-def read_split(data_dir: str, csv_path: str, task: str, *, labeled: bool = True) -> pd.DataFrame:
-    """Read one split list and check it.
+def _spec(task: str | tasks_lib.Task) -> tasks_lib.Task:
+    return tasks_lib.get(task) if isinstance(task, str) else task
+
+
+def is_class_folder(data_dir: str, split: str) -> bool:
+    """Whether `data_dir/<split>/` holds class subfolders (the `custom` folder layout)."""
+    root = os.path.join(data_dir, split)
+    return os.path.isdir(root) and any(e.is_dir() for e in os.scandir(root))
+
+
+def _list_labels(data_dir: str, csv_path: str, split: str) -> pd.DataFrame:
+    """`filename`, `scene_label` of a split: its list, or its class subfolders."""
+    path = os.path.join(data_dir, csv_path)
+    if not os.path.exists(path) and is_class_folder(data_dir, split):
+        root = os.path.join(data_dir, split)
+        names = sorted(glob.glob(os.path.join(root, "*", "*.wav")))
+        if not names:
+            raise DatasetError(f"{root}: class subfolders hold no .wav files")
+        rel = [os.path.relpath(p, data_dir).replace(os.sep, "/") for p in names]
+        return pd.DataFrame({"filename": rel, "scene_label": [r.split("/")[-2] for r in rel]})
+    df = _read_tsv(path, ("filename",))
+    if "scene_label" not in df.columns:
+        meta = _meta_labels(data_dir, path)
+        missing = [n for n in df["filename"] if n not in meta]
+        if missing:
+            raise DatasetError(f"{path}: {missing[0]} has no row in {META_CSV} "
+                               f"({len(missing)} such files)")
+        df = df.assign(scene_label=[meta[n] for n in df["filename"]])
+    blank = df["scene_label"].eq("")
+    if blank.any():
+        raise DatasetError(f"{path}: line {int(blank.to_numpy().nonzero()[0][0]) + 2}: "
+                           "empty field")
+    return df
+
+
+def resolve_classes(data_dir: str, task: str, *,
+                    train_csv: str = "evaluation_setup/fold1_train.csv") -> tuple[str, ...]:
+    """The class list of `task`: the table's, or (`custom`) the sorted labels of the training
+    list (or of the `train/` class subfolders)."""
+    spec = tasks_lib.get(task)
+    if spec.classes is not None:
+        return spec.classes
+    check_folder(data_dir)
+    labels = sorted(set(_list_labels(data_dir, train_csv, "train")["scene_label"]))
+    if len(labels) < 2:
+        raise DatasetError(f"{os.path.join(data_dir, train_csv)}: a custom task needs at least "
+                           f"two labels, found {labels}")
+    return tuple(labels)
+
+
+def read_split(data_dir: str, csv_path: str, task: str | tasks_lib.Task, *,
+               labeled: bool = True, split: str = "") -> pd.DataFrame:
+    """Read one split list (or, for `split`, its class subfolders) and check it.
 
     Args:
       data_dir: the dataset folder.
       csv_path: the list, relative to `data_dir` (or absolute).
-      task: '1a' or '1b'. For 1b, 10-scene labels are mapped to the 3 classes.
-      labeled: whether the list has a `scene_label` column.
+      task: a task name with fixed classes, or a `tasks.Task` (a custom task with its classes).
+        Labels are mapped by the task's class map (1B: 10 scenes to 3 classes).
+      labeled: whether the list has labels (a `scene_label` column, or meta.csv's).
+      split: `train` or `evaluate`: read `data_dir/<split>/<class>/*.wav` when the list is
+        missing and that folder has class subfolders.
 
     Returns:
       A table with columns `COLUMNS`, in list order.
     """
+    spec = _spec(task)
     path = os.path.join(data_dir, csv_path)
-    df = _read_tsv(path, ("filename", "scene_label") if labeled else ("filename",))
-    _check_duplicates(df, path)
     if labeled:
-        names = labels_lib.classes(task)
+        df = _list_labels(data_dir, csv_path, split)
+        names = spec.classes
+        if names is None:
+            raise DatasetError(f"{path}: task {spec.name} needs its classes read first")
+        _check_duplicates(df, path)
         indices = []
         for i, label in enumerate(df["scene_label"]):
             try:
-                indices.append(labels_lib.label_index(label, task))
+                indices.append(spec.label_index(label))
             except ValueError:
                 raise DatasetError(
-                    f"{path}: line {i + 2}: unknown label {label!r} for task {task} "
+                    f"{path}: line {i + 2}: unknown label {label!r} for task {spec.name} "
                     f"(expected one of {', '.join(names)})") from None
         df = df.assign(label_index=indices, label=[names[i] for i in indices])
     else:
+        df = _read_tsv(path, ("filename",))
+        _check_duplicates(df, path)
         df = df.assign(label_index=-1, label="")
     _check_files_exist(df, data_dir, path)
-    return _attach_metadata(df, _metadata(data_dir))
+    return _attach_metadata(df, _metadata(data_dir), spec.filename_fields)
 
 
 def read_unlabeled(data_dir: str) -> pd.DataFrame:
     """The clips to predict: `evaluation_setup/fold1_test.csv`, or every `audio/*.wav`."""
-    if os.path.exists(os.path.join(data_dir, TEST_CSV)):
-        return read_split(data_dir, TEST_CSV, "1a", labeled=False)
-    names = sorted(
-        os.path.relpath(p, data_dir) for p in glob.glob(os.path.join(data_dir, "audio", "*.wav")))
-    if not names:
-        raise DatasetError(f"{data_dir}: no {TEST_CSV} and no audio/*.wav files")
-    df = pd.DataFrame({"filename": names, "label_index": -1, "label": ""})
-    return _attach_metadata(df, _metadata(data_dir))
+    path = os.path.join(data_dir, TEST_CSV)
+    if os.path.exists(path):
+        df = _read_tsv(path, ("filename",))
+        _check_duplicates(df, path)
+        df = df.assign(label_index=-1, label="")
+        _check_files_exist(df, data_dir, path)
+    else:
+        names = sorted(os.path.relpath(p, data_dir)
+                       for p in glob.glob(os.path.join(data_dir, "audio", "*.wav")))
+        if not names:
+            raise DatasetError(f"{data_dir}: no {TEST_CSV} and no audio/*.wav files")
+        df = pd.DataFrame({"filename": names, "label_index": -1, "label": ""})
+    return _attach_metadata(df, _metadata(data_dir))  # either file-name pattern
 
 
 def check_folder(data_dir: str) -> None:
@@ -152,7 +230,7 @@ def check_folder(data_dir: str) -> None:
         raise DatasetError(f"{data_dir}: not a folder (the dataset folder is expected)")
 
 
-def read_dataset(data_dir: str, task: str, *, splits=LABELED_SPLITS,
+def read_dataset(data_dir: str, task: str | tasks_lib.Task, *, splits=LABELED_SPLITS,
                  train_csv: str = "evaluation_setup/fold1_train.csv",
                  eval_csv: str = "evaluation_setup/fold1_evaluate.csv") -> dict[str, pd.DataFrame]:
     """Read the requested splits (`train`, `evaluate`, `test`) and check train/evaluate overlap."""
@@ -166,7 +244,7 @@ def read_dataset(data_dir: str, task: str, *, splits=LABELED_SPLITS,
             tables[split] = read_unlabeled(data_dir)
         else:
             csv = train_csv if split == "train" else eval_csv
-            tables[split] = read_split(data_dir, csv, task)
+            tables[split] = read_split(data_dir, csv, task, split=split)
     if "train" in tables and "evaluate" in tables:
         shared = set(tables["train"]["filename"]) & set(tables["evaluate"]["filename"])
         if shared:
@@ -180,7 +258,7 @@ def available_splits(data_dir: str, *, train_csv: str = "evaluation_setup/fold1_
                      eval_csv: str = "evaluation_setup/fold1_evaluate.csv") -> tuple[str, ...]:
     """The splits a folder offers: train/evaluate where their lists exist, and test (unlabeled)."""
     found = tuple(s for s, csv in (("train", train_csv), ("evaluate", eval_csv))
-                  if os.path.exists(os.path.join(data_dir, csv)))
+                  if os.path.exists(os.path.join(data_dir, csv)) or is_class_folder(data_dir, s))
     return found + ("test",)
 
 

@@ -33,7 +33,6 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from asc_keras import labels as labels_lib
 from asc_keras.config import DataConfig, FeatureConfig
 from asc_keras.data import dcase, schema, shards
 from asc_keras.data import manifest as manifest_lib
@@ -182,7 +181,7 @@ def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
     if "train" in plans_by_split:
         normalization = {r: {"mean": s.mean, "std": s.std} for r, s in totals.items()}
     m = manifest_lib.Manifest(
-        path=folder, task=task, classes=labels_lib.classes(task), feature_config=feature_cfg,
+        path=folder, task=task, classes=data_cfg.classes, feature_config=feature_cfg,
         dtype=feature_cfg.dtype, shapes=feature_cfg.shapes, splits=splits,
         normalization=normalization, skipped=tuple(skipped),
         dataset={"data_dir": os.path.abspath(data_cfg.data_dir), "fingerprint": fingerprint})
@@ -201,7 +200,7 @@ def _read_tables(data_cfg: DataConfig, splits: Sequence[str]):
             f"{data_cfg.data_dir}: no list for split(s) {missing} "
             f"(looked for {data_cfg.train_csv}, {data_cfg.eval_csv})")
     keyed = tuple(s for s in avail if s != "test") or ("test",)
-    tables = dcase.read_dataset(data_cfg.data_dir, data_cfg.task,
+    tables = dcase.read_dataset(data_cfg.data_dir, data_cfg.task_spec,
                                 splits=tuple(dict.fromkeys(keyed + tuple(splits))),
                                 train_csv=data_cfg.train_csv, eval_csv=data_cfg.eval_csv)
     return tables, dcase.fingerprint({s: tables[s] for s in keyed})

@@ -61,3 +61,21 @@ def macs(model: keras.Model) -> int:
 def training_flops(model: keras.Model) -> int:
     """FLOPs of one training example: forward plus backward, about 3 x 2 x MACs."""
     return 6 * macs(model)
+
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1}
+
+
+def parameter_memory(model: keras.Model, dtype: str = "int8") -> dict[str, float]:
+    """Parameter memory as the DCASE 2024/25 rule counts it: every parameter (BatchNorm
+    statistics too; they fold into the convolutions in an exported model, so this is an upper
+    bound) times the bytes of `dtype`; KB = 1024 bytes.
+
+    Returns:
+        `{'params': int, 'bytes': int, 'kb': float}`.
+    """
+    if dtype not in DTYPE_BYTES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}")
+    params = int(model.count_params())
+    size = params * DTYPE_BYTES[dtype]
+    return {"params": params, "bytes": size, "kb": size / 1024}

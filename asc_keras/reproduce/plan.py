@@ -159,9 +159,16 @@ def read_paper_results(configs_dir: str) -> dict[str, PaperRow]:
 
 
 def row_flagfiles(configs_dir: str) -> list[str]:
-    """Every row flagfile (`configs/1a_*.flags`, `configs/1b_*.flags`; not the base files)."""
+    """Every row flagfile of the paper: the flagfiles `paper_results.tsv` lists (not the base
+    files, nor configs beyond the paper such as `tau2022_*.flags`)."""
     paths = sorted(glob.glob(os.path.join(configs_dir, "*.flags")))
-    return [p for p in paths if not os.path.basename(p).startswith("base_")]
+    table = os.path.join(configs_dir, "paper_results.tsv")
+    listed = None
+    if os.path.exists(table):
+        with open(table) as f:
+            listed = {line.split("\t", 1)[0] for line in f.read().splitlines()[1:] if line}
+    return [p for p in paths if not os.path.basename(p).startswith("base_")
+            and (listed is None or config_name(p) in listed)]
 
 
 def config_name(path: str) -> str:

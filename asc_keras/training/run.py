@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from asc_keras import labels as labels_lib
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import pipeline
 from asc_keras.data.manifest import ManifestError, write_json_atomic
@@ -258,7 +257,7 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     if not model_dir:
         raise ValueError("train_cfg.model_dir is required")
     task = data_cfg.task
-    classes = labels_lib.classes(task)
+    classes = data_cfg.task_spec.classes
     _check_model_fits_features(model_cfg, feature_cfg, classes)
     # A multi-worker strategy must exist before other TensorFlow work in the process.
     strategy = distribute.make_strategy(train_cfg.distribution)

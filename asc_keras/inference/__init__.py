@@ -1,0 +1,1 @@
+"""Inference beyond single clips: sliding-window classification of long recordings."""
