@@ -18,6 +18,7 @@ import sys
 from absl import app, flags
 
 from asc_keras import flags as flags_lib
+from asc_keras import startup
 
 
 def main(argv):
@@ -50,4 +51,5 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
+    startup.begin(sys.argv, required=("data_dir", "model_dir"))  # before TensorFlow loads
     app.run(main, argv=flags_lib.cli_argv(sys.argv))
