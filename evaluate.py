@@ -31,6 +31,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     from asc_keras.data import precompute
     from asc_keras.evaluation import run as run_lib
+    from asc_keras.oom import OutOfMemoryError
 
     try:
         eval_cfg = flags_lib.eval_config()
@@ -39,7 +40,7 @@ def main(argv):
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1
-    except (ValueError, KeyError, OSError) as e:
+    except (ValueError, KeyError, OSError, OutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -31,6 +31,7 @@ def main(argv):
     from asc_keras.data import precompute
     from asc_keras.data.pipeline import CorruptShardError
     from asc_keras.export import run as run_lib
+    from asc_keras.oom import OutOfMemoryError
 
     try:
         export_cfg = flags_lib.export_config()
@@ -39,7 +40,7 @@ def main(argv):
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1
-    except (run_lib.ExportError, CorruptShardError, ValueError, OSError) as e:
+    except (run_lib.ExportError, CorruptShardError, ValueError, OSError, OutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

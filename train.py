@@ -30,6 +30,7 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     from asc_keras.data import precompute
     from asc_keras.data.pipeline import CorruptShardError
+    from asc_keras.oom import OutOfMemoryError
     from asc_keras.training.callbacks import NonFiniteLossError
     from asc_keras.training.run import run
 
@@ -43,7 +44,7 @@ def main(argv):
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1
-    except (ValueError, OSError, CorruptShardError, NonFiniteLossError) as e:
+    except (ValueError, OSError, CorruptShardError, NonFiniteLossError, OutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from asc_keras import labels as labels_lib
+from asc_keras import oom
 from asc_keras.config import DataConfig, EvalConfig, FeatureConfig
 from asc_keras.data.manifest import Manifest, write_json_atomic
 from asc_keras.evaluation import fusion
@@ -245,8 +246,9 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
     several = len(systems) > 1
     results = {}
     for name, members, norms in systems:
-        probs_list, meta = predict_many(members, manifest, split=cfg.split, normalizations=norms,
-                                        batch_size=cfg.batch_size)
+        with oom.reported("evaluation", f"--batch_size (now {cfg.batch_size})"):
+            probs_list, meta = predict_many(members, manifest, split=cfg.split,
+                                            normalizations=norms, batch_size=cfg.batch_size)
         member_metrics = {}
         if len(members) > 1:
             member_metrics = {p.name: _summary(score(probs, meta, classes, task=task))

@@ -39,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from asc_keras import oom
 from asc_keras.config import DataConfig, ExportConfig, FeatureConfig
 from asc_keras.data.manifest import MANIFEST_NAME, Manifest, load_manifest, write_json_atomic
 from asc_keras.export import calibration as calibration_lib
@@ -394,8 +395,17 @@ def run(cfg: ExportConfig, *, data_cfg: DataConfig | None = None, features_dir: 
 
     Raises:
         OverwriteError, SizeRuleError, ParityError, ExportError: see the module docstring.
+        OutOfMemoryError: memory ran out (one line saying which flag to lower).
         FileNotFoundError, ValueError, ManifestError: a broken run or features folder.
     """
+    lower = (f"--calibration_examples (now {cfg.calibration_examples}) or --parity_examples "
+             f"(now {cfg.parity_examples})")
+    with oom.reported("export", lower):
+        return _run(cfg, data_cfg=data_cfg, features_dir=features_dir, log=log)
+
+
+def _run(cfg: ExportConfig, *, data_cfg: DataConfig | None, features_dir: str | None,
+         log: Callable[[str], None]) -> dict:
     t_start = time.time()
     export_dir = os.path.normpath(cfg.export_dir)
     _check_destination(export_dir, overwrite=cfg.overwrite)
