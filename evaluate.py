@@ -2,7 +2,7 @@
 
     python evaluate.py --model_dir=RUN[,RUN2,...] --data_dir=DIR [--features_dir=F]
         [--split=evaluate|train|test] [--batch_size=N] [--out_dir=OUT]
-        [--tflite=model.tflite[,model_int8.tflite] | --saved_model=EXPORT_DIR]
+        [--tflite=EXPORT/model.tflite[,EXPORT/model_int8.tflite] | --saved_model=EXPORT]
         [--submission=FILE]
 
 - One model_dir: its `model.keras` (normalized features in) is scored.
@@ -10,12 +10,14 @@
   single-representation runs make SPSMR. They must share the feature settings.
 - `--tflite` / `--saved_model`: the model_dir's exported artifacts (raw features in) are scored
   instead; with several TFLite files each is reported with its change against the first.
+  `--saved_model` takes the export folder (its `saved_model/` is used) or the SavedModel itself.
 
 Features of the split are precomputed first when missing (with the runs' feature settings).
 Writes metrics.json, confusion.png, devices.png, predictions.tsv and report.txt into --out_dir
 (default `<first model_dir>/eval_<split>`, or `eval_<split>_tflite` / `eval_<split>_saved_model`;
 one subfolder per TFLite file when several are compared). `--split=test` scores nothing (no
-labels) and is meant for `--submission`. Accepts any flagfile, e.g. `--flagfile=RUN/flags.txt`.
+labels) and is meant for `--submission`. Prints the table and the folder it wrote. Accepts
+any flagfile, e.g. `--flagfile=RUN/flags.txt`.
 """
 
 import sys
