@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 EXTRAS ?= cpu,dev
 DEMO_DIR ?= demo_out
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-clean test lint bench clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/prepare_bench.py
+
+# Start the demo again from scratch, keeping the virtual environment.
+demo-clean:
+	rm -rf $(DEMO_DIR)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR)

@@ -22,6 +22,7 @@ import sys
 from absl import app
 
 from asc_keras import flags as flags_lib
+from asc_keras import startup
 
 
 def main(argv):
@@ -30,6 +31,7 @@ def main(argv):
     from asc_keras.data import precompute
     from asc_keras.data.pipeline import CorruptShardError
     from asc_keras.export import run as run_lib
+    from asc_keras.oom import OutOfMemoryError
 
     try:
         export_cfg = flags_lib.export_config()
@@ -38,7 +40,7 @@ def main(argv):
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1
-    except (run_lib.ExportError, CorruptShardError, ValueError, OSError) as e:
+    except (run_lib.ExportError, CorruptShardError, ValueError, OSError, OutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
@@ -46,4 +48,5 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
+    startup.begin(sys.argv, required=("model_dir", "export_dir"))  # before TensorFlow loads
     app.run(main, argv=flags_lib.cli_argv(sys.argv))

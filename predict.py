@@ -23,6 +23,7 @@ import sys
 from absl import app
 
 from asc_keras import flags as flags_lib
+from asc_keras import startup
 
 
 def main(argv):
@@ -67,4 +68,5 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
+    startup.begin(sys.argv, required=("model",))  # before TensorFlow loads
     app.run(main, argv=flags_lib.cli_argv(sys.argv))

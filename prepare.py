@@ -16,6 +16,7 @@ import sys
 from absl import app
 
 from asc_keras import flags as flags_lib
+from asc_keras import startup
 
 
 def main(argv):
@@ -43,4 +44,5 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
+    startup.begin(sys.argv, required=("data_dir",))  # before TensorFlow loads
     app.run(main, argv=flags_lib.cli_argv(sys.argv))

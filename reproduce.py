@@ -21,6 +21,7 @@ import sys
 from absl import app, flags
 
 from asc_keras import flags as flags_lib
+from asc_keras import startup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -81,4 +82,5 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
+    startup.begin(sys.argv)  # before TensorFlow loads
     app.run(main, argv=flags_lib.cli_argv(sys.argv))

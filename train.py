@@ -18,6 +18,7 @@ import sys
 from absl import app, flags
 
 from asc_keras import flags as flags_lib
+from asc_keras import startup
 
 
 def main(argv):
@@ -29,6 +30,7 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)
     from asc_keras.data import precompute
     from asc_keras.data.pipeline import CorruptShardError
+    from asc_keras.oom import OutOfMemoryError
     from asc_keras.training.callbacks import NonFiniteLossError
     from asc_keras.training.run import run
 
@@ -42,7 +44,7 @@ def main(argv):
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1
-    except (ValueError, OSError, CorruptShardError, NonFiniteLossError) as e:
+    except (ValueError, OSError, CorruptShardError, NonFiniteLossError, OutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
@@ -50,4 +52,5 @@ def main(argv):
 
 if __name__ == "__main__":
     flags_lib.define_all()
+    startup.begin(sys.argv, required=("data_dir", "model_dir"))  # before TensorFlow loads
     app.run(main, argv=flags_lib.cli_argv(sys.argv))

@@ -92,8 +92,19 @@ def test_write_report(tmp_path):
     table = report.write_report(str(tmp_path), m, classes, probs=p, meta=meta,
                                 extra={"split": "evaluate"}, title="hand", print_fn=printed.append)
     assert printed == [table]
-    for name in ("indoor", "outdoor", "transportation", "overall", "device a"):
+    for name in ("indoor", "outdoor", "transportation", "device a"):
         assert name in table
+    # Every figure is labelled by what it is: macro (DCASE) and micro accuracy on separate rows.
+    rows = {line[:30].strip(): line[30:].split() for line in table.splitlines()}
+    assert float(rows["DCASE: macro acc, log loss"][0]) == pytest.approx(
+        100 * m["all"]["accuracy"], abs=0.01)
+    assert float(rows["DCASE: macro acc, log loss"][1]) == pytest.approx(
+        m["all"]["log_loss"], abs=1e-3)
+    assert float(rows["micro acc (of clips)"][0]) == pytest.approx(
+        100 * m["all"]["micro_accuracy"], abs=0.01)
+    assert rows["micro acc (of clips)"][1] == "-"
+    assert rows["class-mean log loss"][0] == "-"
+    assert "per device (micro accuracy)" in table
     saved = json.load(open(tmp_path / "metrics.json"))
     assert saved["classes"] == list(classes) and saved["split"] == "evaluate"
     assert saved["all"]["accuracy"] == pytest.approx(m["all"]["accuracy"])
@@ -398,3 +409,14 @@ def test_evaluate_1b_on_tiny_features(tiny_1b_features, tmp_path):
     # The manifest's own statistics (normalization=None) are what this run was given.
     _, probs, _ = run.evaluate_keras_model(model, manifest, split="evaluate", batch_size=8)
     np.testing.assert_allclose(probs, system["probs"], atol=1e-6)
+
+
+def test_saved_model_flag_takes_the_export_folder(tmp_path):
+    from asc_keras.evaluation import run as eval_run
+
+    export = tmp_path / "export"
+    (export / "saved_model").mkdir(parents=True)
+    (export / "saved_model" / "saved_model.pb").write_bytes(b"")
+    assert eval_run.saved_model_folder(str(export)) == str(export / "saved_model")
+    assert eval_run.saved_model_folder(str(export / "saved_model")) == str(export / "saved_model")
+    assert eval_run.saved_model_folder(str(tmp_path / "nothing")) == str(tmp_path / "nothing")

@@ -16,7 +16,7 @@ import pytest
 from export_helpers import make_model_dir, tiny_model_config
 
 from asc_keras.config import ExportConfig, FeatureConfig
-from asc_keras.export import calibration, rewrite, savedmodel, verify
+from asc_keras.export import calibration, rewrite, savedmodel, tflite, verify
 from asc_keras.export import run as export_run
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -82,12 +82,19 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
         ins, outs = verify.tflite_io(os.path.join(out, name))
         assert set(ins) == set(EF_INPUTS) and set(outs) == {"probs", "frames"}
     ins, outs = verify.tflite_io(os.path.join(out, "model_int8.tflite"))
-    for d in [*ins.values(), *outs.values()]:
+    # Raw float features in (normalized in float inside), int8 network, int8 outputs.
+    assert all(d["dtype"] == np.float32 for d in ins.values())
+    for d in outs.values():
         assert d["dtype"] == np.int8
         scale, zero_point = d["quantization"]
         assert scale > 0 and -128 <= zero_point <= 127
-    # Raw dB features: the int8 input range spans tens of dB, not a normalized [-3, 3].
-    assert ins["logmel"]["quantization"][0] * 255 > 20
+    with open(os.path.join(out, "model_int8.tflite"), "rb") as f:
+        computed_in_float = tflite.float_ops(f.read())
+    assert sorted(op for op, _ in computed_in_float) == ["MUL", "MUL", "MUL", "SUB", "SUB", "SUB"]
+    assert all("_normalization" in name for _, name in computed_in_float)
+    config = json.load(open(os.path.join(out, "export_config.json")))
+    assert config["artifacts"]["model_int8.tflite"]["input_dtype"] == "float32"
+    assert config["artifacts"]["model_int8.tflite"]["output_dtype"] == "int8"
 
     saved = json.load(open(os.path.join(out, "export_report.json")))
     assert saved["passed"] and saved["size"]["limit_kb"] == 500

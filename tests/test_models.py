@@ -109,12 +109,42 @@ def test_framewise_loss_serializes():
 
 
 def test_full_size_1a_single_cnn_forward():
+    """Every block's output shape is paper Table 1's, and the head computes its numbers."""
     cfg = ModelConfig(num_frames=128)  # full width, short clip
     model = build_model(cfg)
     x = {"logmel": np.random.default_rng(0).standard_normal((1, 128, 40)).astype("float32")}
-    probs = keras.ops.convert_to_numpy(model(x, training=False)["probs"])
-    assert probs.shape == (1, 10)
-    np.testing.assert_allclose(probs.sum(), 1.0, atol=1e-5)
+    names = ["logmel_block1_relu2", "logmel_block1_pool", "logmel_block2_relu2",
+             "logmel_block2_pool", "logmel_block3_relu2", "logmel_block3_pool",
+             "logmel_block4_relu2", "probs"]
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    outs = dict(zip(names, (keras.ops.convert_to_numpy(o) for o in probe(x, training=False)),
+                    strict=True))
+    # [batch, time, freq, channels]: Conv3x3@64 x2, AvgPool(4,2), @128 x2, AvgPool(4,2),
+    # @256 x2, AvgPool(2,2), @512 x2.
+    expected = [(1, 128, 40, 64), (1, 32, 20, 64), (1, 32, 20, 128), (1, 8, 10, 128),
+                (1, 8, 10, 256), (1, 4, 5, 256), (1, 4, 5, 512), (1, 10)]
+    assert [outs[n].shape for n in names] == expected
+    # Head from the last block: mean over frequency, max over time, Dense 512 + ReLU, Dense 10
+    # + softmax (dropout is off at inference).
+    w1, b1 = model.get_layer("logmel_fc1").get_weights()
+    w2, b2 = model.get_layer("logmel_fc2").get_weights()
+    assert w1.shape == (512, 512) and w2.shape == (512, 10)
+    pooled = outs["logmel_block4_relu2"].mean(axis=2).max(axis=1)  # [1, 512]
+    logits = np.maximum(pooled @ w1 + b1, 0) @ w2 + b2
+    expected_probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    np.testing.assert_allclose(outs["probs"], expected_probs, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(outs["probs"].sum(), 1.0, atol=1e-5)
+
+
+def test_summary_applies_the_1b_rule_to_1b_only(capsys):
+    from asc_keras.models import summary
+
+    text_1a = summary.run(ModelConfig(num_frames=128, width=1 / 16), layers=False)
+    assert "OVER" not in text_1a and "applies to 1B models only" in text_1a
+    assert "non-zero values" in text_1a  # why export.py (trained weights) shows more
+    text_1b = summary.run(ModelConfig(backbone="1b", num_frames=128, num_classes=3,
+                                      width=1 / 4), layers=False)
+    assert "within the 500 KB limit" in text_1b
 
 
 def test_full_size_1b_ef_spsmt_forward():

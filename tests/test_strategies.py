@@ -231,3 +231,20 @@ def test_loaded_model_via_helper(tmp_path):
     x = random_inputs(cfg)
     np.testing.assert_array_equal(run(load_model(tmp_path / "ef.keras"), x)["probs"],
                                   run(model, x)["probs"])
+
+
+@pytest.mark.parametrize("fusion, strategies, expected", [
+    ("single", ("spsmf",), {"logmel_band0": 0.2, "logmel_band4": 0.2}),  # eq. 4: 1/5 per band
+    ("spsmr", (), {"logmel": 0.25, "cqt": 0.25, "gamma": 0.25, "mfcc": 0.25}),  # eq. 3
+    ("spsmr", ("spsmf", "spsmt"), {"logmel_band0": 1 / 40, "mfcc_band4": 1 / 40,
+                                   "logmel": 1 / 8, "mfcc": 1 / 8}),  # SPSMR+SPSMF+SPSMT
+])
+def test_part_weights_are_the_papers_numbers(fusion, strategies, expected):
+    """The fusion weights as written in the paper, not as the builder derives them."""
+    inputs = ("logmel",) if fusion == "single" else ("logmel", "cqt", "gamma", "mfcc")
+    cfg = ModelConfig(inputs=inputs, input_bins={r: BINS_1A[r] for r in inputs},
+                      fusion=fusion, strategies=strategies, num_frames=862, num_classes=10)
+    weights = {p.name: p.weight for p in cfg.parts()}
+    for name, weight in expected.items():
+        assert weights[name] == pytest.approx(weight, abs=1e-12), name
+    assert len(weights) == {"single": 5, "spsmr": 4 if not strategies else 24}[fusion]

@@ -120,7 +120,8 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
     assert {"loss", "learning_rate", "steps_per_second"} <= set(train_tags)
     assert train_tags["loss"] == [1, 2, 3]
     eval_tags = _scalar_tags(model_dir / "eval")
-    assert {"accuracy", "log_loss", "device_accuracy/a", "confusion_matrix"} <= set(eval_tags)
+    assert {"accuracy", "log_loss", "micro_accuracy_per_device/a",
+            "confusion_matrix"} <= set(eval_tags)
     assert eval_tags["accuracy"] == [2, 3]
 
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+MIN_DEVICES_WIDTH = 5.0  # inches of devices.png, so that one bar leaves room for the title
 
 
 def _figure(width: float, height: float):
@@ -82,7 +85,8 @@ def devices_png(device_wise: Mapping[str, Mapping], *, title: str = "") -> bytes
     names = list(device_wise)
     acc = [100.0 * (device_wise[d].get("accuracy") or 0.0) for d in names]
     counts = [int(device_wise[d].get("num_examples", 0)) for d in names]
-    fig = _figure(2.5 + 0.7 * max(len(names), 1), 4.0)
+    width = max(MIN_DEVICES_WIDTH, 2.5 + 0.7 * len(names))  # inches; one device fits a title
+    fig = _figure(width, 4.0)
     ax = fig.add_subplot(1, 1, 1)
     bars = ax.bar(range(len(names)), acc, color="tab:blue")
     for bar, a, c in zip(bars, acc, counts, strict=True):
@@ -91,9 +95,9 @@ def devices_png(device_wise: Mapping[str, Mapping], *, title: str = "") -> bytes
     ax.set_xticks(range(len(names)), labels=names)
     ax.set_ylim(0, 115)
     ax.set_xlabel("device")
-    ax.set_ylabel("accuracy (%)")
-    if title:
-        ax.set_title(title)
+    ax.set_ylabel("accuracy (%) of the device's clips")
+    if title:  # wrapped to the figure: about 9 characters per inch at the default size
+        ax.set_title(textwrap.fill(title, width=int(9 * width)), fontsize=10)
     fig.tight_layout()
     return _png_bytes(fig)
 

@@ -46,34 +46,41 @@ def _loss(x) -> str:
 def format_table(metrics: Mapping, classes: Sequence[str], *, title: str = "") -> str:
     """A fixed-width table of `compute_metrics` output: overall, per class, per device.
 
-    Columns: accuracy (%) and log loss on all devices and on device `a` alone. The `overall`
-    row is the DCASE pair: macro-average (class-wise) accuracy and the log loss over all clips;
-    the row below it gives the micro accuracy and the mean of the class-wise log losses.
+    Columns: accuracy (%) and log loss on all devices and on device `a` alone. Every row says
+    which accuracy and which log loss it holds:
+
+    - `DCASE: macro acc, log loss`: macro-average (class-wise) accuracy, the DCASE metric, and
+      the log loss averaged over clips (the DCASE log loss);
+    - `micro acc (of clips)`: the share of clips classified right (no log loss);
+    - `class-mean log loss`: the mean of the class-wise log losses (no accuracy);
+    - per class: the class's accuracy (its recall) and the log loss of its clips;
+    - per device: the share of that device's clips classified right (micro) and their log
+      loss, so device a's row there differs from the macro accuracy of the device-a column.
     """
     subsets = [("all", "all devices"), ("device_a", "device a")]
     subsets = [(k, label) for k, label in subsets if metrics.get(k)]
     groups = [f"{label} (N={metrics[k]['num_examples']})" for k, label in subsets]
-    head1 = f"{'':22s}" + "".join(f"  {g:>22s}" for g in groups)
-    head2 = f"{'':22s}" + "".join(f"  {'acc %':>12s} {'log loss':>9s}" for _ in subsets)
+    head1 = f"{'':30s}" + "".join(f"  {g:>22s}" for g in groups)
+    head2 = f"{'':30s}" + "".join(f"  {'acc %':>12s} {'log loss':>9s}" for _ in subsets)
 
     def row(label, get):
         cells = []
         for k, _ in subsets:
             entry = get(metrics[k]) or {}
             cells.append(f"  {_pct(entry.get('accuracy')):>12s} {_loss(entry.get('log_loss')):>9s}")
-        return f"{label:22s}" + "".join(cells)
+        return f"{label:30s}" + "".join(cells)
 
     lines = [title] if title else []
     lines += [head1, head2]
-    lines.append(row("overall", lambda m: m))
-    lines.append(row("  micro / class mean", lambda m: {
-        "accuracy": m["micro_accuracy"], "log_loss": m.get("macro_log_loss")}))
-    lines.append("per class")
+    lines.append(row("DCASE: macro acc, log loss", lambda m: m))
+    lines.append(row("  micro acc (of clips)", lambda m: {"accuracy": m["micro_accuracy"]}))
+    lines.append(row("  class-mean log loss", lambda m: {"log_loss": m.get("macro_log_loss")}))
+    lines.append("per class (accuracy = recall)")
     for name in classes:
         lines.append(row(f"  {name}", lambda m, name=name: m["class_wise"].get(name)))
     devices = list(metrics["all"]["device_wise"])
     if devices:
-        lines.append("per device")
+        lines.append("per device (micro accuracy)")
         for dev in devices:
             lines.append(row(f"  {dev}", lambda m, dev=dev: m["device_wise"].get(dev)))
     return "\n".join(lines)

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from asc_keras import labels as labels_lib
+from asc_keras import oom
 from asc_keras.config import DataConfig, EvalConfig, FeatureConfig
 from asc_keras.data.manifest import Manifest, write_json_atomic
 from asc_keras.evaluation import fusion
@@ -174,12 +175,21 @@ def _name(path: str) -> str:
     return os.path.basename(os.path.normpath(path))
 
 
+def saved_model_folder(path: str) -> str:
+    """`path` itself when it holds `saved_model.pb`, else its `saved_model/` subfolder (an
+    export folder written by export.py); the path unchanged when neither exists."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    inner = os.path.join(path, "saved_model")
+    return inner if os.path.exists(os.path.join(inner, "saved_model.pb")) else path
+
+
 def _systems(cfg: EvalConfig, runs: Sequence[RunInfo]) -> list[tuple[str, list, list]]:
     """`[(system name, [predictor, ...], [normalization, ...])]`; members of a system are fused."""
     if cfg.tflite or cfg.saved_model:
         if len(runs) != 1:
             raise ValueError("--tflite/--saved_model evaluate artifacts of exactly one model_dir")
-        paths = list(cfg.tflite) or [cfg.saved_model]
+        paths = list(cfg.tflite) or [saved_model_folder(cfg.saved_model)]
         make = (predictors_lib.TFLitePredictor if cfg.tflite
                 else predictors_lib.SavedModelPredictor)
         systems = []
@@ -260,8 +270,9 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
     several = len(systems) > 1
     results = {}
     for name, members, norms in systems:
-        probs_list, meta = predict_many(members, manifest, split=cfg.split, normalizations=norms,
-                                        batch_size=cfg.batch_size)
+        with oom.reported("evaluation", f"--batch_size (now {cfg.batch_size})"):
+            probs_list, meta = predict_many(members, manifest, split=cfg.split,
+                                            normalizations=norms, batch_size=cfg.batch_size)
         member_metrics = {}
         if len(members) > 1:
             member_metrics = {p.name: _summary(score(probs, meta, classes, task=task))
@@ -288,6 +299,8 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
         if metrics is not None:
             report_lib.write_report(sys_dir, metrics, classes, probs=probs, meta=meta,
                                     extra=extra, title=title, print_fn=print_fn)
+            say(f"wrote metrics.json, report.txt, predictions.tsv, confusion.png and "
+                f"devices.png to {sys_dir}")
         else:
             os.makedirs(sys_dir, exist_ok=True)
             report_lib.write_predictions(os.path.join(sys_dir, "predictions.tsv"), probs, meta,

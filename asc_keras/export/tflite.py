@@ -5,14 +5,28 @@ bytes of a `.tflite` flatbuffer whose `serving_default` signature keeps the inpu
 names.
 
 - `convert_float`: float32 weights and activations (TFLite builtin ops only).
-- `convert_int8`: full-integer quantization: int8 weights and activations
-  (`TFLITE_BUILTINS_INT8` only, so an op without an int8 kernel fails the conversion instead of
-  silently staying float), int8 inputs and outputs (`inference_input_type` /
-  `inference_output_type`). The activation ranges come from `representative` examples: call
-  it to get an iterable of `{input name: float32 [1, ...]}` RAW inputs (a seeded, class-stratified
-  sample of the training split, `calibration.py`). A caller feeds an int8 input as
-  `round(x / scale) + zero_point` and reads an output as `(q - zero_point) * scale`, with the
-  tensor's own parameters (`verify.quantize`, `verify.dequantize`).
+- `convert_int8`: the network in full-integer int8 (int8 weights and activations, int8
+  outputs), the input normalization in float32: the file takes the same RAW float32 features
+  as the float file, runs the `<rep>_normalization` layers (`FeatureNormalization`: one `SUB`
+  and one `MUL` per input) in float, and quantizes the NORMALIZED features with one `QUANTIZE`
+  op per input before the first convolution. Quantizing the raw features instead (an int8
+  input) puts one scale on every bin of an input: raw MFCC span hundreds of units in c0 and a
+  few in the higher coefficients, so one step of the int8 grid (about 2.6 units) was most of a
+  higher coefficient's standard deviation, and the int8 1A MFCC files missed the parity
+  tolerance. Normalized features have about unit spread in every bin, so one grid serves all
+  of them. Every op after the normalization must run in int8: an op without an int8 kernel
+  fails the conversion (`Int8ConversionError`) instead of silently staying float.
+  The activation ranges come from `representative` examples: call it to get an iterable of
+  `{input name: float32 [1, ...]}` RAW inputs (a seeded, class-stratified sample of the
+  training split, `calibration.py`). A caller reads an int8 output as
+  `(q - zero_point) * scale` with the tensor's own parameters (`verify.dequantize`;
+  `verify.quantize` passes float inputs through).
+
+  TensorFlow offers no public switch that keeps chosen ops in float, so `convert_int8` takes
+  the converter's own steps with one change: calibrate (`_experimental_calibrate_only`),
+  quantize with the normalization ops denylisted (`tf.lite.python.convert.mlir_quantize`, as
+  `TFLiteConverter` calls it, plus `denylisted_nodes`), then make the outputs int8
+  (`tf.lite.python.util.modify_model_io_type`, also what the converter calls).
 """
 
 from __future__ import annotations
@@ -25,6 +39,14 @@ import numpy as np
 from asc_keras.export.savedmodel import SIGNATURE
 
 TF_INTERPRETER_WARNING = r"\s*Warning: tf.lite.Interpreter is deprecated"
+NORMALIZATION_MARK = "_normalization"  # in the names of serving.py's FeatureNormalization layers
+# Ops of a quantized file that compute in float32 and still count as "full-integer": the
+# normalization (SUB, MUL; DIV where the converter keeps one) and the float -> int8 conversion.
+FLOAT_NORMALIZATION_OPS = ("SUB", "MUL", "DIV")
+
+
+class Int8ConversionError(RuntimeError):
+    """An op of the network has no int8 kernel (it would run in float32)."""
 
 
 def _converter(saved_model_dir: str, signature: str):
@@ -42,20 +64,49 @@ def convert_float(saved_model_dir: str, *, signature: str = SIGNATURE) -> bytes:
     return converter.convert()
 
 
+def _tensor_names(model: bytes) -> list[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return [d["name"] for d in Interpreter(model_content=model).get_tensor_details()]
+
+
+def float_ops(model: bytes) -> list[tuple[str, str]]:
+    """`(op name, output tensor name)` of every op of a flatbuffer that computes in float32.
+
+    DEQUANTIZE (which feeds float outputs) and QUANTIZE (float -> int8) are not counted.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model)
+    names = {d["index"]: d["name"] for d in interpreter.get_tensor_details()}
+    found = []
+    for op in interpreter._get_ops_details():  # noqa: SLF001 (the only op listing LiteRT has)
+        if op["op_name"] in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        if any(np.dtype(t) == np.float32 for t in op["result_types"]):
+            found.append((op["op_name"], names.get(int(op["outputs"][0]), "?")))
+    return found
+
+
 def convert_int8(saved_model_dir: str,
                  representative: Callable[[], Iterable[Mapping[str, np.ndarray]]], *,
                  signature: str = SIGNATURE) -> bytes:
-    """Full-integer int8 TFLite flatbuffer (int8 inputs and outputs).
+    """int8 TFLite flatbuffer: float32 raw inputs normalized in float, int8 network and outputs.
 
     Args:
-        saved_model_dir: The SavedModel folder.
+        saved_model_dir: The SavedModel folder (raw features in, `<rep>_normalization` layers).
         representative: Returns a fresh iterable of `{input name: float32 [1, ...]}`.
         signature: Signature key.
 
     Returns:
         The flatbuffer bytes.
+
+    Raises:
+        Int8ConversionError: An op other than the normalization would compute in float32.
     """
     import tensorflow as tf
+    from tensorflow.lite.python import convert as tflite_convert
+    from tensorflow.lite.python import util as tflite_util
 
     def examples():
         for example in representative():
@@ -65,8 +116,16 @@ def convert_int8(saved_model_dir: str,
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = examples
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    converter._experimental_calibrate_only = True  # noqa: SLF001 (see the module docstring)
     with warnings.catch_warnings():  # the calibrator runs TensorFlow's deprecated interpreter
         warnings.filterwarnings("ignore", message=TF_INTERPRETER_WARNING)
-        return converter.convert()
+        calibrated = converter.convert()  # float32 ops, activation ranges recorded
+    keep_float = [n for n in _tensor_names(calibrated) if NORMALIZATION_MARK in n]
+    quantized = tflite_convert.mlir_quantize(calibrated, denylisted_nodes=keep_float)
+    stray = [(op, name) for op, name in float_ops(quantized)
+             if op not in FLOAT_NORMALIZATION_OPS or NORMALIZATION_MARK not in name]
+    if stray:
+        raise Int8ConversionError(
+            f"{saved_model_dir}: {len(stray)} op(s) have no int8 kernel and would run in "
+            f"float32, first {stray[0][0]} ({stray[0][1]})")
+    return tflite_util.modify_model_io_type(quantized, tf.float32, tf.int8)  # int8 outputs

@@ -77,7 +77,8 @@ def run(cfg: ModelConfig, *, layers: bool = True) -> str:
     if len(parts) > 1:
         lines.append(f"  {len(parts)} independent parts (--model_part, fusion weight): "
                      + ", ".join(f"{p.name} {p.weight:.4g}" for p in parts))
-    lines.append(str(model_size(model)))
+    task = "1b" if cfg.backbone == "1b" else "1a"
+    lines.append(model_size(model).text(task=task, untrained=True))
     text = "\n".join(lines)
     print(text)
     return text

@@ -3,8 +3,10 @@
 TensorBoard (`<model_dir>/train`, `<model_dir>/eval`):
 - train: `loss` (total, mean since the last log), `loss/<output>` per trained output,
   `learning_rate`, `steps_per_second`;
-- eval: `accuracy` (macro, the DCASE metric), `log_loss`, `accuracy_device_a`,
-  `log_loss_device_a`, `device_accuracy/<device>`, and the `confusion_matrix` image.
+- eval: `accuracy` (macro over classes, the DCASE metric), `log_loss` (mean over clips),
+  `macro_accuracy_device_a` and `log_loss_device_a` (the same two on device a's clips),
+  `micro_accuracy_per_device/<device>` (share of that device's clips right), and the
+  `confusion_matrix` image. One tag per quantity, named by what it is.
 
 `check_finite(losses, step=...)` raises `NonFiniteLossError` naming the step instead of letting a
 NaN run on (Keras' TerminateOnNaN only stops quietly).
@@ -87,16 +89,18 @@ class Summaries:
         """Scalars of `compute_metrics` output, plus the confusion matrix PNG as an image."""
         tf = self._tf
         with self.eval.as_default(step=step):
-            for subset, suffix in (("all", ""), ("device_a", "_device_a")):
+            tags = {"all": ("accuracy", "log_loss"),
+                    "device_a": ("macro_accuracy_device_a", "log_loss_device_a")}
+            for subset, names in tags.items():
                 entry = metrics.get(subset)
                 if not entry:
                     continue
-                for key in ("accuracy", "log_loss"):
+                for key, tag in zip(("accuracy", "log_loss"), names, strict=True):
                     if entry.get(key) is not None:
-                        tf.summary.scalar(f"{key}{suffix}", entry[key])
+                        tf.summary.scalar(tag, entry[key])
             for device, entry in (metrics.get("all") or {}).get("device_wise", {}).items():
                 if entry.get("accuracy") is not None:
-                    tf.summary.scalar(f"device_accuracy/{device}", entry["accuracy"])
+                    tf.summary.scalar(f"micro_accuracy_per_device/{device}", entry["accuracy"])
             if confusion_png:
                 image = tf.image.decode_png(confusion_png, channels=4)[None]  # [1, H, W, 4]
                 tf.summary.image("confusion_matrix", image)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from asc_keras import oom
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import pipeline
 from asc_keras.data.manifest import ManifestError, write_json_atomic
@@ -286,6 +287,8 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     record = checkpoints.run_record(feature_cfg, data_cfg, model_cfg, train_cfg,
                                     classes=classes, features=folder)
     checkpoints.check_resumable(model_dir, record)
+    folder_state = oom.RunFolder.before_creating(model_dir,
+                                                 checkpoint_dir=checkpoints.CHECKPOINT_DIR)
     os.makedirs(model_dir, exist_ok=True)
     if chief:
         write_json_atomic(os.path.join(model_dir, checkpoints.CONFIG_NAME), record)
@@ -295,7 +298,9 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
             checkpoints.write_text_atomic(os.path.join(model_dir, checkpoints.FLAGS_NAME),
                                           flags_text)
 
-    with _run_settings(train_cfg):
+    lower = (f"--batch_size (now {train_cfg.batch_size}) or --eval_batch_size (now "
+             f"{train_cfg.eval_batch_size})")
+    with _run_settings(train_cfg), oom.reported("training", lower, cleanup=folder_state):
         return _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg,
                       train_cfg, classes=classes, task=task, log=log)
 
