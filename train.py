@@ -3,7 +3,8 @@
     python train.py --flagfile=configs/1b_ef_spsmt.flags --data_dir=DIR --model_dir=RUN
         [--features_dir=F] [--train_steps=12000] [--batch_size=64] [--seed=0]
         [--eval_every=1000] [--checkpoint_every=200] [--distribution=default|mirrored|multi_worker]
-        [--mixed_precision] [--jit_compile] [--deterministic] [--width=1.0]
+        [--precision=float32|mixed_float16|mixed_bfloat16] [--steps_per_loop=K]
+        [--jit_compile] [--deterministic] [--width=1.0]
 
 Computes the features first when they are not in --features_dir yet (as prepare.py does). Writes
 into --model_dir: config.json, flags.txt (replay with `--flagfile=RUN/flags.txt`),
@@ -11,6 +12,7 @@ normalization.json, checkpoints/, TensorBoard logs (train/, eval/), model.keras 
 evaluation (metrics.json, confusion.png, devices.png, predictions.tsv, report.txt). Rerunning
 the same command after an interruption resumes from the newest checkpoint; a --model_dir that
 holds another configuration is refused. Errors are one line naming the file or step.
+`--mixed_precision` is a deprecated alias of `--precision=mixed_float16`.
 """
 
 import sys

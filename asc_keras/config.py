@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -445,6 +446,7 @@ class EvalConfig:
 # Training (SPEC.md section 5).
 
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -457,6 +459,11 @@ class TrainConfig:
     PyTorch's Adam default (Keras has 1e-7). `recalibrate_bn` > 0 replaces every BatchNorm
     layer's moving statistics, after the last step, by their plain average over that many clean
     (un-mixed) training batches, before the final evaluation and the saved model.
+    `steps_per_loop` is how many steps run inside one `tf.function` call between two visits of
+    the host (0: `auto_steps_per_loop`); a loop also ends at every log, checkpoint and
+    validation step and at `train_steps`, so it changes speed, never the result. `precision`
+    is the Keras dtype policy (`PRECISIONS`); it is part of the run (a checkpoint resumes only
+    under the precision that wrote it).
     """
 
     model_dir: str = ""
@@ -476,7 +483,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     log_every: int = 50
     distribution: str = "default"
-    mixed_precision: bool = False
+    precision: str = "float32"
+    steps_per_loop: int = 0
     jit_compile: bool = False
     deterministic: bool = False
     recalibrate_bn: int = 0
@@ -484,14 +492,15 @@ class TrainConfig:
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = ("model_dir", "train_steps", "eval_every", "eval_batch_size",
                          "checkpoint_every", "keep_checkpoints", "log_every", "distribution",
-                         "jit_compile", "deterministic", "recalibrate_bn")
+                         "steps_per_loop", "jit_compile", "deterministic", "recalibrate_bn")
+    MAX_AUTO_STEPS_PER_LOOP = 100
 
     def __post_init__(self):
         for name in ("train_steps", "batch_size", "lr_decay_steps", "eval_batch_size",
                      "checkpoint_every", "keep_checkpoints", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("shuffle_buffer", "eval_every", "seed", "recalibrate_bn"):
+        for name in ("shuffle_buffer", "eval_every", "seed", "recalibrate_bn", "steps_per_loop"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.learning_rate > 0 or not 0 < self.lr_decay_rate <= 1:
@@ -504,6 +513,27 @@ class TrainConfig:
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, "
                              f"got {self.distribution!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+
+    @property
+    def mixed_precision(self) -> bool:
+        """Whether a mixed (16-bit compute, float32 weights) policy is used."""
+        return self.precision != "float32"
+
+    @property
+    def loss_scaling(self) -> bool:
+        """float16 needs dynamic loss scaling; bfloat16 has float32's exponent range."""
+        return self.precision == "mixed_float16"
+
+    @property
+    def auto_steps_per_loop(self) -> int:
+        """`steps_per_loop`, or when 0 the greatest common divisor of the log, checkpoint and
+        validation cadences, capped at `MAX_AUTO_STEPS_PER_LOOP` (50 for the defaults)."""
+        if self.steps_per_loop:
+            return self.steps_per_loop
+        k = math.gcd(self.log_every, self.checkpoint_every, self.eval_every)
+        return max(1, min(k, self.MAX_AUTO_STEPS_PER_LOOP))
 
     def learning_rate_at(self, step: int) -> float:
         """The staircase learning rate after `step` optimizer updates."""

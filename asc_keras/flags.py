@@ -383,8 +383,16 @@ def define_train_flags(fv: flags.FlagValues | None = None) -> None:
     d(flags.DEFINE_enum, "distribution", "default", list(config_lib.DISTRIBUTIONS),
       "tf.distribute strategy: default (one device), mirrored (all local GPUs) or multi_worker "
       "(MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG).")
+    d(flags.DEFINE_enum, "precision", "float32", list(config_lib.PRECISIONS),
+      "Keras dtype policy: float32, mixed_float16 (dynamic loss scaling) or mixed_bfloat16 (no "
+      "loss scaling); weights, outputs and losses stay float32. Part of the run: a checkpoint "
+      "resumes only under the same precision.")
     d(flags.DEFINE_bool, "mixed_precision", False,
-      "Train with the mixed_float16 policy (dynamic loss scaling; outputs stay float32).")
+      "Deprecated alias of --precision=mixed_float16.")
+    d(flags.DEFINE_integer, "steps_per_loop", 0,
+      "Training steps per tf.function call (host work only between loops; a loop also ends at "
+      "every log, checkpoint and validation step). 0: the greatest common divisor of "
+      "--log_every, --checkpoint_every and --eval_every, at most 100.", lower_bound=0)
     d(flags.DEFINE_bool, "jit_compile", False, "XLA-compile the training step.")
     d(flags.DEFINE_bool, "deterministic", False,
       "Deterministic ops (tf.config.experimental.enable_op_determinism): bitwise repeatable "
@@ -403,6 +411,16 @@ def _one_model_dir(what: str, fv: flags.FlagValues | None = None) -> str:
     if "," in model_dir:
         raise ValueError(f"--model_dir: {what} takes one folder, got {model_dir!r}")
     return model_dir
+
+
+def _precision(f) -> str:
+    """--precision, with the deprecated --mixed_precision as mixed_float16."""
+    if not f.mixed_precision:
+        return f.precision
+    if f.precision not in ("float32", "mixed_float16"):
+        raise ValueError(f"--mixed_precision (deprecated: mixed_float16) contradicts "
+                         f"--precision={f.precision}; pass --precision alone")
+    return "mixed_float16"
 
 
 def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
@@ -425,7 +443,8 @@ def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
         keep_checkpoints=f.keep_checkpoints,
         log_every=f.log_every,
         distribution=f.distribution,
-        mixed_precision=f.mixed_precision,
+        precision=_precision(f),
+        steps_per_loop=f.steps_per_loop,
         jit_compile=f.jit_compile,
         deterministic=f.deterministic,
         recalibrate_bn=f.recalibrate_bn,

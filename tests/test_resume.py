@@ -31,6 +31,7 @@ def _command(features, model_dir):
         "--checkpoint_every=5",
         "--eval_every=0",
         "--log_every=5",
+        "--steps_per_loop=5",  # loops of 5 steps: the kill lands between or inside loops
         "--deterministic",
     ]
 

@@ -70,8 +70,10 @@ def test_learning_rate_schedule():
     for step, k in ((0, 0), (199, 0), (200, 1), (399, 1), (11999, 59)):
         assert float(schedule(step)) == pytest.approx(1e-3 * 0.91**k, rel=1e-5)  # float32
         assert cfg.learning_rate_at(step) == pytest.approx(1e-3 * 0.91**k)
-    opt = optimizer_lib.make_optimizer(dataclasses.replace(cfg, mixed_precision=True))
+    opt = optimizer_lib.make_optimizer(dataclasses.replace(cfg, precision="mixed_float16"))
     assert type(opt).__name__ == "LossScaleOptimizer"
+    opt = optimizer_lib.make_optimizer(dataclasses.replace(cfg, precision="mixed_bfloat16"))
+    assert type(opt).__name__ == "Adam"  # bfloat16 needs no loss scaling
 
 
 def test_train_config_validation():
@@ -81,6 +83,10 @@ def test_train_config_validation():
         TrainConfig(distribution="tpu")
     with pytest.raises(ValueError, match="mixup_alpha"):
         TrainConfig(mixup_alpha=-0.1)
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="float16")
+    with pytest.raises(ValueError, match="steps_per_loop"):
+        TrainConfig(steps_per_loop=-1)
 
 
 def test_run_writes_model_dir(tiny_1b_features, tmp_path):
@@ -207,7 +213,7 @@ def test_mirrored_mixed_precision_jit(tiny_1b_features, tmp_path):
 
     before = keras.config.dtype_policy().name
     out = _run(tiny_1b_features, tmp_path / "run", train_steps=2, eval_every=0,
-               distribution="mirrored", mixed_precision=True, jit_compile=True)
+               distribution="mirrored", precision="mixed_float16", jit_compile=True)
     assert out["step"] == 2 and np.isfinite(out["train_loss"]["total"])
     assert keras.config.dtype_policy().name == before  # restored
 
@@ -234,15 +240,22 @@ def test_train_flags_round_trip(monkeypatch, tmp_path):
     flags.FLAGS.unparse_flags()
     try:
         flags.FLAGS(["train.py", f"--model_dir={tmp_path}", "--train_steps=7", "--batch_size=8",
-                     "--mixed_precision", "--distribution=mirrored", "--seed=3"])
+                     "--mixed_precision", "--distribution=mirrored", "--seed=3",
+                     "--steps_per_loop=5"])
         cfg = flags_lib.train_config()
         assert (cfg.train_steps, cfg.batch_size, cfg.seed) == (7, 8, 3)
-        assert cfg.mixed_precision and cfg.distribution == "mirrored"
+        assert cfg.precision == "mixed_float16" and cfg.distribution == "mirrored"
+        assert cfg.steps_per_loop == 5 and cfg.auto_steps_per_loop == 5
         text = flags_lib.resolved_flags()
         (tmp_path / "flags.txt").write_text(text)
         flags.FLAGS.unparse_flags()
         flags.FLAGS(["train.py", f"--flagfile={tmp_path / 'flags.txt'}"])
         assert flags_lib.train_config() == cfg
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(["train.py", f"--model_dir={tmp_path}", "--mixed_precision",
+                     "--precision=mixed_bfloat16"])
+        with pytest.raises(ValueError, match="contradicts --precision=mixed_bfloat16"):
+            flags_lib.train_config()
     finally:
         flags.FLAGS.unparse_flags()
 

@@ -1,5 +1,8 @@
 """What the training loop reports: TensorBoard summaries, console lines, and the NaN guard.
 
+The device loop (`loop`) finds a non-finite loss and stops at it; the host then calls
+`check_finite` on that step's losses, so the error names the exact step whatever the loop length.
+
 TensorBoard (`<model_dir>/train`, `<model_dir>/eval`):
 - train: `loss` (total, mean since the last log), `loss/<output>` per trained output,
   `learning_rate`, `steps_per_second`;
@@ -46,9 +49,13 @@ class LossAverager:
         self.start = time.perf_counter()
 
     def add(self, losses: Mapping[str, float]) -> None:
-        for k, v in losses.items():
+        self.add_sums(losses, 1)
+
+    def add_sums(self, sums: Mapping[str, float], steps: int) -> None:
+        """Add the loss sums of `steps` steps (one device loop)."""
+        for k, v in sums.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
-        self.count += 1
+        self.count += steps
 
     def means(self) -> dict[str, float]:
         return {k: v / max(1, self.count) for k, v in self.sums.items()}

@@ -130,9 +130,19 @@ def read_run(model_dir: str) -> RunInfo:
     )
 
 
+def _train_fields(train: Mapping) -> dict:
+    """A recorded train_config in today's fields: runs written before `precision` existed
+    recorded `mixed_precision` (True meant mixed_float16)."""
+    train = dict(train)
+    if "mixed_precision" in train:
+        legacy = "mixed_float16" if train.pop("mixed_precision") else "float32"
+        train.setdefault("precision", legacy)
+    return train
+
+
 def _comparable(record: Mapping) -> dict:
     record = with_legacy_fields(record)
-    train = {k: v for k, v in record.get("train_config", {}).items()
+    train = {k: v for k, v in _train_fields(record.get("train_config", {})).items()
              if k not in TrainConfig.RESUMABLE_CHANGES}
     return {
         "task": record.get("task"),

@@ -1,13 +1,18 @@
 """tf.distribute strategies for training: one device, all local devices, or several machines.
 
 `make_strategy(name)`:
-- 'default': the default strategy (one device; no replicas to sync);
+- 'default': one device: `OneDeviceStrategy` on the first GPU when there is one (so that the
+  input is prefetched into its memory), TensorFlow's default strategy on a CPU-only machine;
 - 'mirrored': `MirroredStrategy` over the local GPUs (the CPU when there are none);
 - 'multi_worker': `MultiWorkerMirroredStrategy`; the cluster and this worker's role come from the
   `TF_CONFIG` environment variable. Create it before any other TensorFlow work in the process.
 
 Only the chief writes the run's files; `worker_dir(model_dir, strategy)` gives the other workers
 a scratch folder for the checkpoints they must also save (they take part in the save).
+
+`distribute_dataset(strategy, dataset)` / `distribute_dataset_fn(strategy, fn)` distribute the
+training input with `input_options()`: batches are prefetched onto each replica's device (two per
+replica), so the accelerator does not wait on the host copy.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ def make_strategy(name: str):
     import tensorflow as tf
 
     if name == "default":
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            return tf.distribute.OneDeviceStrategy(gpus[0].name)
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -57,3 +65,21 @@ def worker_dir(model_dir: str, strategy) -> str:
         return model_dir
     task_type, task_id = task_info(strategy)
     return os.path.join(model_dir, f"workertemp_{task_type}_{task_id}")
+
+
+def input_options():
+    """`tf.distribute.InputOptions`: prefetch two batches per replica onto its device."""
+    import tensorflow as tf
+
+    return tf.distribute.InputOptions(experimental_fetch_to_device=True,
+                                      experimental_per_replica_buffer_size=2)
+
+
+def distribute_dataset(strategy, dataset):
+    """`strategy.experimental_distribute_dataset` with `input_options()`."""
+    return strategy.experimental_distribute_dataset(dataset, options=input_options())
+
+
+def distribute_dataset_fn(strategy, dataset_fn):
+    """`strategy.distribute_datasets_from_function` with `input_options()`."""
+    return strategy.distribute_datasets_from_function(dataset_fn, options=input_options())

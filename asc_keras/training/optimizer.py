@@ -4,7 +4,8 @@
 floor(step / cfg.lr_decay_steps)` (1e-3 * 0.91^floor(step / 200) by default), where `step` is the
 optimizer's update count. `make_optimizer(cfg)`: `keras.optimizers.Adam` with the paper's
 "default parameters" as PyTorch has them (betas 0.9 / 0.999, epsilon `cfg.adam_epsilon` = 1e-8)
-on that schedule, wrapped in a dynamic `LossScaleOptimizer` for mixed precision.
+on that schedule, wrapped in a dynamic `LossScaleOptimizer` under `mixed_float16` (bfloat16 has
+float32's exponent range and needs no loss scaling).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ def learning_rate_schedule(cfg: TrainConfig) -> keras.optimizers.schedules.Expon
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
-    """Adam (PyTorch's defaults) on the schedule; loss-scaled when `cfg.mixed_precision`."""
+    """Adam (PyTorch's defaults) on the schedule; loss-scaled when `cfg.loss_scaling`."""
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate_schedule(cfg),
                                       beta_1=0.9, beta_2=0.999, epsilon=cfg.adam_epsilon)
-    if cfg.mixed_precision:
+    if cfg.loss_scaling:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
 

@@ -7,13 +7,18 @@ frame-wise for SPSMT outputs [B, T', C], all against the same clip labels), summ
 staircase schedule -> checkpoints, TensorBoard, periodic validation on the evaluate split ->
 `model.keras` (normalized features in) and the final `metrics.json`.
 
-A custom loop under a `tf.distribute` strategy (`default`, `mirrored`, `multi_worker`). Resuming
+A custom loop under a `tf.distribute` strategy (`default`, `mirrored`, `multi_worker`): up to
+`train_cfg.auto_steps_per_loop` steps run on the device per `tf.function` call (`loop`), the host
+logs, checkpoints and validates between loops, at the same steps whatever the loop length, so the
+loop length never changes the weights. Precision: `train_cfg.precision` (float32,
+mixed_float16 with loss scaling, mixed_bfloat16). Resuming
 is exact: a rerun of the same command restores model, optimizer (hence learning rate), step and
 dropout seed state from the newest checkpoint and rebuilds the input pipeline at that step's
 data position (the pipeline is a pure function of the seed). See `checkpoints` for the model_dir
 layout. Errors are one line naming the file or step: a corrupt shard (`CorruptShardError`),
 features that do not match the config (`ManifestError`), a model_dir of another run
-(`IncompatibleModelDirError`), a NaN loss (`NonFiniteLossError`).
+(`IncompatibleModelDirError`), a NaN loss (`NonFiniteLossError`), an op without a
+deterministic kernel under `--deterministic` (`loop.DeterminismError`, before the first step).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from asc_keras import oom
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import pipeline
 from asc_keras.data.manifest import ManifestError, write_json_atomic
-from asc_keras.training import callbacks, checkpoints, distribute
+from asc_keras.training import callbacks, checkpoints, distribute, loop
 from asc_keras.training import optimizer as optimizer_lib
 
 SPLIT_TRAIN = "train"
@@ -52,8 +57,8 @@ def _determinism_state():
 
 @contextlib.contextmanager
 def _run_settings(cfg: TrainConfig):
-    """Mixed precision policy and (with `deterministic`) op determinism and the TensorFlow and
-    NumPy seeds for the run; restored afterwards."""
+    """The precision's dtype policy and (with `deterministic`) op determinism and the
+    TensorFlow and NumPy seeds for the run; restored afterwards."""
     import keras
     import tensorflow as tf
 
@@ -61,8 +66,7 @@ def _run_settings(cfg: TrainConfig):
     old_determinism, disable_determinism, old_seed = _determinism_state()
     old_np = np.random.get_state()
     try:
-        if cfg.mixed_precision:
-            keras.config.set_dtype_policy("mixed_float16")
+        keras.config.set_dtype_policy(cfg.precision)
         if cfg.deterministic:
             tf.config.experimental.enable_op_determinism()
             tf.random.set_seed(cfg.seed)
@@ -116,77 +120,54 @@ def _normalization_json(normalization: Mapping) -> dict:
 
 def _make_train_step(strategy, model, optimizer, loss_kinds: Mapping[str, str], step_var, *,
                      global_batch: int, jit_compile: bool):
-    """A tf.function `(features, labels) -> {output: loss, 'total': loss}` (global means)."""
-    import keras
+    """One step as a function of a batch: `(features, labels) -> {output: loss, 'total': loss}`
+    (global means), through the one-step loop (for benchmarks and tests)."""
     import tensorflow as tf
 
-    from asc_keras.models.losses import framewise_categorical_crossentropy
+    train_loop = loop.make_train_loop(strategy, model, optimizer, loss_kinds, step_var,
+                                      global_batch=global_batch, jit_compile=jit_compile)
 
-    def replica_step(features, labels):
-        with tf.GradientTape() as tape:
-            outputs = model(features, training=True)
-            losses = {}
-            for name, kind in loss_kinds.items():
-                y_pred = tf.cast(outputs[name], tf.float32)  # [b, C] or [b, T', C]
-                if kind == "frames":
-                    per_example = framewise_categorical_crossentropy(labels, y_pred)  # [b]
-                else:
-                    per_example = keras.losses.categorical_crossentropy(labels, y_pred)  # [b]
-                losses[name] = tf.nn.compute_average_loss(per_example,
-                                                          global_batch_size=global_batch)
-            total = tf.add_n(list(losses.values()))
-            if model.losses:
-                total += tf.nn.scale_regularization_loss(
-                    tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
-            scaled = optimizer.scale_loss(total)
-        grads = tape.gradient(scaled, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
-        losses["total"] = total
-        return losses
-
-    replica_fn = tf.function(replica_step, jit_compile=True) if jit_compile else replica_step
-
-    @tf.function
     def train_step(features, labels):
-        per_replica = strategy.run(replica_fn, args=(features, labels))
-        step_var.assign_add(1)
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                for k, v in per_replica.items()}
+        batches = iter(tf.data.Dataset.from_tensors((features, labels)))
+        return train_loop(batches, 1).last_losses
 
     return train_step
 
 
+@contextlib.contextmanager
+def _naming_bad_shards(paths, parse):
+    """Translate a read error of the TFRecord shards `paths` into `CorruptShardError`."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+        reason = pipeline.find_bad_shard(paths, parse) if paths else None
+        if reason is None:
+            raise
+        raise pipeline.CorruptShardError(reason) from e
+
+
 class _Validator:
-    """Predicts the evaluate split with the current weights and scores it."""
+    """Predicts the evaluate split with the current weights (one device call) and scores it."""
 
     def __init__(self, model, dataset, *, classes, task: str, paths=(), parse=None):
-        import tensorflow as tf
-
         self.dataset, self.classes, self.task = dataset, tuple(classes), task
         self.paths, self.parse = tuple(paths), parse
-        self._predict = tf.function(
-            lambda f: tf.cast(model(f, training=False)["probs"], tf.float32),
-            reduce_retracing=True)
+        self._predict_all = loop.make_predict_all(model)
 
     def __call__(self):
         """`(metrics or None, probs float32 [N, C], meta {'label', 'filename', 'device'})`."""
         from asc_keras.evaluation import run as eval_run
 
-        batches = self.dataset
-        if self.paths:
-            batches = pipeline.checked_iter(batches, self.paths, self.parse)
-        probs, labels, files, devices = [], [], [], []
-        for features, meta in batches:
-            probs.append(self._predict(features).numpy())  # [B, C]
-            labels.append(meta["label"].numpy())
-            files.append([s.decode() for s in meta["filename"].numpy()])
-            devices.append([s.decode() for s in meta["device"].numpy()])
-        if not probs:
+        with _naming_bad_shards(self.paths, self.parse):
+            probs, labels, files, devices, batches = self._predict_all(self.dataset)
+        if not int(batches):
             raise ValueError("the evaluate split is empty")
-        meta = {"label": np.concatenate(labels).astype(np.int64),
-                "filename": np.asarray(sum(files, []), dtype=object),
-                "device": np.asarray(sum(devices, []), dtype=object)}
-        probs = np.concatenate(probs)
+        meta = {"label": labels.numpy().astype(np.int64),
+                "filename": np.asarray([s.decode() for s in files.numpy()], dtype=object),
+                "device": np.asarray([s.decode() for s in devices.numpy()], dtype=object)}
+        probs = probs.numpy()
         return eval_run.score(probs, meta, self.classes, task=self.task), probs, meta
 
 
@@ -343,7 +324,7 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
                 normalization=normalization, skip_batches=start * per_pipeline,
                 input_context=ctx, cache=train_cfg.cache_examples)
 
-        train_data = strategy.distribute_datasets_from_function(dataset_fn)
+        train_data = distribute.distribute_dataset_fn(strategy, dataset_fn)
         train_paths, train_parse = manifest.shard_paths(SPLIT_TRAIN), pipeline.make_parse(
             manifest, reps)
         eval_data = pipeline.eval_dataset(manifest, SPLIT_EVAL, representations=reps,
@@ -351,15 +332,16 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
                                           normalization=normalization, cache=True)
         eval_paths, eval_parse = manifest.shard_paths(SPLIT_EVAL), train_parse
     else:
-        train_data = strategy.experimental_distribute_dataset(datasets["train"].skip(start))
+        train_data = distribute.distribute_dataset(strategy, datasets["train"].skip(start))
         eval_data = datasets.get("evaluate")
     batches = iter(train_data)
-    if train_paths:
-        batches = pipeline.checked_iter(batches, train_paths, train_parse)
     validator = (_Validator(model, eval_data, classes=classes, task=task, paths=eval_paths,
                             parse=eval_parse) if eval_data is not None else None)
-    train_step = _make_train_step(strategy, model, optimizer, loss_kinds, state.step,
-                                  global_batch=global_batch, jit_compile=train_cfg.jit_compile)
+    train_loop = loop.make_train_loop(strategy, model, optimizer, loss_kinds, state.step,
+                                      global_batch=global_batch,
+                                      jit_compile=train_cfg.jit_compile)
+    if train_cfg.deterministic:
+        loop.preflight_determinism(strategy, model, loss_kinds, batch_size=global_batch)
     summaries = callbacks.Summaries(model_dir, enabled=chief)
 
     def validate(step: int):
@@ -372,18 +354,24 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
     total_steps = train_cfg.train_steps
     averager = callbacks.LossAverager()
     last_means: dict[str, float] = {}
+    steps_per_loop = train_cfg.auto_steps_per_loop
+    cadences = (train_cfg.log_every, train_cfg.checkpoint_every,
+                train_cfg.eval_every if validator is not None else 0)
     step = start
     try:
         while step < total_steps:
-            try:
-                features, labels = next(batches)
-            except StopIteration:
+            end = loop.next_loop_end(step, total_steps, steps_per_loop, cadences)
+            with _naming_bad_shards(train_paths, train_parse):
+                out = train_loop(batches, end - step)
+            done = int(out.steps)
+            if not bool(out.finite):
+                callbacks.check_finite({k: float(v) for k, v in out.last_losses.items()},
+                                       step=step + done)
+            step += done
+            averager.add_sums({k: float(v) for k, v in out.loss_sums.items()}, done)
+            if step < end:
                 raise ValueError(f"the training data ended at step {step} of {total_steps}; "
-                                 "it must repeat") from None
-            losses = {k: float(v) for k, v in train_step(features, labels).items()}
-            step += 1
-            callbacks.check_finite(losses, step=step)
-            averager.add(losses)
+                                 "it must repeat")
             if step % train_cfg.log_every == 0 or step == total_steps:
                 last_means = averager.means()
                 lr = optimizer_lib.current_learning_rate(optimizer)
