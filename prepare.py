@@ -4,11 +4,17 @@
         [--representations=logmel,cqt,gamma,mfcc] [--num_workers=N] [--splits=train,evaluate]
         [--num_shards=M --shard_index=K] [--feature_dtype=float16] [--skip_bad_files]
         [--fingerprint=stat|sha256]
+        [--engine=beam [--beam_pipeline_options="--runner=DirectRunner --direct_num_workers=2
+                                                 --direct_running_mode=multi_processing"]]
 
 Writes `<features_dir>/<settings hash>/` with shards and `manifest.json`, then prints a summary.
 Rerunning after an interruption resumes; finished shards are verified first and recomputed
 (saying why) when truncated, when their audio changed, or, without --skip_bad_files, when they
 skipped clips. A bad input stops with one line naming the file.
+
+`--engine=beam` computes the missing shards with an Apache Beam pipeline instead of local worker
+processes (`pip install -e '.[beam]'`; the DirectRunner with --num_workers processes unless
+--beam_pipeline_options names a runner): the same shards, sidecars and manifest, byte for byte.
 """
 
 import sys

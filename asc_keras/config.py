@@ -94,6 +94,7 @@ class FeatureConfig:
 
 
 FINGERPRINTS = ("stat", "sha256")
+ENGINES = ("local", "beam")  # who computes missing shards: worker processes, or Apache Beam
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +124,10 @@ class DataConfig:
     max_length_error: float = 0.1
     # How a rerun notices changed audio: "stat" (size, modification time) or "sha256" (content).
     fingerprint: str = "stat"
+    # "local": --num_workers processes on this machine; "beam": an Apache Beam pipeline run with
+    # `beam_pipeline_options` (empty: the DirectRunner with num_workers processes).
+    engine: str = "local"
+    beam_pipeline_options: str = ""
 
     def __post_init__(self):
         spec = tasks_lib.get(self.task)
@@ -136,6 +141,11 @@ class DataConfig:
             raise ValueError(f"fingerprint must be one of {FINGERPRINTS}, got {self.fingerprint!r}")
         if not 0 <= self.shard_index < self.num_shards:
             raise ValueError(f"shard_index {self.shard_index} not in [0, {self.num_shards})")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.engine == "beam" and self.num_shards > 1:
+            raise ValueError("--num_shards splits the local engine over machines by hand; with "
+                             "--engine=beam the runner spreads the work (drop --num_shards)")
 
     @property
     def task_spec(self) -> tasks_lib.Task:

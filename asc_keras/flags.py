@@ -151,8 +151,16 @@ def define_data_flags(fv: flags.FlagValues | None = None) -> None:
     d(flags.DEFINE_string, "eval_csv", "evaluation_setup/fold1_evaluate.csv",
       "Evaluation split list, relative to --data_dir.")
     d(flags.DEFINE_integer, "num_workers", 2, "Feature extraction processes.", lower_bound=1)
+    d(flags.DEFINE_enum, "engine", "local", list(config_lib.ENGINES),
+      "Who computes missing feature shards: local (--num_workers processes here) or beam (an "
+      "Apache Beam pipeline; needs pip install -e '.[beam]').")
+    d(flags.DEFINE_string, "beam_pipeline_options", "",
+      "With --engine=beam: Beam pipeline options, e.g. \"--runner=FlinkRunner "
+      "--flink_master=HOST:8081 --environment_type=DOCKER\"; empty: the DirectRunner with "
+      "--num_workers processes.")
     d(flags.DEFINE_integer, "num_shards", 1,
-      "Split the precompute across this many machines.", lower_bound=1)
+      "Split the local engine's precompute across this many machines by hand (batch "
+      "schedulers without a Beam runner; e.g. SLURM array jobs).", lower_bound=1)
     d(flags.DEFINE_integer, "shard_index", 0, "Which machine's part this is.", lower_bound=0)
     d(flags.DEFINE_integer, "clips_per_shard", 256, "Clips per TFRecord shard.", lower_bound=1)
     d(flags.DEFINE_list, "splits", ["train", "evaluate"],
@@ -229,6 +237,8 @@ def data_config(fv: flags.FlagValues | None = None) -> config_lib.DataConfig:
         skip_bad_files=f.skip_bad_files,
         splits=tuple(f.splits),
         fingerprint=f.fingerprint,
+        engine=f.engine,
+        beam_pipeline_options=f.beam_pipeline_options,
     )
 
 

@@ -160,11 +160,15 @@ def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: Featu
 
 def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
               feature_cfg: FeatureConfig, task: str, data_cfg: DataConfig,
-              fingerprint: str) -> manifest_lib.Manifest:
+              fingerprint: str, totals=None) -> manifest_lib.Manifest:
+    """Write the manifest from the sidecars; `totals`: the train statistics when already merged
+    (by the Beam engine), else merged here from the sidecars' partial sums in shard order."""
     from asc_keras.features.normalization import RunningStats
 
     splits, skipped = {}, []
-    totals = {r: RunningStats(feature_cfg.bins(r)) for r in feature_cfg.representations}
+    merge = totals is None
+    if merge:
+        totals = {r: RunningStats(feature_cfg.bins(r)) for r in feature_cfg.representations}
     for split, plans in plans_by_split.items():
         files, n = [], 0
         for plan in plans:
@@ -174,7 +178,7 @@ def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
             files += [x for x in side["files"] if x not in bad]
             n += side["num_examples"]
             skipped += [dict(s, split=split) for s in side["skipped"]]
-            for rep, d in side["stats"].items():
+            for rep, d in (side["stats"].items() if merge else ()):
                 totals[rep].merge(RunningStats.from_dict(d))
         splits[split] = manifest_lib.SplitInfo(split, n, tuple(p.name for p in plans), tuple(files))
     normalization = {}
@@ -246,6 +250,7 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
     os.makedirs(folder, exist_ok=True)
 
     wanted = tuple(dict.fromkeys(splits))
+    totals = None  # train statistics, when an engine merged them
     plans = {s: shards.plan_shards(s, tables[s], data_cfg.clips_per_shard) for s in tables}
     state = {p.name: shards.verify_shard(folder, p, data_cfg, own=shards.own(p, data_cfg))
              for ps in plans.values() for p in ps}
@@ -258,7 +263,14 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
         _report_redo({p.name: state[p.name][1] for p in todo if state[p.name][1]}, log)
         n = sum(len(p.rows) for p in todo)
         log(f"precompute: {n} clips in {len(todo)} shard(s) -> {folder}")
-        _write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
+        if data_cfg.engine == "beam":
+            from asc_keras.data import beam  # the optional extra, imported only when asked for
+
+            totals = beam.write_shards(folder, todo, feature_cfg, data_cfg, log=log,
+                                       train=plans.get("train", ()),
+                                       finished={name for name, (ok, _) in state.items() if ok})
+        else:
+            _write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
         state.update({p.name: (True, None) for p in todo})
     # The manifest covers every complete split: those asked for now and any done before.
     done = {s: ps for s, ps in plans.items() if all(state[p.name][0] for p in ps)}
@@ -268,7 +280,7 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
         raise PrecomputeIncomplete(
             f"{folder}: {left} shard(s) of {pending} still to be computed by other machines "
             f"(--num_shards={data_cfg.num_shards}); rerun when they are done to write the manifest")
-    m = _finalize(folder, done, feature_cfg, data_cfg.task, data_cfg, fp)
+    m = _finalize(folder, done, feature_cfg, data_cfg.task, data_cfg, fp, totals)
     if todo:
         log(f"precompute: done in {time.time() - t0:.1f} s; "
             f"{', '.join(f'{s}: {i.num_examples}' for s, i in m.splits.items())} clips")
