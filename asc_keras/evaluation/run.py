@@ -43,7 +43,7 @@ from asc_keras.evaluation import metrics as metrics_lib
 from asc_keras.evaluation import predictors as predictors_lib
 from asc_keras.evaluation import report as report_lib
 from asc_keras.evaluation import submission as submission_lib
-from asc_keras.training.checkpoints import RunInfo, read_run
+from asc_keras.runs import RunInfo, read_run
 
 COMPARISON_NAME = "comparison.json"
 
