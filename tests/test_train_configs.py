@@ -8,9 +8,8 @@ import json
 import os
 import pathlib
 
-import numpy as np
 import pytest
-from conftest import feature_flags
+from conftest import check_metrics_against_predictions, feature_flags
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "1*.flags")))
@@ -78,30 +77,3 @@ def test_flagfile_trains(config, request, tmp_path, parsed_flags):
         saved = json.load(f)
     check_metrics_against_predictions(saved, model_dir / "predictions.tsv", record["classes"])
 
-
-def check_metrics_against_predictions(saved: dict, tsv, classes) -> None:
-    """metrics.json's DCASE accuracy and log loss equal scikit-learn's on predictions.tsv."""
-    sk = pytest.importorskip("sklearn.metrics")
-    lines = [line.split("\t") for line in pathlib.Path(tsv).read_text().splitlines()]
-    assert lines[0] == ["filename", "label", "device", "scene_label", *classes]
-    rows = lines[1:]
-    index = {name: k for k, name in enumerate(classes)}
-    y = np.array([index[r[1]] for r in rows])  # [N]
-    devices = np.array([r[2] for r in rows])  # [N]
-    probs = np.array([[float(v) for v in r[4:]] for r in rows])  # [N, C], 8 digits
-    probs /= probs.sum(axis=1, keepdims=True)  # as the DCASE log loss renormalises
-    pred = probs.argmax(axis=1)
-    assert [r[3] for r in rows] == [classes[k] for k in pred]
-    assert saved["classes"] == list(classes) and saved["all"]["num_examples"] == len(rows) > 0
-    labels = list(range(len(classes)))
-    for key, mask in (("all", np.ones(len(y), bool)), ("device_a", devices == "a")):
-        entry = saved[key]
-        assert entry["num_examples"] == int(mask.sum())
-        recall = sk.recall_score(y[mask], pred[mask], labels=labels, average=None,
-                                 zero_division=np.nan)
-        assert entry["accuracy"] == pytest.approx(np.nanmean(recall), abs=1e-9)
-        assert entry["micro_accuracy"] == pytest.approx(sk.accuracy_score(y[mask], pred[mask]))
-        assert entry["log_loss"] == pytest.approx(
-            sk.log_loss(y[mask], probs[mask], labels=labels), rel=1e-6)
-        np.testing.assert_array_equal(entry["confusion_matrix"],
-                                      sk.confusion_matrix(y[mask], pred[mask], labels=labels))
