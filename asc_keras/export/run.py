@@ -324,7 +324,7 @@ def find_features(run: serving.TrainedRun, *, data_cfg: DataConfig | None,
     elif data_cfg is not None and data_cfg.data_dir:
         from asc_keras.data import precompute
 
-        data_cfg = dataclasses.replace(data_cfg, task=run.task)
+        data_cfg = dataclasses.replace(data_cfg, task=run.task, classes=tuple(run.classes))
         folder = precompute.ensure_features(run.feature_config, data_cfg, splits=("train",),
                                             progress=False, log=log)
     elif run.features and os.path.exists(os.path.join(run.features, MANIFEST_NAME)):
