@@ -5,6 +5,8 @@
 - `tiny_1a_dir`, `tiny_1b_dir`: session-wide synthetic datasets (1-second clips) from
   `asc_keras.data.synthetic`, and `tiny_1a_features`/`tiny_1b_features`: their precomputed
   features (all representations) as `(features_folder, FeatureConfig, DataConfig)`.
+- `check_metrics_against_predictions(metrics, tsv, classes)`: a written metrics.json equals
+  scikit-learn's metrics of the predictions.tsv beside it.
 """
 
 from __future__ import annotations
@@ -122,3 +124,33 @@ def tiny_1a_features(tmp_path_factory, tiny_1a_dir):
 @pytest.fixture(scope="session")
 def tiny_1b_features(tmp_path_factory, tiny_1b_dir):
     return _features(tmp_path_factory, tiny_1b_dir, "1b", TINY_FEATURES_1B)
+
+
+def check_metrics_against_predictions(saved: dict, tsv, classes) -> None:
+    """metrics.json's DCASE accuracy and log loss equal scikit-learn's on predictions.tsv."""
+    sk = pytest.importorskip("sklearn.metrics")
+    with open(tsv) as f:
+        lines = [line.rstrip("\n").split("\t") for line in f]
+    assert lines[0] == ["filename", "label", "device", "scene_label", *classes]
+    rows = lines[1:]
+    index = {name: k for k, name in enumerate(classes)}
+    y = np.array([index[r[1]] for r in rows])  # [N]
+    devices = np.array([r[2] for r in rows])  # [N]
+    probs = np.array([[float(v) for v in r[4:]] for r in rows])  # [N, C], 8 digits
+    probs = np.clip(probs, 1e-15, 1 - 1e-15)  # the 2020 rule (int8 outputs hold exact zeros)
+    probs /= probs.sum(axis=1, keepdims=True)  # and renormalised
+    pred = probs.argmax(axis=1)
+    assert [r[3] for r in rows] == [classes[k] for k in pred]
+    assert saved["classes"] == list(classes) and saved["all"]["num_examples"] == len(rows) > 0
+    labels = list(range(len(classes)))
+    for key, mask in (("all", np.ones(len(y), bool)), ("device_a", devices == "a")):
+        entry = saved[key]
+        assert entry["num_examples"] == int(mask.sum())
+        recall = sk.recall_score(y[mask], pred[mask], labels=labels, average=None,
+                                 zero_division=np.nan)
+        assert entry["accuracy"] == pytest.approx(np.nanmean(recall), abs=1e-9)
+        assert entry["micro_accuracy"] == pytest.approx(sk.accuracy_score(y[mask], pred[mask]))
+        assert entry["log_loss"] == pytest.approx(
+            sk.log_loss(y[mask], probs[mask], labels=labels), rel=1e-6)
+        np.testing.assert_array_equal(entry["confusion_matrix"],
+                                      sk.confusion_matrix(y[mask], pred[mask], labels=labels))

@@ -184,7 +184,8 @@ def test_export_cli_fails_on_the_1b_size_rule(tmp_path, tiny_1b_features):
         [sys.executable, os.path.join(REPO, "export.py"), f"--model_dir={run_dir}",
          f"--export_dir={out}"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "over the DCASE 2020 1B limit of 500 KB" in proc.stderr
+    assert "the 1b model breaks its complexity rule" in proc.stderr
+    assert "KB of float32 parameters, over 500 KB" in proc.stderr
     assert not out.exists()
 
 

@@ -45,3 +45,15 @@ def test_int8_log_loss_is_flagged_and_explained(tmp_path):
     assert "int8" not in table
     with open(tmp_path / "float" / report.METRICS_NAME) as f:
         assert "log_loss_caveat" not in json.load(f)
+
+
+def test_a_fused_int8_output_with_its_own_scale_is_flagged_too():
+    """An SPSMR / SPSMF int8 export's fused `probs` has its own scale, not 1/256."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 40)
+    probs = rng.dirichlet([0.3, 0.3, 0.3], size=40)
+    scale = 0.9921 / 255
+    quantized = (np.clip(np.round(probs / scale), 0, 255) * scale).astype(np.float32)
+    assert report.int8_log_loss_caveat(probs, labels) is None
+    caveat = report.int8_log_loss_caveat(quantized, labels)
+    assert caveat is not None and f"steps of {scale:.4g}" in caveat

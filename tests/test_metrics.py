@@ -1,4 +1,4 @@
-"""DCASE metrics against hand-computed examples and sklearn's log-loss formula written out."""
+"""DCASE metrics against hand-computed examples, the 2020 log-loss formula and scikit-learn."""
 
 import json
 import math
@@ -114,3 +114,71 @@ def test_bad_inputs_raise():
         metrics.compute_metrics([0], [[1.0, 0.0]], ["a"], CLASSES)
     with pytest.raises(ValueError, match="lengths differ"):
         metrics.compute_metrics([0, 1], P[:2], ["a"], CLASSES)
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn as the oracle: log loss, balanced (macro) accuracy, confusion matrix.
+
+
+def _random_case(seed, n=240, num_classes=5, devices=("a", "b", "c", "s1", "s2")):
+    """Random labelled clips on several devices, every class present on every device."""
+    rng = np.random.default_rng(seed)
+    y = np.tile(np.arange(num_classes), n // num_classes)  # [N], every class present
+    rng.shuffle(y)
+    logits = rng.normal(size=(n, num_classes)) * 2.0 + 1.5 * np.eye(num_classes)[y]
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)  # [N, C], far from 0 and 1
+    d = np.asarray(devices, dtype=object)[np.arange(n) % len(devices)]
+    rng.shuffle(d)
+    return y, p, list(d)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_equal_sklearn(seed):
+    sk = pytest.importorskip("sklearn.metrics")
+    classes = tuple(f"cls{c}" for c in range(5))
+    y, p, devices = _random_case(seed)
+    assert 1e-6 < p.min() and p.max() < 1 - 1e-6  # no clipping: any sklearn version agrees
+    pred = p.argmax(axis=1)
+    m = metrics.compute_metrics(y, p, devices, classes, device_order=("a", "b", "c"))
+    labels = list(range(len(classes)))
+    d = np.asarray(devices)
+    for key, mask in (("all", np.ones(len(y), bool)), ("device_a", d == "a")):
+        entry, yy, pp = m[key], y[mask], p[mask]
+        assert entry["num_examples"] == int(mask.sum())
+        assert entry["log_loss"] == pytest.approx(sk.log_loss(yy, pp, labels=labels), rel=1e-10)
+        # DCASE accuracy = macro class-wise accuracy = sklearn's balanced accuracy (every class
+        # present); micro accuracy = sklearn's accuracy.
+        assert entry["accuracy"] == pytest.approx(
+            sk.balanced_accuracy_score(yy, pred[mask]), rel=1e-12)
+        assert entry["micro_accuracy"] == pytest.approx(sk.accuracy_score(yy, pred[mask]))
+        np.testing.assert_array_equal(entry["confusion_matrix"],
+                                      sk.confusion_matrix(yy, pred[mask], labels=labels))
+        recall = sk.recall_score(yy, pred[mask], labels=labels, average=None)
+        for c, name in enumerate(classes):
+            assert entry["class_wise"][name]["accuracy"] == pytest.approx(recall[c])
+            sel = yy == c
+            assert entry["class_wise"][name]["log_loss"] == pytest.approx(
+                sk.log_loss(yy[sel], pp[sel], labels=labels), rel=1e-10)
+    assert list(m["all"]["device_wise"]) == ["a", "b", "c", "s1", "s2"]
+    for dev, entry in m["all"]["device_wise"].items():
+        sel = d == dev
+        assert entry["num_examples"] == int(sel.sum())
+        assert entry["accuracy"] == pytest.approx(sk.accuracy_score(y[sel], pred[sel]))
+        assert entry["log_loss"] == pytest.approx(
+            sk.log_loss(y[sel], p[sel], labels=labels), rel=1e-10)
+    # The standalone helpers agree too.
+    assert metrics.log_loss(y, p) == pytest.approx(sk.log_loss(y, p), rel=1e-10)
+    np.testing.assert_array_equal(metrics.confusion_matrix(y, pred, len(classes)),
+                                  sk.confusion_matrix(y, pred, labels=labels))
+
+
+def test_log_loss_with_hard_zeros_equals_sklearn_on_clipped_input():
+    """With exact zeros, the 2020 rule (clip at 1e-15, renormalise) is applied first; sklearn on
+    the already clipped probabilities (which it leaves unchanged) gives the same number."""
+    sk = pytest.importorskip("sklearn.metrics")
+    y, p, _ = _random_case(3, n=60, num_classes=4)
+    p[:5] = np.eye(4)[(y[:5] + 1) % 4]  # five confident misses: true class exactly 0
+    p[5:10] = np.eye(4)[y[5:10]]  # five confident hits: true class exactly 1
+    clipped = metrics.clip_probs(p)
+    assert metrics.log_loss(y, p) == pytest.approx(sk.log_loss(y, clipped), rel=1e-9)
+    assert metrics.log_loss(y, p) > 5 * 34.5 / 60  # the misses cost -log(1e-15) each

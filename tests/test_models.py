@@ -137,7 +137,7 @@ def test_full_size_1a_single_cnn_forward():
 
 
 def test_summary_applies_the_1b_rule_to_1b_only(capsys):
-    from asc_keras.models import summary
+    from asc_keras import summary
 
     text_1a = summary.run(ModelConfig(num_frames=128, width=1 / 16), layers=False)
     assert "OVER" not in text_1a and "applies to 1B models only" in text_1a

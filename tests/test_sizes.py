@@ -17,8 +17,8 @@ import pytest
 
 from asc_keras.config import ModelConfig
 from asc_keras.models import model_size
-from asc_keras.models.summary import model_config_from_args
 from asc_keras.strategies import build_model
+from asc_keras.summary import model_config_from_args
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

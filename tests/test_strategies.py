@@ -15,8 +15,8 @@ import pytest
 
 from asc_keras.config import ModelConfig
 from asc_keras.models import framewise_categorical_crossentropy, load_model
-from asc_keras.models.summary import model_config_from_args
 from asc_keras.strategies import assemble_model, band_bounds, build_model, loss_outputs
+from asc_keras.summary import model_config_from_args
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 ROWS = sorted(p.stem for p in (REPO / "configs").glob("1[ab]_*.flags"))

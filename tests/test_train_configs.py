@@ -9,7 +9,7 @@ import os
 import pathlib
 
 import pytest
-from conftest import feature_flags
+from conftest import check_metrics_against_predictions, feature_flags
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "1*.flags")))
@@ -74,4 +74,6 @@ def test_flagfile_trains(config, request, tmp_path, parsed_flags):
         record = json.load(f)
     assert record["task"] == _task(config)
     with open(model_dir / "metrics.json") as f:
-        assert 0.0 <= json.load(f)["all"]["accuracy"] <= 1.0
+        saved = json.load(f)
+    check_metrics_against_predictions(saved, model_dir / "predictions.tsv", record["classes"])
+

@@ -118,9 +118,23 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
     # Checkpoints at steps 2 and 3 (the end).
     assert sorted(os.path.basename(p) for p in glob.glob(str(model_dir / "checkpoints/*.index"))
                   ) == ["ckpt-2.index", "ckpt-3.index"]
-    # The saved model loads in safe mode and predicts like the in-memory run's final metrics.
+    # The saved model loads in safe mode and predicts what the in-memory model wrote into
+    # predictions.tsv, clip by clip (the final evaluation is of the in-memory model).
     model = load_model(str(model_dir / "model.keras"), compile=False)
     assert set(model.output_names) == {"probs"}
+    from asc_keras.evaluation import run as eval_run
+
+    stats = {r: {k: np.asarray(v, np.float32) for k, v in s.items()} for r, s in norm.items()}
+    loaded, probs, meta = eval_run.evaluate_keras_model(model, manifest, normalization=stats,
+                                                        batch_size=5)
+    rows = [line.split("\t") for line in
+            (model_dir / "predictions.tsv").read_text().splitlines()[1:]]
+    assert [r[0] for r in rows] == list(meta["filename"])
+    written = np.array([[float(v) for v in r[4:]] for r in rows])  # the in-memory model's, [N, 3]
+    np.testing.assert_allclose(probs, written, rtol=1e-6, atol=1e-7)
+    assert np.abs(written - written.mean(axis=0)).max() > 1e-4  # clips differ: a real check
+    assert loaded["all"]["log_loss"] == pytest.approx(metrics["all"]["log_loss"], rel=1e-6)
+    assert loaded["all"]["accuracy"] == metrics["all"]["accuracy"]
     # TensorBoard: losses, learning rate, validation metrics, per-device accuracy, confusion.
     train_tags = _scalar_tags(model_dir / "train")
     assert {"loss", "learning_rate", "steps_per_second"} <= set(train_tags)

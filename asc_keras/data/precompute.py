@@ -262,7 +262,9 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
     if todo:
         _report_redo({p.name: state[p.name][1] for p in todo if state[p.name][1]}, log)
         n = sum(len(p.rows) for p in todo)
-        log(f"precompute: {n} clips in {len(todo)} shard(s) -> {folder}")
+        log(f"precompute: {n} clips in {len(todo)} shard(s) -> {folder} (the first clips wait "
+            "while librosa compiles its kernels, up to a minute once per environment; the ETA "
+            "settles after that)")
         if data_cfg.engine == "beam":
             from asc_keras.data import beam  # the optional extra, imported only when asked for
 

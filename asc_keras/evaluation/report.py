@@ -32,7 +32,6 @@ from asc_keras.data.manifest import write_json_atomic
 from asc_keras.evaluation import plots
 
 METRICS_NAME = "metrics.json"
-INT8_STEPS = 256  # an int8 softmax output: scale 1/256, zero point -128
 
 
 def _pct(x) -> str:
@@ -152,6 +151,24 @@ def write_report(out_dir: str, metrics: Mapping, classes: Sequence[str], *,
     return table
 
 
+def _grid_step(values: np.ndarray) -> float | None:
+    """The step of the grid of at most 256 levels that sorted distinct `values` lie on, or None.
+
+    The step divides the smallest gap between two values (`min gap / m`); the largest such step
+    that puts every value on the grid within 1e-3 of a level is the grid's.
+    """
+    gap = float(np.min(np.diff(values)))
+    span = float(values[-1] - values[0])
+    for m in range(1, 2 ** 8):
+        step = gap / m
+        if span / step > 2 ** 8 - 1 + 1e-3:
+            return None
+        k = (values - values[0]) / step
+        if np.allclose(k, np.round(k), atol=1e-3):
+            return step
+    return None
+
+
 def int8_log_loss_caveat(probs: np.ndarray, labels: np.ndarray | None = None) -> str | None:
     """A caveat for the log loss of int8 probabilities, or None for float ones.
 
@@ -161,10 +178,16 @@ def int8_log_loss_caveat(probs: np.ndarray, labels: np.ndarray | None = None) ->
         got exactly 0.
 
     Returns:
-      One line when every probability is a multiple of 1/256 (an int8 output), else None.
+      One line when the probabilities sit on a grid of at most 256 evenly spaced values (an
+      int8 output, whatever its scale: 1/256 for a softmax, another step for a fused output),
+      else None.
     """
     p = np.asarray(probs, np.float64)
-    if p.size == 0 or not np.allclose(p * INT8_STEPS, np.round(p * INT8_STEPS), atol=1e-4):
+    values = np.unique(p)
+    if len(values) < 2 or len(values) > 2 ** 8:
+        return None
+    step = _grid_step(values)
+    if step is None:
         return None
     zeros = ""
     if labels is not None:
@@ -172,7 +195,7 @@ def int8_log_loss_caveat(probs: np.ndarray, labels: np.ndarray | None = None) ->
         ok = y >= 0
         hit = int(np.sum(p[np.flatnonzero(ok), y[ok]] == 0.0))
         zeros = f" ({hit} of {int(ok.sum())} clips here)"
-    return ("note: int8 output (probabilities in steps of 1/256): a true class at exactly 0"
+    return (f"note: int8 output (probabilities in steps of {step:.4g}): a true class at exactly 0"
             f"{zeros} is clipped to 1e-15 and costs 34.5, so this log loss is inflated and not "
             "comparable with a float model's; compare accuracy, and take the log loss from the "
             "float model (the DCASE numbers use float outputs)")

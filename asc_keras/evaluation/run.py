@@ -43,7 +43,7 @@ from asc_keras.evaluation import metrics as metrics_lib
 from asc_keras.evaluation import predictors as predictors_lib
 from asc_keras.evaluation import report as report_lib
 from asc_keras.evaluation import submission as submission_lib
-from asc_keras.training.checkpoints import RunInfo, read_run
+from asc_keras.runs import RunInfo, read_run
 
 COMPARISON_NAME = "comparison.json"
 
@@ -254,7 +254,7 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
     feature_cfg = shared_feature_config(runs)
     task, classes = runs[0].task, runs[0].classes
     if data_cfg.task != task:
-        data_cfg = dataclasses.replace(data_cfg, task=task)
+        data_cfg = dataclasses.replace(data_cfg, task=task, classes=tuple(classes))
     systems = _systems(cfg, runs)
     needed = tuple(dict.fromkeys(n for _, members, _ in systems for p in members
                                  for n in p.input_names))

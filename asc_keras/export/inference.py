@@ -27,9 +27,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from asc_keras import runs
 from asc_keras.config import FeatureConfig
 from asc_keras.export import serving
-from asc_keras.training import checkpoints
 
 EXPORT_CONFIG_NAME = "export_config.json"
 DEFAULT_ARTIFACT = "model.tflite"
@@ -136,10 +136,10 @@ def load_classifier(path: str) -> Classifier:
     keras_file = None
     if path.endswith(".keras"):
         keras_file = path
-    elif os.path.isdir(path) and os.path.exists(os.path.join(path, checkpoints.MODEL_NAME)):
-        keras_file = os.path.join(path, checkpoints.MODEL_NAME)
+    elif os.path.isdir(path) and os.path.exists(os.path.join(path, runs.MODEL_NAME)):
+        keras_file = os.path.join(path, runs.MODEL_NAME)
     if keras_file is not None:
-        info = checkpoints.read_run(os.path.dirname(os.path.abspath(keras_file)))
+        info = runs.read_run(os.path.dirname(os.path.abspath(keras_file)))
         return Classifier(
             predictor=predictors.KerasPredictor.from_file(keras_file),
             feature_config=info.feature_config, classes=info.classes,

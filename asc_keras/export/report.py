@@ -45,15 +45,22 @@ def _diff(x: float) -> str:
 def format_report(report: Mapping) -> str:
     """The report as a printable table."""
     size = report["size"]
-    limit = size.get("limit_kb")
-    rule = (f"limit {limit:.0f} KB: {'within' if size['within_limit'] else 'OVER'}"
-            if limit else "no size limit for this task")
+    limit, limit_macs = size.get("limit_kb"), size.get("limit_macs")
+    verdict = "within" if size["within_limit"] else "OVER"
+    if limit and limit_macs:
+        rule = (f"complexity rule: {size['memory_kb']:.1f} KB of {size['memory_dtype']} "
+                f"parameters (limit {limit:.0f} KB), {size['macs'] / 1e6:.2f} M MACs per clip "
+                f"(limit {limit_macs / 1e6:.0f} M): {verdict}")
+    elif limit:
+        rule = (f"DCASE 1B rule: {size['dcase_params']:,} non-zero non-BN parameters = "
+                f"{size['dcase_kb']:.1f} KB (limit {limit:.0f} KB: {verdict})")
+    else:
+        rule = (f"{size.get('macs', 0) / 1e6:.2f} M MACs per clip; no complexity limit for this "
+                "task")
     lines = [
         f"export {report['model_name']} (task {report['task']}): {report['model_dir']} -> "
         f"{report['export_dir']}",
-        f"weights {size['params']:,} = {size['mib_float32']:.3f} MiB float32; DCASE 1B rule: "
-        f"{size['dcase_params']:,} non-zero non-BN parameters = {size['dcase_kb']:.1f} KB "
-        f"({rule})",
+        f"weights {size['params']:,} = {size['mib_float32']:.3f} MiB float32; {rule}",
     ]
     data = report.get("parity_data") or {}
     calib = report.get("calibration") or {}

@@ -4,7 +4,8 @@
 
 1. Refuse an existing, non-empty `export_dir` unless `overwrite`.
 2. Load the run (`serving.load_run`); measure the model (`asc_keras.models.size`); a 1B model
-   over the DCASE 500 KB rule stops here with `SizeRuleError` (nothing is written).
+   over its task's complexity rule (DCASE 2020 1B: 500 KB; TAU 2022: 128 kB int8, 30 M MACs)
+   stops here with `SizeRuleError` (nothing is written).
 3. Find the run's precomputed features (`--features_dir` holding a manifest, else
    `precompute.ensure_features` for `--data_dir`, else the folder recorded in config.json) and
    draw the int8 calibration sample (training split, seeded, class-stratified:
@@ -45,7 +46,7 @@ from asc_keras.data.manifest import MANIFEST_NAME, Manifest, load_manifest, writ
 from asc_keras.export import calibration as calibration_lib
 from asc_keras.export import report as report_lib
 from asc_keras.export import savedmodel, serving, tflite, verify
-from asc_keras.models.size import DCASE_1B_LIMIT_KB, model_size
+from asc_keras.models.size import model_size
 
 SAVED_MODEL = "saved_model"
 TFLITE = "model.tflite"
@@ -88,23 +89,45 @@ def _remove_tree(path: str) -> None:
 
 
 def size_summary(model, task: str) -> dict:
-    """Model size in both units; `limit_kb` and `within_limit` apply the 1B rule to 1B runs."""
+    """Model size in both units and the task's complexity rule (`tasks.TASKS[task].limits`):
+    the DCASE 2020 1B rule (non-zero non-BatchNorm parameters, 500 KB) for 1B, parameter memory
+    at int8 (128 kB) and multiply-accumulates per clip (30 M) for TAU 2022; none otherwise."""
+    from asc_keras import tasks
+    from asc_keras.models import complexity
+
     size = model_size(model)
-    limit = DCASE_1B_LIMIT_KB if task == "1b" else None
+    limits = tasks.TASKS[task].limits if task in tasks.TASKS else None
+    macs = complexity.macs(model)
+    if limits is None or not limits.count_batchnorm:
+        memory_kb = size.dcase_kb  # the 2020 rule: non-zero parameters outside BatchNorm
+    else:
+        memory_kb = complexity.parameter_memory(model, limits.dtype)["kb"]
+    limit_kb = limits.kb if limits else None
+    limit_macs = limits.macs if limits else None
     return {
         "params": size.params, "trainable_params": size.trainable_params,
         "mib_float32": size.mib_float32, "dcase_params": size.dcase_params,
-        "dcase_bytes": size.dcase_bytes, "dcase_kb": size.dcase_kb, "limit_kb": limit,
-        "within_limit": limit is None or size.dcase_kb <= limit,
+        "dcase_bytes": size.dcase_bytes, "dcase_kb": size.dcase_kb, "macs": macs,
+        "memory_kb": memory_kb, "memory_dtype": limits.dtype if limits else "float32",
+        "limit_kb": limit_kb, "limit_macs": limit_macs, "task": task,
+        "within_limit": ((limit_kb is None or memory_kb <= limit_kb)
+                         and (limit_macs is None or macs <= limit_macs)),
     }
 
 
 def check_size_rule(size: Mapping, *, model_dir: str) -> None:
-    if not size["within_limit"]:
-        raise SizeRuleError(
-            f"{model_dir}: the 1B model has {size['dcase_params']:,} non-zero non-BN parameters "
-            f"= {size['dcase_kb']:.1f} KB, over the DCASE 2020 1B limit of "
-            f"{size['limit_kb']:.0f} KB; nothing was exported")
+    """`SizeRuleError` (one line) when the model breaks its task's complexity rule."""
+    if size["within_limit"]:
+        return
+    broken = []
+    if size["limit_kb"] is not None and size["memory_kb"] > size["limit_kb"]:
+        broken.append(f"{size['memory_kb']:.1f} KB of {size['memory_dtype']} parameters, over "
+                      f"{size['limit_kb']:.0f} KB")
+    if size["limit_macs"] is not None and size["macs"] > size["limit_macs"]:
+        broken.append(f"{size['macs'] / 1e6:.2f} M multiply-accumulates per clip, over "
+                      f"{size['limit_macs'] / 1e6:.0f} M")
+    raise SizeRuleError(f"{model_dir}: the {size['task']} model breaks its complexity rule ("
+                        + "; ".join(broken) + "); nothing was exported")
 
 
 def _write(path: str, content: bytes) -> None:
@@ -301,7 +324,7 @@ def find_features(run: serving.TrainedRun, *, data_cfg: DataConfig | None,
     elif data_cfg is not None and data_cfg.data_dir:
         from asc_keras.data import precompute
 
-        data_cfg = dataclasses.replace(data_cfg, task=run.task)
+        data_cfg = dataclasses.replace(data_cfg, task=run.task, classes=tuple(run.classes))
         folder = precompute.ensure_features(run.feature_config, data_cfg, splits=("train",),
                                             progress=False, log=log)
     elif run.features and os.path.exists(os.path.join(run.features, MANIFEST_NAME)):

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from asc_keras.config import FeatureConfig
-from asc_keras.training.checkpoints import NORMALIZATION_NAME
+from asc_keras.runs import NORMALIZATION_NAME
 
 WAVEFORM = "waveform"
 
@@ -80,7 +80,7 @@ def load_run(model_dir: str) -> TrainedRun:
             do not match the features.
     """
     from asc_keras.models import load_model
-    from asc_keras.training.checkpoints import read_run
+    from asc_keras.runs import read_run
 
     info = read_run(model_dir)
     feature_cfg, normalization = info.feature_config, info.normalization

@@ -47,7 +47,7 @@ def seed_probabilities(plan: Plan, out_dir: str, seed: int, *, manifests: Mappin
     """
     from asc_keras.evaluation import predictors as predictors_lib
     from asc_keras.evaluation import run as eval_run
-    from asc_keras.training.checkpoints import read_run
+    from asc_keras.runs import read_run
 
     probs, metas, sizes = {}, {}, {}
     for task, manifest in manifests.items():
@@ -196,7 +196,7 @@ def write(out_dir: str, results: Sequence[Mapping], *, banner: str, extra: Mappi
           print_fn: Callable[[str], None] | None = print) -> dict[str, str]:
     """results.{md,csv,json,png} in `out_dir`; returns their paths. Prints the table."""
     from asc_keras.data.manifest import write_json_atomic
-    from asc_keras.training.checkpoints import write_text_atomic
+    from asc_keras.runs import write_text_atomic
 
     paths = {ext: os.path.join(out_dir, f"results.{ext}") for ext in ("md", "csv", "json", "png")}
     text = markdown(results, banner=banner)

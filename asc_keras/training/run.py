@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from asc_keras import oom
+from asc_keras import oom, runs
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import pipeline
 from asc_keras.data.manifest import ManifestError, write_json_atomic
@@ -265,18 +265,18 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     else:
         normalization = datasets.get("normalization") or _identity_normalization(model_cfg)
 
-    record = checkpoints.run_record(feature_cfg, data_cfg, model_cfg, train_cfg,
+    record = runs.run_record(feature_cfg, data_cfg, model_cfg, train_cfg,
                                     classes=classes, features=folder)
     checkpoints.check_resumable(model_dir, record)
     folder_state = oom.RunFolder.before_creating(model_dir,
-                                                 checkpoint_dir=checkpoints.CHECKPOINT_DIR)
+                                                 checkpoint_dir=runs.CHECKPOINT_DIR)
     os.makedirs(model_dir, exist_ok=True)
     if chief:
-        write_json_atomic(os.path.join(model_dir, checkpoints.CONFIG_NAME), record)
-        write_json_atomic(os.path.join(model_dir, checkpoints.NORMALIZATION_NAME),
+        write_json_atomic(os.path.join(model_dir, runs.CONFIG_NAME), record)
+        write_json_atomic(os.path.join(model_dir, runs.NORMALIZATION_NAME),
                           _normalization_json({r: normalization[r] for r in model_cfg.inputs}))
         if flags_text is not None:
-            checkpoints.write_text_atomic(os.path.join(model_dir, checkpoints.FLAGS_NAME),
+            runs.write_text_atomic(os.path.join(model_dir, runs.FLAGS_NAME),
                                           flags_text)
 
     lower = (f"--batch_size (now {train_cfg.batch_size}) or --eval_batch_size (now "
@@ -298,9 +298,9 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
         optimizer = optimizer_lib.make_optimizer(train_cfg)
         optimizer.build(model.trainable_variables)
         state = checkpoints.TrainingState(
-            model, optimizer, os.path.join(own_dir, checkpoints.CHECKPOINT_DIR),
+            model, optimizer, os.path.join(own_dir, runs.CHECKPOINT_DIR),
             keep=train_cfg.keep_checkpoints,
-            restore_from=os.path.join(model_dir, checkpoints.CHECKPOINT_DIR))
+            restore_from=os.path.join(model_dir, runs.CHECKPOINT_DIR))
     start = state.restore_latest()
     if start:
         log(f"resuming {model_dir} at step {start} (learning rate "
@@ -393,7 +393,7 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
     finally:
         summaries.close()
 
-    model_path = os.path.join(model_dir, checkpoints.MODEL_NAME)
+    model_path = os.path.join(model_dir, runs.MODEL_NAME)
     if chief:
         _save_model(model, model_path)
         if metrics is not None:

@@ -1,10 +1,11 @@
 """Print a model's layer table and both size figures, from the same flags as every script.
 
-    python -m asc_keras.models.summary --flagfile=configs/1a_spsmr.flags
+    python -m asc_keras.summary --flagfile=configs/1a_spsmr.flags
 
 Runs from any directory (nested flagfiles resolve against the including file). Output:
 `model.summary()`, the output names with their shapes and loss kinds, the parts, and the
-`SizeReport` (float32 MiB and DCASE 1B KB).
+`SizeReport` (float32 MiB and DCASE 1B KB), multiply-accumulates per clip and parameter memory
+by dtype (`models.complexity`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from absl import flags as absl_flags
 
 from asc_keras import flags as flags_lib
 from asc_keras.config import ModelConfig
+from asc_keras.models import complexity
 from asc_keras.models.size import model_size
 from asc_keras.strategies import build_model, loss_outputs
 
@@ -42,7 +44,7 @@ def layer_table(model) -> list[str]:
 
 
 def model_config_from_args(args: list[str]) -> ModelConfig:
-    """The ModelConfig that `python -m asc_keras.models.summary <args>` builds.
+    """The ModelConfig that `python -m asc_keras.summary <args>` builds.
 
     For tests and notebooks: parses `args` (e.g. `["--flagfile=configs/1a_lf.flags"]`) into a
     fresh set of flag values exactly as `main` does (absl's global FLAGS are not touched).
@@ -79,6 +81,10 @@ def run(cfg: ModelConfig, *, layers: bool = True) -> str:
                      + ", ".join(f"{p.name} {p.weight:.4g}" for p in parts))
     task = "1b" if cfg.backbone == "1b" else "1a"
     lines.append(model_size(model).text(task=task, untrained=True))
+    memory = ", ".join(f"{complexity.parameter_memory(model, d)['kb']:.1f} KB {d}"
+                       for d in ("float32", "float16", "int8"))
+    lines.append(f"complexity: {complexity.macs(model) / 1e6:.2f} M multiply-accumulates per "
+                 f"clip of {cfg.num_frames} frames; parameter memory {memory}")
     text = "\n".join(lines)
     print(text)
     return text
