@@ -42,7 +42,8 @@ def _data_configs(tasks, fv) -> dict:
             if not fv.data_dir_1b:
                 raise ValueError("Table 4 with 1A tables needs --data_dir_1b (the 1B folder)")
             dirs["1b"] = fv.data_dir_1b
-    return {task: dataclasses.replace(base, data_dir=d, task=task) for task, d in dirs.items()}
+    return {task: dataclasses.replace(base, data_dir=d, task=task, classes=())
+            for task, d in dirs.items()}
 
 
 def main(argv):

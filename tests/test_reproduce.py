@@ -200,13 +200,15 @@ def test_interrupted_plan_resumes_without_retraining(tiny_1b_features, tmp_path)
            *feature_flags(tiny_1b_features), *TINY[:-1], "--train_steps=6",
            "--checkpoint_every=1", "--eval_batch_size=32"]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.Popen(cmd, cwd=str(tmp_path), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    log = tmp_path / "reproduce.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, cwd=str(tmp_path), stdout=f, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
     first = pathlib.Path(runner.run_dir(str(out), 0, "1b_logmel")) / "metrics.json"
     deadline = time.time() + 300
     while not first.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
-    assert first.exists(), "the first run did not finish in time"
+    assert first.exists(), f"the first run did not finish: {log.read_text()[-2000:]}"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     finished = {p.parent.name: p.stat().st_mtime_ns
