@@ -14,10 +14,10 @@ def _quiet(*_):
     pass
 
 
-def _model_cfg(feature_cfg):
-    return ModelConfig(backbone="1b", inputs=("logmel",),
-                       input_bins={"logmel": feature_cfg.bins("logmel")},
-                       num_frames=feature_cfg.num_frames, num_classes=3, width=0.125)
+def _model_cfg(feature_cfg, **kw):
+    kw.setdefault("inputs", ("logmel",))
+    return ModelConfig(backbone="1b", input_bins={r: feature_cfg.bins(r) for r in kw["inputs"]},
+                       num_frames=feature_cfg.num_frames, num_classes=3, width=0.125, **kw)
 
 
 def _train_cfg(model_dir, **kw):
@@ -27,9 +27,9 @@ def _train_cfg(model_dir, **kw):
     return TrainConfig(**defaults)
 
 
-def _run(features, model_dir, **kw):
+def _run(features, model_dir, *, model_kw=None, **kw):
     _, feature_cfg, data_cfg = features
-    return run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg),
+    return run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg, **(model_kw or {})),
                        _train_cfg(model_dir, **kw), progress=False, log=_quiet)
 
 
@@ -75,6 +75,21 @@ def test_loop_length_and_resume_do_not_change_the_weights(tiny_1b_features, tmp_
     for k in (1, 4):
         assert sorted(p.name for p in (tmp_path / f"k{k}" / "checkpoints").glob("*.index")) == [
             "ckpt-5.index", "ckpt-7.index"]
+
+
+def test_multi_output_model_resumes_exactly(tiny_1b_features, tmp_path):
+    """SPSMR + SPSMT (two independent parts, one frame-wise loss each) stopped at step 3 and
+    resumed: the weights of an uninterrupted 6-step run."""
+    kw = dict(log_every=3, checkpoint_every=3, steps_per_loop=2)
+    model_kw = dict(inputs=("logmel", "cqt"), fusion="spsmr", strategies=("spsmt",))
+    _run(tiny_1b_features, tmp_path / "whole", train_steps=6, model_kw=model_kw, **kw)
+    _run(tiny_1b_features, tmp_path / "resumed", train_steps=3, model_kw=model_kw, **kw)
+    resumed = _run(tiny_1b_features, tmp_path / "resumed", train_steps=6, model_kw=model_kw,
+                   **kw)
+    assert resumed["resumed_from"] == 3
+    assert set(resumed["train_loss"]) >= {"logmel_frames", "cqt_frames", "total"}
+    for a, b in zip(_weights(tmp_path / "whole"), _weights(tmp_path / "resumed"), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def _batches(feature_cfg, *, nan_batch=None, count=None):
