@@ -28,6 +28,7 @@ from asc_keras import startup
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    startup.quiet_python_logs()
     from asc_keras.data import precompute
     from asc_keras.data.pipeline import CorruptShardError
     from asc_keras.export import run as run_lib

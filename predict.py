@@ -30,6 +30,7 @@ def main(argv):
     files = argv[1:]
     if not files:
         raise app.UsageError("give one or more audio files")
+    startup.quiet_python_logs()
     from asc_keras.audio import AudioError
     from asc_keras.export import inference
     from asc_keras.inference import streaming

@@ -28,6 +28,7 @@ from asc_keras import startup
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    startup.quiet_python_logs()
     import time
 
     from asc_keras.data import manifest, precompute

@@ -49,6 +49,7 @@ def _data_configs(tasks, fv) -> dict:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    startup.quiet_python_logs()
     from asc_keras.models import complexity
     from asc_keras.reproduce import plan as plan_lib
     from asc_keras.reproduce import runner, tool

@@ -17,7 +17,7 @@ holds another configuration is refused. Errors are one line naming the file or s
 
 import sys
 
-from absl import app, flags
+from absl import app
 
 from asc_keras import flags as flags_lib
 from asc_keras import startup
@@ -26,10 +26,7 @@ from asc_keras import startup
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from absl import logging
-
-    if not flags.FLAGS["verbosity"].present:  # TF's INFO records would bury the progress lines
-        logging.set_verbosity(logging.WARNING)
+    startup.quiet_python_logs()
     from asc_keras.data import precompute
     from asc_keras.data.pipeline import CorruptShardError
     from asc_keras.oom import OutOfMemoryError

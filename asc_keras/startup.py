@@ -68,3 +68,13 @@ def begin(argv: Sequence[str], *, required: Sequence[str] = (),
             return True
 
         flags.register_multi_flags_validator(names, check, flag_values=fv)
+
+
+def quiet_python_logs(fv: flags.FlagValues | None = None) -> None:
+    """After parsing: TensorFlow's Python INFO records (absl logging) off unless `--verbosity`
+    was given, so they do not bury the scripts' own lines."""
+    from absl import logging
+
+    fv = flags.FLAGS if fv is None else fv
+    if not fv["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
