@@ -1,20 +1,10 @@
 """Resuming a training run: refuse a model_dir of another run, checkpoint and restore state.
 
-The run folder's layout, record and reader live in `asc_keras.runs` (re-exported here); the
-model_dir layout (written by `asc_keras.training.run`):
-
-    config.json          task, classes, feature/model/train configs (what the run is)
-    flags.txt            the fully resolved flags (`--flagfile=model_dir/flags.txt` replays it)
-    normalization.json   {rep: {'mean': [F], 'std': [F]}} of the training split
-    checkpoints/         ckpt-<step>.{index,data-*} + `checkpoint` (tf.train.CheckpointManager)
-    train/, eval/        TensorBoard event files
-    model.keras          the final model (normalized features in), safe_mode loadable
-    metrics.json, confusion.png, devices.png, predictions.tsv, report.txt   final evaluation
-
-`check_resumable(model_dir, record)` refuses a
-model_dir that holds a different run. `TrainingState` holds the model, the optimizer (its
-iteration count drives the learning rate), the step counter and every model variable (the
-dropout seed generators' state included, which `model` alone does not track), saved with
+The run folder's layout (`checkpoints/` among it), record and reader live in `asc_keras.runs`.
+`check_resumable(model_dir, record)` refuses a model_dir that holds a different run.
+`TrainingState` holds the model, the optimizer (its iteration count drives the learning rate),
+the step counter and every model variable (the dropout seed generators' state included, which
+`model` alone does not track), saved with
 `tf.train.CheckpointManager` (the `checkpoint` state file is replaced atomically after the data
 is written, so a killed save leaves the previous checkpoint in charge). The data position is not
 stored: the input pipeline is a pure function of the seed and the step.
