@@ -37,7 +37,7 @@ def _dataset(root: str, task: str, clips_per_class: int) -> str:
     return root
 
 
-def _accuracy(model, manifest, reps, split, batches=None):
+def _accuracy(model, manifest, split):
     from asc_keras.evaluation import predictors
     from asc_keras.evaluation import run as eval_run
 
@@ -89,14 +89,14 @@ def main() -> None:
                 manifest = load_manifest(out["features"])
                 reps = model_cfg.inputs
                 model = keras.saving.load_model(out["model_path"])
-                before = (_accuracy(model, manifest, reps, "evaluate"),
-                          _accuracy(model, manifest, reps, "train"))
+                before = (_accuracy(model, manifest, "evaluate"),
+                          _accuracy(model, manifest, "train"))
                 clean = pipeline.train_dataset(manifest, representations=reps, batch_size=32,
                                                seed=1, mixup_alpha=0.0, cache=False,
                                                shuffle_buffer=1024)
                 batchnorm.recalibrate(model, iter(clean), 50)
-                after = (_accuracy(model, manifest, reps, "evaluate"),
-                         _accuracy(model, manifest, reps, "train"))
+                after = (_accuracy(model, manifest, "evaluate"),
+                         _accuracy(model, manifest, "train"))
                 print(f"| {row} | {name} | {steps} | {before[0]:.1f} | {before[1]:.1f} | "
                       f"{after[0]:.1f} | {after[1]:.1f} |", flush=True)
 
