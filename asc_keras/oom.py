@@ -53,11 +53,18 @@ class RunFolder:
         return os.path.isdir(folder) and any(os.scandir(folder))
 
     def remove_if_unfinished(self) -> bool:
-        """Remove the folder when this invocation created it and it has no checkpoint."""
-        if self.created and os.path.isdir(self.path) and not self.has_checkpoint():
-            shutil.rmtree(self.path, ignore_errors=True)
-            return True
-        return False
+        """Remove the folder when this invocation created it and it has no checkpoint.
+
+        Returns whether it was removed; a folder that cannot be removed is left (the out-of-
+        memory report then does not claim it was), so the original error is never masked.
+        """
+        if not (self.created and os.path.isdir(self.path) and not self.has_checkpoint()):
+            return False
+        try:
+            shutil.rmtree(self.path)
+        except OSError:
+            return False
+        return True
 
 
 def out_of_memory(exc: BaseException | None) -> BaseException | None:

@@ -78,7 +78,7 @@ def test_normalized_features_keep_their_resolution(tmp_path):
 def test_int8_refuses_float_ops_outside_the_normalization(tmp_path):
     """An op without an int8 kernel would stay float32: a one-line error, not a slow file."""
     raw = keras.Input((FRAMES, BINS), name="mfcc")
-    y = keras.layers.Lambda(lambda t: keras.ops.sin(t), name="sin")(raw)  # SIN: float only
+    y = keras.layers.Lambda(keras.ops.sin, name="sin")(raw)  # SIN: float only
     sm = str(tmp_path / "sm")
     savedmodel.export_saved_model(keras.Model({"mfcc": raw}, {"probs": y}), sm)
     examples = calibration.synthetic_examples({"mfcc": (FRAMES, BINS)}, MFCC_STATS, 4, seed=0)
