@@ -65,3 +65,19 @@ def make_model_dir(path, model_cfg: ModelConfig, *, task: str, feature_cfg: Feat
                    "feature_config": feature_cfg.to_dict(), "model_config": model_cfg.to_dict(),
                    "data": {"features": features or ""}}, f)
     return path
+
+
+def export_tiny_spsmt(root, features, *, spread: float, parity_examples: int) -> tuple[str, str]:
+    """`(model_dir, export_dir)` of a tiny 1B Log-Mel + SPSMT run exported by `export.run`."""
+    from asc_keras.config import ExportConfig
+    from asc_keras.export import run as export_run
+
+    folder, feature_cfg, _ = features
+    model_cfg = tiny_model_config(feature_cfg, inputs=("logmel",), strategies=("spsmt",))
+    run_dir = make_model_dir(root / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
+                             features=folder, spread=spread)
+    cfg = ExportConfig(model_dir=run_dir, export_dir=str(root / "export"),
+                       calibration_examples=12, parity_examples=parity_examples)
+    report = export_run.run(cfg, log=lambda *_: None)
+    assert report["passed"], report["failures"]
+    return run_dir, cfg.export_dir

@@ -8,13 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from export_helpers import make_model_dir, tiny_model_config
+from export_helpers import export_tiny_spsmt
 
 from asc_keras import audio
-from asc_keras.config import ExportConfig
 from asc_keras.data.manifest import load_manifest
 from asc_keras.export import calibration, inference
-from asc_keras.export import run as export_run
 from asc_keras.features import compute_features
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,16 +21,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_1b_features):
     """`(model_dir, export_dir, features folder)` of a tiny 1B Log-Mel SPSMT model."""
-    folder, feature_cfg, _ = tiny_1b_features
-    root = tmp_path_factory.mktemp("predict")
-    model_cfg = tiny_model_config(feature_cfg, inputs=("logmel",), strategies=("spsmt",))
-    run_dir = make_model_dir(root / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder, spread=40.0)
-    cfg = ExportConfig(model_dir=run_dir, export_dir=str(root / "export"),
-                       calibration_examples=12, parity_examples=4)
-    report = export_run.run(cfg, log=lambda *_: None)
-    assert report["passed"], report["failures"]
-    return run_dir, cfg.export_dir, folder
+    run_dir, export_dir = export_tiny_spsmt(tmp_path_factory.mktemp("predict"), tiny_1b_features,
+                                            spread=40.0, parity_examples=4)
+    return run_dir, export_dir, tiny_1b_features[0]
 
 
 def _wavs(folder: str, n: int) -> list[str]:

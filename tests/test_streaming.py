@@ -15,13 +15,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from export_helpers import make_model_dir, tiny_model_config
+from export_helpers import export_tiny_spsmt
 
 from asc_keras.audio import RESAMPLE_QUALITY, AudioError
-from asc_keras.config import ExportConfig, FeatureConfig
+from asc_keras.config import FeatureConfig
 from asc_keras.data import synthetic
 from asc_keras.export import inference
-from asc_keras.export import run as export_run
 from asc_keras.features import compute_features
 from asc_keras.inference import streaming
 
@@ -101,15 +100,8 @@ def test_three_scenes_back_to_back_are_found(tmp_path):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_1b_features):
-    folder, feature_cfg, _ = tiny_1b_features
-    root = tmp_path_factory.mktemp("stream")
-    model_cfg = tiny_model_config(feature_cfg, inputs=("logmel",), strategies=("spsmt",))
-    run_dir = make_model_dir(root / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder, spread=10.0)
-    cfg = ExportConfig(model_dir=run_dir, export_dir=str(root / "export"),
-                       calibration_examples=12, parity_examples=2)
-    assert export_run.run(cfg, log=lambda *_: None)["passed"]
-    return run_dir, cfg.export_dir
+    return export_tiny_spsmt(tmp_path_factory.mktemp("stream"), tiny_1b_features, spread=10.0,
+                             parity_examples=2)
 
 
 def _predict_main():
