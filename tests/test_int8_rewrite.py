@@ -1,5 +1,6 @@
 """The export-time rewrites (`asc_keras.export.rewrite`) keep the numbers and the int8 file
-runs every pool and the split first convolution as XNNPACK-friendly convolutions."""
+runs every pool as a depthwise convolution, the EF stack as rows and one transpose, and the
+split first convolution as stacked frequency neighbours and a `k_t x 1` convolution."""
 
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ def test_rewrite_keeps_the_numbers_and_names(ef_model):
     fast = rewrite.for_tflite(ef_model)
     kinds = {type(layer).__name__ for layer in fast.layers}
     assert "AveragePooling2D" not in kinds and "TimeDistributed" not in kinds
-    shift = fast.get_layer("ef_block1_conv1_shift")
-    assert shift.kernel.shape == (1, 7, 3, 21)
+    assert isinstance(fast.get_layer("ef_stack"), rewrite.ChannelStack)
+    assert isinstance(fast.get_layer("ef_block1_conv1_shift"), rewrite.FrequencyNeighbours)
     assert fast.get_layer("ef_block1_conv1").kernel.shape == (7, 1, 21, 8)
     assert fast.get_layer("ef_block2_conv1").kernel.shape == (7, 7, 8, 8)  # 8 channels: kept
     assert [t.name for t in fast.inputs] == [t.name for t in ef_model.inputs]
@@ -75,6 +76,13 @@ def test_split_convolution_with_bias_and_activation():
     assert fast.get_layer("narrow").kernel.shape == (3, 3, 5, 3)
     data = np.random.default_rng(4).standard_normal((3, 12, 10, 2)).astype(np.float32)
     np.testing.assert_allclose(fast(data), model(data), atol=1e-5)
+    # An even width: 'same' pads (width - 1) // 2 bins in front, the rest behind.
+    x = keras.Input((9, 11, 3))
+    even = keras.Model(x, keras.layers.Conv2D(4, (2, 6), padding="same", name="even")(x))
+    fast = rewrite.for_tflite(even)
+    assert fast.get_layer("even").kernel.shape == (2, 1, 18, 4)
+    data = np.random.default_rng(5).standard_normal((2, 9, 11, 3)).astype(np.float32)
+    np.testing.assert_allclose(fast(data), even(data), atol=1e-5)
     seq = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 7, padding="same")])
     assert rewrite.for_tflite(seq) is seq  # only functional models are rewritten
 
@@ -107,4 +115,5 @@ def test_rewritten_int8_file_has_no_average_pool(tmp_path, ef_model):
     assert counts["baseline"]["AVERAGE_POOL_2D"] == 3
     assert "AVERAGE_POOL_2D" not in counts["current"]
     assert counts["current"]["DEPTHWISE_CONV_2D"] == 3
-    assert counts["current"]["CONV_2D"] == counts["baseline"]["CONV_2D"] + 1
+    assert counts["current"]["CONV_2D"] == counts["baseline"]["CONV_2D"]  # split, not added
+    assert counts["current"]["TRANSPOSE"] == 1  # the stack's and the split's transposes fold

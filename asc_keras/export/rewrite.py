@@ -12,16 +12,20 @@ same function from the same weights (float differences are summation-order round
   XNNPACK has no int8 average pooling, so in an int8 file every pool ran in TFLite's own
   kernel and cut the delegated graph in pieces (1B EF: 1.0 ms of the first pool alone against
   0.16 ms as a depthwise convolution).
+- `Concatenate` on the channel axis of one-channel inputs (EF's `ef_stack` of Log-Mel, CQT and
+  Gamma) -> `ChannelStack` (`<name>`): the inputs concatenated as rows `[b, t, C, f]` and one
+  transpose to `[b, t, f, C]`. Same numbers; XNNPACK concatenates channels one element at a
+  time, so the three-channel stack took 0.50 ms in an int8 file, against 0.09 ms this way.
 - A `Conv2D(k_t x k_f)`, stride 1, 'same', on an input of few channels (`cin < 8`, `k_f >= 5`:
-  the 1B network's first 7x7 convolution on 1 or 3 channels) -> a fixed one-hot
-  `Conv2D(1 x k_f)` that stacks the `k_f` frequency neighbours of every channel
-  (`<name>_shift`, `cin -> cin * k_f` channels, channel `c * k_f + i` = channel `c` shifted by
-  `i - k_f // 2` bins, zeros outside as 'same' padding) and the trained kernel rearranged to
-  `Conv2D(k_t x 1)` over those `cin * k_f` channels (`<name>`, same bias and activation).
-  XNNPACK's int8 convolution pads the channels of every kernel tap to a multiple of 8, so three
-  channels per tap did 2.7x the useful work (1B EF: 3.6 ms -> 0.8 + 1.7 ms). The int8 weights
-  are the same: the per-output-channel scale covers the same 147 numbers, and the one-hot weights
-  are exact.
+  the 1B network's first 7x7 convolution on 1 or 3 channels) -> `FrequencyNeighbours`
+  (`<name>_shift`, no weights: the 'same'-padded input sliced at the `k_f` frequency offsets,
+  stacked, and transposed so that channel `c * k_f + i` = channel `c` shifted by tap `i`) and
+  the trained kernel rearranged to `Conv2D(k_t x 1)` over those `cin * k_f` channels (`<name>`,
+  same bias and activation). XNNPACK's int8 convolution pads the channels of every kernel tap
+  to a multiple of 8, so three channels per tap did 2.7x the useful work (1B EF: 3.6 ms as one
+  7x7 convolution; 0.7 + 1.5 ms with the neighbours stacked by a fixed one-hot 1 x 7
+  convolution; 0.3 + 1.5 ms with slices and one transpose). The int8 weights are the same: the
+  per-output-channel scale covers the same 147 numbers.
 """
 
 from __future__ import annotations
@@ -46,6 +50,59 @@ def _pool_as_depthwise(src, x):
     return y
 
 
+class ChannelStack(keras.layers.Layer):
+    """`[b, t, f, 1]` tensors -> `[b, t, f, C]`, as a channel `Concatenate` of them would.
+
+    Concatenated as rows `[b, t, C, f]` (contiguous copies of `f` values), then one transpose.
+    """
+
+    def call(self, inputs):
+        _, t, f, _ = inputs[0].shape
+        rows = keras.ops.concatenate([keras.ops.reshape(x, (-1, t, 1, f)) for x in inputs], axis=2)
+        return keras.ops.transpose(rows, (0, 1, 3, 2))
+
+    def compute_output_shape(self, input_shape):
+        b, t, f, _ = input_shape[0]
+        return b, t, f, len(input_shape)
+
+
+class FrequencyNeighbours(keras.layers.Layer):
+    """`[b, t, f, C]` -> `[b, t, f, C * width]`: channel `c * width + i` is channel `c` at bin
+    `f + i - (width - 1) // 2` (zero outside), the frequency taps a 'same' convolution of that
+    width reads (`keras.layers.Conv2D` pads `(width - 1) // 2` bins in front).
+
+    The padded input is sliced at the `width` offsets (contiguous copies of `f * C` values), the
+    slices stacked as `[b, t, width, f, C]`, and transposed once.
+    """
+
+    def __init__(self, width: int, **kwargs):
+        super().__init__(**kwargs)
+        self.width = width
+
+    def call(self, x):
+        _, t, f, c = x.shape
+        before = (self.width - 1) // 2
+        rows = keras.ops.transpose(x, (0, 1, 3, 2))  # [b, t, c, f]
+        padded = keras.ops.pad(rows, [(0, 0), (0, 0), (0, 0), (before, self.width - 1 - before)])
+        taps = keras.ops.stack([padded[..., i:i + f] for i in range(self.width)], axis=3)
+        return keras.ops.reshape(keras.ops.transpose(taps, (0, 1, 4, 2, 3)),  # [b, t, f, c, w]
+                                 (-1, t, f, c * self.width))
+
+    def compute_output_shape(self, input_shape):
+        b, t, f, c = input_shape
+        return b, t, f, c * self.width
+
+    def get_config(self):
+        return {**super().get_config(), "width": self.width}
+
+
+def stacks_channels(src, inputs) -> bool:
+    """Whether `ChannelStack` replaces a `Concatenate` of these input tensors."""
+    return (type(src) is keras.layers.Concatenate and src.axis in (-1, 3)
+            and isinstance(inputs, (list, tuple)) and len(inputs) > 1
+            and all(len(x.shape) == 4 and x.shape[-1] == 1 for x in inputs))
+
+
 def splits_conv(src, channels: int) -> bool:
     """Whether `_conv_as_shift` rewrites a `Conv2D` that reads `channels` channels."""
     return (type(src) is keras.layers.Conv2D and src.padding == "same"
@@ -55,17 +112,10 @@ def splits_conv(src, channels: int) -> bool:
 
 
 def _conv_as_shift(src, x):
-    """A `k_t x k_f` convolution as a one-hot frequency shift and a `k_t x 1` convolution."""
+    """A `k_t x k_f` convolution as stacked frequency neighbours and a `k_t x 1` convolution."""
     kt, kf = src.kernel_size
     cin = x.shape[-1]
-    shift = keras.layers.Conv2D(cin * kf, (1, kf), padding="same", use_bias=False,
-                                name=f"{src.name}_shift")
-    stacked = shift(x)  # [b, t, f, cin * kf]
-    one_hot = np.zeros((1, kf, cin, cin * kf), np.float32)
-    for c in range(cin):
-        for i in range(kf):
-            one_hot[0, i, c, c * kf + i] = 1.0
-    shift.set_weights([one_hot])
+    stacked = FrequencyNeighbours(kf, name=f"{src.name}_shift")(x)  # [b, t, f, cin * kf]
     conv = keras.layers.Conv2D(src.filters, (kt, 1), padding="same", use_bias=src.use_bias,
                                activation=src.activation, name=src.name)
     y = conv(stacked)  # [b, t, f, filters]
@@ -90,7 +140,8 @@ def for_tflite(model):
     model = flatten_time_distributed(model)
     if isinstance(model, keras.Sequential):
         return model
-    if not any(isinstance(layer, (keras.layers.AveragePooling2D, keras.layers.Conv2D))
+    if not any(isinstance(layer, (keras.layers.AveragePooling2D, keras.layers.Conv2D,
+                                  keras.layers.Concatenate))
                for layer in model.layers):
         return model
 
@@ -103,6 +154,8 @@ def for_tflite(model):
         y = None
         if isinstance(src, keras.layers.AveragePooling2D):
             y = _pool_as_depthwise(src, x)
+        elif stacks_channels(src, x):
+            y = ChannelStack(name=src.name)(x)
         elif isinstance(src, keras.layers.Conv2D) and splits_conv(src, x.shape[-1]):
             y = _conv_as_shift(src, x)
         if y is not None:
