@@ -3,6 +3,7 @@
     python bench/tflite_bench.py [--runs=200] [--warmup=20] [--num_threads=1]
     python bench/tflite_bench.py --model_dir=RUN (--data_dir=DIR | --features_dir=F)
         [--export_dir=EXPORT] [--split=evaluate] [--batch_size=64]
+    python bench/tflite_bench.py --layers [--runs=100]
 
 Without --model_dir: the full-size `1b_ef_spsmt` network (paper Table 4, EF of Log-Mel, CQT and
 Gamma + SPSMT, inputs 3 x [862, 64]) is built UNTRAINED and exported with stand-in
@@ -17,6 +18,14 @@ With --model_dir: the trained run is exported (`asc_keras.export.run`, into --ex
 temporary folder; an existing --export_dir holding both TFLite files is reused), timed, and the
 float and int8 files are both scored on --split (DCASE macro-average accuracy and log loss), so
 the table shows the accuracy change of int8.
+
+With --layers: where the time of the int8 full-size `1b_ef_spsmt` file goes. The network as
+`export.py` rewrites it is cut after every layer that ends a fused group (each ReLU, pool,
+channel stack, frequency-neighbour stack, and the outputs); each cut is exported to its own int8
+file (`tflite.convert_int8`, calibrated on N(0, 1) features, i.e. normalized ones) and timed.
+The table lists the cumulative latency of every cut, the difference to the previous cut (the
+layers in between) and their multiply-accumulates. TFLite fuses BatchNorm and ReLU into the
+convolution before them, which is why a convolution is never a cut of its own.
 
 Latency: the LiteRT interpreter (`ai_edge_litert`) with `num_threads` threads, one clip per call
 through the `serving_default` signature runner (inputs set, invoke, outputs read; int8 inputs
@@ -130,6 +139,57 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
     return export_run.size_summary(model, "1b"), exports
 
 
+def _layer_profile(folder: str, timing: dict) -> str:
+    """`--layers`: cumulative int8 latency of the rewritten 1B EF + SPSMT network, cut by cut."""
+    import keras
+
+    from asc_keras.export import rewrite, savedmodel, tflite
+    from asc_keras.models.complexity import layer_macs
+    from asc_keras.strategies import build_model
+
+    network = rewrite.for_tflite(build_model(_full_size_config(EF_INPUTS, ("spsmt",))))
+    macs = layer_macs(network)
+    ends = (keras.layers.ReLU, keras.layers.DepthwiseConv2D, rewrite.ChannelStack,
+            rewrite.FrequencyNeighbours)
+    outputs = {id(t) for t in network.outputs}
+    cuts = [layer for layer in network.layers
+            if isinstance(layer, ends) or id(layer.output) in outputs]
+    rng = np.random.default_rng(0)
+    shapes = {t.name: tuple(t.shape[1:]) for t in network.inputs}
+
+    def representative():
+        for _ in range(16):
+            yield {n: rng.standard_normal((1, *shape)).astype(np.float32)
+                   for n, shape in shapes.items()}
+
+    rows, group_macs, seen = [], [], set()
+    for layer in cuts:
+        part = keras.Model(network.inputs, layer.output, name=f"cut_{layer.name}")
+        sm_dir = os.path.join(folder, f"cut_{layer.name}")
+        savedmodel.export_saved_model(part, sm_dir)
+        path = sm_dir + ".tflite"
+        with open(path, "wb") as f:
+            f.write(tflite.convert_int8(sm_dir, representative))
+        between = [n for n in macs if n not in seen and n in {x.name for x in part.layers}]
+        seen.update(between)
+        rows.append(Row(layer.name, type(layer).__name__, os.path.getsize(path) / 1024, path))
+        group_macs.append(sum(macs[n] for n in between))
+    _time_rows(rows, **timing)
+    lines = [f"int8 1b_ef_spsmt (untrained, rewritten as export.py writes it) cut after each "
+             f"fused group; LiteRT num_threads={timing['num_threads']}; load average "
+             f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+             f"{'cut after':28s} {'layer type':20s} {'cumulative ms':>14s} {'+ms':>7s} "
+             f"{'MACs (M)':>9s} {'GMAC/s':>7s}"]
+    before = 0.0
+    for r, group in zip(rows, group_macs, strict=True):
+        delta = r.median_ms - before
+        rate = f"{group / delta / 1e6:7.0f}" if group > 1e6 and delta > 0 else "-"
+        lines.append(f"{r.model:28s} {r.artifact:20s} {r.median_ms:14.3f} {delta:+7.3f} "
+                     f"{group / 1e6:9.1f} {rate:>7s}")
+        before = r.median_ms
+    return "\n".join(lines)
+
+
 def _score(path: str, manifest, split: str, batch_size: int, classes):
     from asc_keras.evaluation import metrics, predictors
     from asc_keras.evaluation import run as eval_run
@@ -171,6 +231,9 @@ def _ratios(rows) -> list[str]:
 
 
 def main(argv=None) -> int:
+    from asc_keras import quiet
+
+    quiet.setup(sys.argv)  # before TensorFlow loads: no native log lines unless asked
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model_dir", default=None)
     parser.add_argument("--data_dir", default=None)
@@ -182,9 +245,15 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--num_threads", type=int, default=1)
+    parser.add_argument("--layers", action="store_true",
+                        help="where the int8 1B EF + SPSMT latency goes, layer group by group")
     args = parser.parse_args(argv)
     timing = dict(num_threads=args.num_threads, warmup=args.warmup, runs=args.runs,
                   rounds=args.rounds)
+    if args.layers:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(_layer_profile(tmp, timing))
+        return 0
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
