@@ -312,15 +312,21 @@ def test_two_workers_multi_worker(tiny_1b_features, tmp_path):
     assert not glob.glob(str(model_dir / "workertemp_*"))  # the other worker's scratch is gone
 
 
-def test_run_computes_missing_features(tiny_1b_dir, tmp_path):
+def test_run_computes_missing_features(tiny_1b_dir, tmp_path, monkeypatch):
+    from asc_keras import runs
     from asc_keras.config import DataConfig, FeatureConfig
 
+    # Relative --features_dir and --model_dir: the run record still finds the features from
+    # any other directory (evaluate.py and export.py read them from there).
+    monkeypatch.chdir(tmp_path)
     feature_cfg = FeatureConfig(clip_seconds=1.0, logmel_bins=64, representations=("logmel",))
-    data_cfg = DataConfig(data_dir=tiny_1b_dir, features_dir=str(tmp_path / "features"),
-                          task="1b", num_workers=1)
+    data_cfg = DataConfig(data_dir=tiny_1b_dir, features_dir="features", task="1b",
+                          num_workers=1)
     out = run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg),
-                      _train_cfg(tmp_path / "run", train_steps=1, eval_every=0),
+                      _train_cfg("run", train_steps=1, eval_every=0),
                       progress=False, log=_quiet)
-    assert out["features"].startswith(str(tmp_path / "features"))
-    assert os.path.exists(os.path.join(out["features"], "manifest.json"))
     assert out["metrics"]["all"]["num_examples"] > 0
+    monkeypatch.chdir(tmp_path.parent)
+    recorded = runs.read_run(str(tmp_path / "run")).features
+    assert os.path.isabs(recorded) and recorded.startswith(str(tmp_path / "features"))
+    assert os.path.exists(os.path.join(recorded, "manifest.json"))

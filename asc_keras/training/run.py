@@ -265,8 +265,9 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     else:
         normalization = datasets.get("normalization") or _identity_normalization(model_cfg)
 
-    record = runs.run_record(feature_cfg, data_cfg, model_cfg, train_cfg,
-                                    classes=classes, features=folder)
+    # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
+    record = runs.run_record(feature_cfg, data_cfg, model_cfg, train_cfg, classes=classes,
+                             features=os.path.abspath(folder) if folder else "")
     checkpoints.check_resumable(model_dir, record)
     folder_state = oom.RunFolder.before_creating(model_dir,
                                                  checkpoint_dir=runs.CHECKPOINT_DIR)
