@@ -83,6 +83,10 @@ def test_split_convolution_with_bias_and_activation():
     assert fast.get_layer("even").kernel.shape == (2, 1, 18, 4)
     data = np.random.default_rng(5).standard_normal((2, 9, 11, 3)).astype(np.float32)
     np.testing.assert_allclose(fast(data), even(data), atol=1e-5)
+    # A free time axis: left as it is (the stacks reshape to static shapes).
+    x = keras.Input((None, 11, 1))
+    free = keras.Model(x, keras.layers.Conv2D(4, 7, padding="same", name="free")(x))
+    assert rewrite.for_tflite(free).get_layer("free").kernel.shape == (7, 7, 1, 4)
     seq = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 7, padding="same")])
     assert rewrite.for_tflite(seq) is seq  # only functional models are rewritten
 

@@ -100,12 +100,15 @@ def stacks_channels(src, inputs) -> bool:
     """Whether `ChannelStack` replaces a `Concatenate` of these input tensors."""
     return (type(src) is keras.layers.Concatenate and src.axis in (-1, 3)
             and isinstance(inputs, (list, tuple)) and len(inputs) > 1
-            and all(len(x.shape) == 4 and x.shape[-1] == 1 for x in inputs))
+            and all(len(x.shape) == 4 and x.shape[-1] == 1 and None not in x.shape[1:]
+                    for x in inputs))
 
 
-def splits_conv(src, channels: int) -> bool:
-    """Whether `_conv_as_shift` rewrites a `Conv2D` that reads `channels` channels."""
+def splits_conv(src, x) -> bool:
+    """Whether `_conv_as_shift` rewrites a `Conv2D` called on `x` (static `[b, t, f, c]`)."""
+    channels = x.shape[-1]
     return (type(src) is keras.layers.Conv2D and src.padding == "same"
+            and len(x.shape) == 4 and None not in x.shape[1:]
             and src.data_format == "channels_last" and tuple(src.strides) == (1, 1)
             and tuple(src.dilation_rate) == (1, 1) and src.groups == 1
             and channels < MAX_SHIFT_CHANNELS and src.kernel_size[1] >= MIN_SHIFT_WIDTH)
@@ -156,7 +159,7 @@ def for_tflite(model):
             y = _pool_as_depthwise(src, x)
         elif stacks_channels(src, x):
             y = ChannelStack(name=src.name)(x)
-        elif isinstance(src, keras.layers.Conv2D) and splits_conv(src, x.shape[-1]):
+        elif isinstance(src, keras.layers.Conv2D) and splits_conv(src, x):
             y = _conv_as_shift(src, x)
         if y is not None:
             return y
