@@ -84,7 +84,9 @@ class FrequencyNeighbours(keras.layers.Layer):
         before = (self.width - 1) // 2
         rows = keras.ops.transpose(x, (0, 1, 3, 2))  # [b, t, c, f]
         padded = keras.ops.pad(rows, [(0, 0), (0, 0), (0, 0), (before, self.width - 1 - before)])
-        taps = keras.ops.stack([padded[..., i:i + f] for i in range(self.width)], axis=3)
+        rows_shape = (-1, t, c, f)  # SLICE ops sharing one size constant: a smaller file
+        taps = keras.ops.stack([keras.ops.slice(padded, (0, 0, 0, i), rows_shape)
+                                for i in range(self.width)], axis=3)
         return keras.ops.reshape(keras.ops.transpose(taps, (0, 1, 4, 2, 3)),  # [b, t, f, c, w]
                                  (-1, t, f, c * self.width))
 
