@@ -105,22 +105,24 @@ def _batches(feature_cfg, *, nan_batch=None, count=None):
     return data if count else data.repeat()
 
 
-def test_nan_inside_a_loop_names_its_step(tiny_1b_features, tmp_path):
+@pytest.mark.parametrize("k", [8, 1])  # 1: the single-step function without a loop
+def test_nan_inside_a_loop_names_its_step(tiny_1b_features, tmp_path, k):
     _, feature_cfg, data_cfg = tiny_1b_features
     with pytest.raises(callbacks.NonFiniteLossError,
                        match="^training step 3: non-finite loss") as e:
         run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg),
-                    _train_cfg(tmp_path / "run", train_steps=8, steps_per_loop=8,
+                    _train_cfg(tmp_path / "run", train_steps=8, steps_per_loop=k,
                                log_every=8, checkpoint_every=8, deterministic=False),
                     datasets={"train": _batches(feature_cfg, nan_batch=2)}, log=_quiet)
     assert "\n" not in str(e.value)
     assert not (tmp_path / "run" / "checkpoints" / "checkpoint").exists()
 
 
-def test_training_data_that_ends_inside_a_loop(tiny_1b_features, tmp_path):
+@pytest.mark.parametrize("k", [4, 1])
+def test_training_data_that_ends_inside_a_loop(tiny_1b_features, tmp_path, k):
     _, feature_cfg, data_cfg = tiny_1b_features
     with pytest.raises(ValueError, match="the training data ended at step 3 of 8"):
         run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg),
-                    _train_cfg(tmp_path / "run", train_steps=8, steps_per_loop=4,
+                    _train_cfg(tmp_path / "run", train_steps=8, steps_per_loop=k,
                                log_every=8, checkpoint_every=8, deterministic=False),
                     datasets={"train": _batches(feature_cfg, count=3)}, log=_quiet)

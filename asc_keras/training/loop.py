@@ -6,7 +6,9 @@
   cast to float32, backward, update) on batches `({rep: [B, T, F]}, labels float32 [B, C])` from
   a (distributed) iterator, sums the global mean losses on the device, and stops early at the
   first non-finite loss. It returns a `LoopResult` of tensors; the host reads it once per loop.
-  `num_steps` is a tensor, so loops of any length share one trace.
+  `num_steps` is a tensor, so loops of any length share one trace. With `single_step=True`
+  (`--steps_per_loop=1`) every call runs one step in a `tf.function` without the loop, which
+  the largest joint models (24 CNNs) trace and optimize in about two thirds of the time.
 - `next_loop_end(step, total, steps_per_loop, cadences)`: where the loop that starts at `step`
   ends: after `steps_per_loop` steps, at the next multiple of every cadence (log, checkpoint,
   validation) or at `total`, whichever comes first. The host's work thus happens at exactly the
@@ -82,7 +84,7 @@ def _replica_step(model, optimizer, loss_kinds: Mapping[str, str], *, global_bat
 
 
 def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], step_var, *,
-                    global_batch: int, jit_compile: bool):
+                    global_batch: int, jit_compile: bool, single_step: bool = False):
     """The K-step training function `loop(iterator, num_steps) -> LoopResult` (module doc).
 
     Args:
@@ -93,6 +95,8 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
       step_var: int64 variable incremented once per step (checkpointed with the run).
       global_batch: the global batch size (losses are global means).
       jit_compile: XLA-compile each replica step.
+      single_step: every call runs exactly one step (`--steps_per_loop=1`): a `tf.function`
+        without the loop around the step (module doc); same kernels, same weights.
     """
     import tensorflow as tf
 
@@ -124,8 +128,28 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
             sums = {k: sums[k] + last[k] for k in names}
         return LoopResult(loss_sums=sums, steps=done, finite=finite, last_losses=last)
 
+    @tf.function
+    def one_step(iterator):
+        features, labels = iterator.get_next()  # OutOfRangeError at the end of the data
+        per_replica = strategy.run(replica_fn, args=(features, labels))
+        last = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
+                for k in names}
+        step_var.assign_add(1)
+        finite = tf.reduce_all(tf.stack([tf.math.is_finite(v) for v in last.values()]))
+        sums = {k: tf.where(finite, last[k], 0.0) for k in names}  # finite steps only
+        return LoopResult(loss_sums=sums, steps=tf.constant(1, tf.int64), finite=finite,
+                          last_losses=last)
+
     def run_loop(iterator, num_steps: int) -> LoopResult:
-        return loop(iterator, tf.constant(num_steps, tf.int64))
+        if not single_step:
+            return loop(iterator, tf.constant(num_steps, tf.int64))
+        if num_steps != 1:
+            raise ValueError(f"a single-step training function asked for {num_steps} steps")
+        try:
+            return one_step(iterator)
+        except tf.errors.OutOfRangeError:
+            return LoopResult(loss_sums=zeros(), steps=tf.constant(0, tf.int64),
+                              finite=tf.constant(True), last_losses=zeros())
 
     return run_loop
 

@@ -125,7 +125,8 @@ def _make_train_step(strategy, model, optimizer, loss_kinds: Mapping[str, str], 
     import tensorflow as tf
 
     train_loop = loop.make_train_loop(strategy, model, optimizer, loss_kinds, step_var,
-                                      global_batch=global_batch, jit_compile=jit_compile)
+                                      global_batch=global_batch, jit_compile=jit_compile,
+                                      single_step=True)
 
     def train_step(features, labels):
         batches = iter(tf.data.Dataset.from_tensors((features, labels)))
@@ -338,9 +339,11 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
     batches = iter(train_data)
     validator = (_Validator(model, eval_data, classes=classes, task=task, paths=eval_paths,
                             parse=eval_parse) if eval_data is not None else None)
+    steps_per_loop = train_cfg.auto_steps_per_loop
     train_loop = loop.make_train_loop(strategy, model, optimizer, loss_kinds, state.step,
                                       global_batch=global_batch,
-                                      jit_compile=train_cfg.jit_compile)
+                                      jit_compile=train_cfg.jit_compile,
+                                      single_step=steps_per_loop == 1)
     if train_cfg.deterministic:
         loop.preflight_determinism(strategy, model, loss_kinds, batch_size=global_batch)
     summaries = callbacks.Summaries(model_dir, enabled=chief)
@@ -355,7 +358,6 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
     total_steps = train_cfg.train_steps
     averager = callbacks.LossAverager()
     last_means: dict[str, float] = {}
-    steps_per_loop = train_cfg.auto_steps_per_loop
     cadences = (train_cfg.log_every, train_cfg.checkpoint_every,
                 train_cfg.eval_every if validator is not None else 0)
     step = start
