@@ -14,11 +14,12 @@ the projected time of the paper's 12,000 steps and the peak memory (max RSS).
 
 `--loop_overhead` measures what the host costs per step: a reduced-width model on short inputs
 (so that the device work is small and the per-call overhead shows), trained by
-`asc_keras.training.loop.make_train_loop` from a repeated in-memory batch, with K=1 (one
-`tf.function` call and one loss read-back per step, as the loop was before `--steps_per_loop`)
-and K=50 (one call and one read-back per 50 steps), alternated `--repeats` times; prints a
-Markdown table of the best steps/s of each, their ratio, and the host overhead per step
-(`1/sps(K=1) - 1/sps(K=50)`) as a share of the K=1 step time.
+`asc_keras.training.loop.make_train_loop` from a repeated in-memory batch: K=1 through the
+K-step loop function, K=1 through the single-step function `train.py` uses for
+`--steps_per_loop=1` (one `tf.function` call and one loss read-back per step either way, as
+training was before `--steps_per_loop`), and K=50 (one call and one read-back per 50 steps),
+alternated `--repeats` times; prints a Markdown table of the best steps/s of each, the ratios,
+and the host overhead per step (`1/sps(K=1) - 1/sps(K=50)`) as a share of the K=1 step time.
 """
 
 from __future__ import annotations
@@ -149,35 +150,41 @@ def loop_overhead(args) -> int:
     labels = rng.dirichlet(np.full(cfg.num_classes, 0.2), size=batch).astype(np.float32)
     data = tf.data.Dataset.from_tensors((features, labels)).repeat()
     batches = iter(strategy.experimental_distribute_dataset(data))
-    train_loop = loop.make_train_loop(strategy, model, optimizer, loss_outputs(model),
-                                      tf.Variable(0, dtype=tf.int64), global_batch=batch,
-                                      jit_compile=args.jit_compile)
-    ks = (1, 50)
-    steps = max(ks) * max(1, args.steps // max(ks))
-    for k in ks:  # tracing (one trace serves every K) and warm-up
-        float(train_loop(batches, k).loss_sums["total"])
-    best = dict.fromkeys(ks, 0.0)
+    step_var = tf.Variable(0, dtype=tf.int64)
+    make = dict(strategy=strategy, model=model, optimizer=optimizer,
+                loss_kinds=loss_outputs(model), step_var=step_var, global_batch=batch,
+                jit_compile=args.jit_compile)
+    looped = loop.make_train_loop(**make)
+    single = loop.make_train_loop(**make, single_step=True)
+    # label: (function, steps per call); "K=1, no loop" is what --steps_per_loop=1 runs.
+    cases = {"1, in the K-step loop": (looped, 1), "1, no loop (train.py's K=1)": (single, 1),
+             "50": (looped, 50)}
+    steps = 50 * max(1, args.steps // 50)
+    for fn, k in cases.values():  # tracing (one trace per function) and warm-up
+        float(fn(batches, k).loss_sums["total"])
+    best = dict.fromkeys(cases, 0.0)
     for _ in range(args.repeats):
-        for k in ks:
+        for label, (fn, k) in cases.items():
             t0 = time.perf_counter()
             for _ in range(steps // k):
-                float(train_loop(batches, k).loss_sums["total"])  # the read-back per loop
-            best[k] = max(best[k], steps / (time.perf_counter() - t0))
-    overhead_s = 1 / best[1] - 1 / best[50]
+                float(fn(batches, k).loss_sums["total"])  # the read-back per call
+            best[label] = max(best[label], steps / (time.perf_counter() - t0))
     print(f"host overhead per step: {args.model} at width {width} ({model.count_params():,} "
           f"weights), batch {batch}, inputs {len(cfg.inputs)} x [{frames}, {bins}], "
           f"{steps} steps x {args.repeats} alternations (best), {os.cpu_count()} CPU(s), "
           f"TensorFlow {tf.__version__}{', XLA' if args.jit_compile else ''}")
     print()
-    print("| steps per loop (K) | steps/s | ms/step |")
-    print("|---|---|---|")
-    for k in ks:
-        print(f"| {k} | {best[k]:.1f} | {1000 / best[k]:.2f} |")
-    print(f"| ratio K=50 / K=1 | {best[50] / best[1]:.2f}x | |")
+    print("| steps per loop (K) | steps/s | ms/step | K=50 / this |")
+    print("|---|---|---|---|")
+    for label in cases:
+        print(f"| {label} | {best[label]:.1f} | {1000 / best[label]:.2f} | "
+              f"{best['50'] / best[label]:.2f}x |")
     print()
-    print(f"host overhead of a K=1 step: {1000 * overhead_s:.2f} ms "
-          f"({100 * overhead_s * best[1]:.1f} % of its step time); with K=50 it is paid once per "
-          f"50 steps")
+    for label in list(cases)[:2]:
+        overhead_s = 1 / best[label] - 1 / best["50"]
+        print(f"host overhead of a K={label} step: {1000 * overhead_s:.2f} ms "
+              f"({100 * overhead_s * best[label]:.1f} % of its step time); with K=50 it is paid "
+              f"once per 50 steps")
     return 0
 
 
