@@ -25,7 +25,12 @@ same function from the same weights (float differences are summation-order round
   to a multiple of 8, so three channels per tap did 2.7x the useful work (1B EF: 3.6 ms as one
   7x7 convolution; 0.7 + 1.5 ms with the neighbours stacked by a fixed one-hot 1 x 7
   convolution; 0.3 + 1.5 ms with slices and one transpose). The int8 weights are the same: the
-  per-output-channel scale covers the same 147 numbers.
+  per-output-channel scale covers the same 147 numbers. `FrequencyNeighbours` works on rows
+  `[b, t, C, f]` too, so after a `ChannelStack` the converter folds the transpose pair between
+  them and the file keeps one TRANSPOSE.
+
+The stacks reshape to static shapes, so they replace layers only on inputs whose non-batch
+dimensions are all known (every exported model here: fixed clip length).
 """
 
 from __future__ import annotations
