@@ -116,12 +116,16 @@ def throughput(model_cfg, *, batch: int, precision: str, jit_compile: bool, ks, 
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64)
     batches = iter(distribute.distribute_dataset(strategy, _random_batches(model_cfg, batch)))
-    train_loop = loop.make_train_loop(strategy, model, optimizer, loss_outputs(model), step,
-                                      global_batch=batch, jit_compile=jit_compile)
+    make = dict(strategy=strategy, model=model, optimizer=optimizer,
+                loss_kinds=loss_outputs(model), step_var=step, global_batch=batch,
+                jit_compile=jit_compile)
+    looped = loop.make_train_loop(**make)
     _reset_peak(device)
     out = {}
     for k in ks:
-        float(train_loop(batches, k).loss_sums["total"])  # trace (once) and warm up
+        # K=1 is the single-step function train.py runs for --steps_per_loop=1.
+        train_loop = loop.make_train_loop(**make, single_step=True) if k == 1 else looped
+        float(train_loop(batches, k).loss_sums["total"])  # trace and warm up
         n = max(k, steps // k * k)
         t0 = time.perf_counter()
         for _ in range(n // k):
