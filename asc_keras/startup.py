@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import logging as std_logging
 from collections.abc import Sequence
 
 from absl import flags
@@ -70,11 +71,26 @@ def begin(argv: Sequence[str], *, required: Sequence[str] = (),
         flags.register_multi_flags_validator(names, check, flag_values=fv)
 
 
+class _NoRetracingNotes(std_logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls to <function ...> triggered tf.function
+    retracing" warning. One process that trains or scores several models (`reproduce.py
+    --launch=inline`, `evaluate.py` with many runs) traces each model's functions once; they
+    share their Python code, so TensorFlow counts them as one function retracing."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+NO_RETRACING_NOTES = _NoRetracingNotes()
+
+
 def quiet_python_logs(fv: flags.FlagValues | None = None) -> None:
-    """After parsing: TensorFlow's Python INFO records (absl logging) off unless `--verbosity`
-    was given, so they do not bury the scripts' own lines."""
+    """After parsing: TensorFlow's Python INFO records (absl logging) and its retracing notes
+    (`_NoRetracingNotes`) off unless `--verbosity` was given, so they do not bury the scripts'
+    own lines."""
     from absl import logging
 
     fv = flags.FLAGS if fv is None else fv
     if not fv["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+        std_logging.getLogger("tensorflow").addFilter(NO_RETRACING_NOTES)  # once per instance

@@ -93,3 +93,41 @@ def test_script_is_quiet_and_reports_all_missing_flags(tmp_path):
         helped = _run(["train.py", flag])
         assert helped.returncode == 0, helped.stderr
         assert "--train_steps" in helped.stdout and "python train.py" in helped.stdout
+
+
+def test_retracing_notes_are_dropped_unless_verbose():
+    """One process that builds several models traces each once; TensorFlow's "retracing"
+    warning about that is dropped after `quiet_python_logs`, and shown with `--verbosity`."""
+    import logging
+
+    import tensorflow as tf
+    from absl import flags
+    from absl import logging as absl_logging
+
+    seen = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    def traced_per_model():  # what a per-run tf.function factory does
+        for i in range(7):
+            tf.function(lambda x: x * 2)(tf.constant([float(i)] * (i + 1)))
+
+    tf_logger = logging.getLogger("tensorflow")
+    handler, level = Collect(), absl_logging.get_verbosity()
+    tf_logger.addHandler(handler)
+    try:
+        for verbose in (True, False):
+            fv = flags.FlagValues()
+            flags.DEFINE_integer("verbosity", 0, "", flag_values=fv)
+            fv(["script", "--verbosity=0"] if verbose else ["script"])
+            startup.quiet_python_logs(fv)
+            seen.clear()
+            traced_per_model()
+            retracing = [m for m in seen if "triggered tf.function retracing" in m]
+            assert bool(retracing) == verbose, seen
+    finally:
+        tf_logger.removeHandler(handler)
+        tf_logger.removeFilter(startup.NO_RETRACING_NOTES)
+        absl_logging.set_verbosity(level)
