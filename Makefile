@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # beam: tests/test_beam.py runs the Beam engine (adds ~12 s of install; protobuf 7.36 -> 6.33)
 EXTRAS ?= cpu,dev,beam
+TEST_WORKERS ?= 2
 DEMO_DIR ?= demo_out
 
 .PHONY: demo demo-clean test lint bench clean
@@ -37,7 +38,7 @@ demo: $(VENV)/.installed $(DEMO_DATA)/meta.csv
 	$(PY) predict.py --model=$(DEMO_DIR)/export/model_int8.tflite $(DEMO_DATA)/$(DEMO_CLIP)
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
