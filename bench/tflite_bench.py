@@ -170,7 +170,8 @@ def _layer_profile(folder: str, timing: dict) -> str:
         path = sm_dir + ".tflite"
         with open(path, "wb") as f:
             f.write(tflite.convert_int8(sm_dir, representative))
-        between = [n for n in macs if n not in seen and n in {x.name for x in part.layers}]
+        in_part = {x.name for x in part.layers}
+        between = [n for n in macs if n not in seen and n in in_part]
         seen.update(between)
         rows.append(Row(layer.name, type(layer).__name__, os.path.getsize(path) / 1024, path))
         group_macs.append(sum(macs[n] for n in between))

@@ -76,8 +76,10 @@ class FrequencyNeighbours(keras.layers.Layer):
     `f + i - (width - 1) // 2` (zero outside), the frequency taps a 'same' convolution of that
     width reads (`keras.layers.Conv2D` pads `(width - 1) // 2` bins in front).
 
-    The padded input is sliced at the `width` offsets (contiguous copies of `f * C` values), the
-    slices stacked as `[b, t, width, f, C]`, and transposed once.
+    Works on rows: the input is transposed to `[b, t, C, f]` (a transpose the converter folds
+    into a `ChannelStack`'s before it), padded in frequency, sliced at the `width` offsets
+    (contiguous copies of `f` values), the slices stacked as `[b, t, C, width, f]` and
+    transposed once to `[b, t, f, C, width]`.
     """
 
     def __init__(self, width: int, **kwargs):

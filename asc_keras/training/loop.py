@@ -107,6 +107,14 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
     def zeros():
         return {k: tf.constant(0.0, tf.float32) for k in names}
 
+    def step(features, labels):
+        """One step on every replica: `({name: global mean loss}, all finite)`."""
+        per_replica = strategy.run(replica_fn, args=(features, labels))
+        last = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
+                for k in names}
+        step_var.assign_add(1)
+        return last, tf.reduce_all(tf.stack([tf.math.is_finite(v) for v in last.values()]))
+
     @tf.function
     def loop(iterator, num_steps):
         sums, last = zeros(), zeros()
@@ -116,13 +124,8 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
             batch = iterator.get_next_as_optional()
             if not batch.has_value():
                 break
-            features, labels = batch.get_value()
-            per_replica = strategy.run(replica_fn, args=(features, labels))
-            last = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
-                    for k in names}
-            step_var.assign_add(1)
+            last, finite = step(*batch.get_value())
             done += 1
-            finite = tf.reduce_all(tf.stack([tf.math.is_finite(v) for v in last.values()]))
             if not finite:
                 break
             sums = {k: sums[k] + last[k] for k in names}
@@ -130,12 +133,7 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
 
     @tf.function
     def one_step(iterator):
-        features, labels = iterator.get_next()  # OutOfRangeError at the end of the data
-        per_replica = strategy.run(replica_fn, args=(features, labels))
-        last = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
-                for k in names}
-        step_var.assign_add(1)
-        finite = tf.reduce_all(tf.stack([tf.math.is_finite(v) for v in last.values()]))
+        last, finite = step(*iterator.get_next())  # OutOfRangeError at the end of the data
         sums = {k: tf.where(finite, last[k], 0.0) for k in names}  # finite steps only
         return LoopResult(loss_sums=sums, steps=tf.constant(1, tf.int64), finite=finite,
                           last_losses=last)
