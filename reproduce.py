@@ -2,7 +2,7 @@
 
     python reproduce.py --tables=2,3 --data_dir=DIR_1A --out=OUT [--features_dir=F]
         [--seeds=N] [--devices=0,1,...] [--jobs_per_device=K] [--shard=i/n]
-        [--train_steps=... --batch_size=... --width=...] [--dry_run]
+        [--train_steps=... --batch_size=... --width=...] [--dry_run] [--retrain_stale]
     python reproduce.py --tables=4 --data_dir=DIR_1B --out=OUT
     python reproduce.py --tables=2,3,4 --data_dir=DIR_1A --data_dir_1b=DIR_1B --out=OUT
 
@@ -12,7 +12,10 @@ that plan with its compute. Otherwise features are precomputed once per task, ev
 trained (finished runs skipped, interrupted ones resumed, failed ones reported while the others
 go on) and every row is scored on fold1_evaluate by fusing its runs, beside the paper's numbers:
 OUT/results.{md,csv,json,png}. Any other train.py flag (e.g. `--train_steps=300`) applies to
-every run; the report then says that the recipe was shortened.
+every run; the report then says that the recipe was shortened. A run folder in OUT that holds a
+run of other settings (say an earlier `--width`) stops the tool before it trains anything, with
+one line per such run; `--retrain_stale` moves them aside (`<run>.stale-<n>`) and trains them
+again.
 """
 
 import os
@@ -75,7 +78,7 @@ def main(argv):
             seeds=range(fv.seeds), slots=runner.device_slots(fv.devices, fv.jobs_per_device),
             shard=flags_lib.reproduce_shard(fv), launch=fv.launch,
             train_script=os.path.join(HERE, "train.py"), overrides=overrides,
-            eval_batch_size=fv.eval_batch_size)
+            eval_batch_size=fv.eval_batch_size, retrain_stale=fv.retrain_stale)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

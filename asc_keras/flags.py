@@ -629,7 +629,7 @@ def flagfile_configs(path: str, extra: tuple[str, ...] = ()
 # Reproduction flags (reproduce.py).
 
 _REPRODUCE_FLAGS = ("tables", "out", "data_dir_1b", "seeds", "devices", "jobs_per_device",
-                    "shard", "dry_run", "launch", "configs_dir")
+                    "shard", "dry_run", "launch", "configs_dir", "retrain_stale")
 # Set per run by the reproduction tool, never passed through from its command line.
 _PER_RUN_FLAGS = ("data_dir", "features_dir", "model_dir", "seed", "model_part")
 
@@ -654,6 +654,10 @@ def define_reproduce_flags(fv: flags.FlagValues | None = None) -> None:
     d(flags.DEFINE_string, "shard", "0/1",
       "i/n: take every n-th run starting at i, so n machines (a job array) share --out.")
     d(flags.DEFINE_bool, "dry_run", False, "Print the plan (runs, rows, compute) and stop.")
+    d(flags.DEFINE_bool, "retrain_stale", False,
+      "Run folders in --out that hold runs of other settings than planned are moved aside "
+      "(<run>.stale-<n>, never deleted) and trained again; without it the tool stops and "
+      "lists them.")
     d(flags.DEFINE_enum, "launch", "process", ["process", "inline"],
       "process: each run is a train.py child process; inline: runs train one after another "
       "in this process.")

@@ -56,10 +56,11 @@ def shared_feature_config(runs: Sequence[RunInfo]) -> FeatureConfig:
             raise ValueError(f"{run.path} is a {run.task} run with classes {run.classes}; "
                              f"{first.path} is {first.task} with {first.classes}")
         a, b = first.feature_config.to_dict(), run.feature_config.to_dict()
-        diff = sorted(k for k in a if k != "representations" and a[k] != b[k])
+        diff = [f"{k} {a[k]} -> {b[k]}" for k in sorted(a)
+                if k != "representations" and a[k] != b[k]]
         if diff:
-            raise ValueError(f"fused runs must share feature settings: {run.path} differs from "
-                             f"{first.path} in {diff}")
+            raise ValueError(f"fused runs must share feature settings: {first.path} -> "
+                             f"{run.path}: {', '.join(diff)}")
     reps = {r for run in runs for r in run.feature_config.representations}
     ordered = tuple(r for r in first.feature_config.representations if r in reps)
     ordered += tuple(sorted(reps - set(ordered)))

@@ -4,8 +4,10 @@ For each seed, every finished run of a task predicts the evaluate split once
 (`evaluation.run.predict_many`: one pass over the features for all runs); each row's
 probabilities are the weighted mean of its runs' (`evaluation.fusion.fuse_probs`, the weights of
 the plan) and are scored with `evaluation.run.score` (macro-average accuracy and log loss, for all
-devices and for device a). Rows are reported as mean +- std over seeds; a row whose runs are not
-all finished is marked missing with the runs it lacks.
+devices and for device a). A run trained on other feature settings than the features folder
+read is refused (`Manifest.check_compatible`, the check `evaluate.py` makes). Rows are reported
+as mean +- std over seeds; a row whose runs are not all finished is marked missing with the runs
+it lacks.
 
 Outputs (`write(out_dir, results)`): `results.json` (everything), `results.csv` (one line per
 row), `results.md` (the table; its first line says when the recipe was shortened) and
@@ -44,7 +46,11 @@ def seed_probabilities(plan: Plan, out_dir: str, seed: int, *, manifests: Mappin
 
     Returns:
         `({run: probs [N, C]}, {task: meta}, {run: size (MiB float32, 1B: DCASE KB)})`.
+
+    Raises:
+        ValueError: A run trained on other features than its task's manifest holds (one line).
     """
+    from asc_keras.data.manifest import ManifestError
     from asc_keras.evaluation import predictors as predictors_lib
     from asc_keras.evaluation import run as eval_run
     from asc_keras.runs import read_run
@@ -56,10 +62,16 @@ def seed_probabilities(plan: Plan, out_dir: str, seed: int, *, manifests: Mappin
             path = run_dir(out_dir, seed, run.name)
             if run.task != task or not os.path.exists(os.path.join(path, "metrics.json")):
                 continue
+            info = read_run(path)
+            try:
+                manifest.check_compatible(info.feature_config, info.task,
+                                          representations=run.model_config.inputs)
+            except ManifestError as e:
+                raise ValueError(f"{path}: not scored, trained on other features: {e}") from None
             predictor = predictors_lib.KerasPredictor.from_file(path, name=run.name)
             names.append(run.name)
             members.append(predictor)
-            norms.append(read_run(path).normalization)
+            norms.append(info.normalization)
             sizes[run.name] = _run_size(predictor.model, task)
         if not members:
             continue

@@ -9,6 +9,10 @@ Layout under `out_dir`:
 - A run whose folder holds `metrics.json` at the planned step count and `model.keras` is done
   and skipped; any other run is (re)started with the same command, so an interrupted run
   resumes from its last checkpoint (training resume is exact).
+- A run folder whose config.json differs from the planned run's record (`stale_jobs`: every
+  field but those of `MAY_DIFFER`) is never reused nor resumed: the tool refuses it before
+  training anything (`StaleRunsError`), or moves it aside to `<run>.stale-<n>` (`set_aside`).
+- A status.json that is not a JSON object is set aside to `status.json.corrupt-<n>` with a note.
 - `launch='process'`: each run is `python train.py --flagfile=<row flagfile>
   [--model_part=<part>] --model_dir=... --seed=k <overrides>` in a child process with its own
   `CUDA_VISIBLE_DEVICES`; `slots` devices x jobs per device children run at once (on a machine
@@ -29,12 +33,25 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from asc_keras.reproduce.plan import Plan, Run
+from asc_keras.runs import CONFIG_NAME, with_legacy_fields
 
 STATUS_NAME = "status.json"
 _STEP = re.compile(r"step (\d+)/(\d+)")
+
+# The fields of a run's config.json that may differ between a run folder and the planned run
+# that reuses (or resumes) it: paths, cadences and how the steps are executed, none of which
+# changes the weights. Every other recorded field (task, classes, training list, features,
+# model, training recipe, seed, step count) must be equal. Settings not recorded there (the
+# number of workers, shard sizes, --verbosity) never make a run stale.
+MAY_DIFFER = {
+    "train_config": ("model_dir", "eval_every", "eval_batch_size", "checkpoint_every",
+                     "keep_checkpoints", "log_every", "distribution", "steps_per_loop",
+                     "jit_compile", "deterministic"),
+    "data": ("features",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +92,93 @@ def is_done(job: Job, train_steps: int) -> bool:
     return step == train_steps and os.path.exists(os.path.join(job.model_dir, "model.keras"))
 
 
+def _flat(record: Mapping, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    out = {}
+    for key, value in record.items():
+        path = (*prefix, key)
+        out.update(_flat(value, path) if isinstance(value, Mapping) else {path: value})
+    return out
+
+
+def record_differences(recorded: Mapping, planned: Mapping) -> list[str]:
+    """The fields a run's config.json and the planned run's record disagree on.
+
+    Args:
+        recorded: A run folder's config.json (read with the values of fields added since).
+        planned: The record training would write for the planned run (`runs.run_record`).
+
+    Returns:
+        `['width 0.04 -> 0.08', ...]`, fields named without their section, `MAY_DIFFER` left out.
+    """
+    old = _flat(with_legacy_fields(recorded))
+    new = _flat(json.loads(json.dumps(planned)))  # as written to config.json
+    out = []
+    for path in dict.fromkeys([*new, *old]):
+        if path[1:2] and path[1] in MAY_DIFFER.get(path[0], ()):
+            continue
+        if old.get(path) != new.get(path):
+            out.append(f"{'.'.join(path[1:] or path)} {old.get(path)} -> {new.get(path)}")
+    return out
+
+
+def stale_jobs(todo: Sequence[Job], planned_record: Callable[[Job], Mapping]
+               ) -> list[tuple[Job, list[str]]]:
+    """The jobs whose folder holds a run (finished or not) of other settings than planned.
+
+    Args:
+        todo: The jobs of this machine.
+        planned_record: `job -> the config.json its training would write`.
+
+    Returns:
+        `[(job, differences)]` (see `record_differences`); a folder without config.json is
+        not stale (nothing was recorded there).
+
+    Raises:
+        ValueError: A config.json that cannot be read (one line naming it).
+    """
+    out = []
+    for job in todo:
+        path = os.path.join(job.model_dir, CONFIG_NAME)
+        if not os.path.isfile(path):
+            continue
+        try:
+            with open(path) as f:
+                recorded = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: unreadable ({e}); move the run folder aside") from None
+        if not isinstance(recorded, Mapping):
+            raise ValueError(f"{path}: not a run record (a JSON object); move the run folder "
+                             "aside")
+        diff = record_differences(recorded, planned_record(job))
+        if diff:
+            out.append((job, diff))
+    return out
+
+
+class StaleRunsError(ValueError):
+    """Run folders of `out_dir` hold runs of other settings than the plan's."""
+
+    def __init__(self, out_dir: str, stale: Sequence[tuple[Job, list[str]]], *, shown: int = 6):
+        lines = [f"{out_dir}: {len(stale)} run folder(s) hold runs of other settings than "
+                 "this plan; nothing was trained:"]
+        for job, diff in stale:
+            more = f", and {len(diff) - shown} more" if len(diff) > shown else ""
+            lines.append(f"  {job.key}: {', '.join(diff[:shown])}{more}")
+        lines.append("use a new --out, or --retrain_stale to move these runs aside "
+                     "(<run>.stale-<n>) and train them again")
+        super().__init__("\n".join(lines))
+
+
+def set_aside(path: str, tag: str) -> str:
+    """Rename `path` to `<path>.<tag>-<n>` (the first free n from 1), never deleting anything;
+    returns the new path."""
+    n = 1
+    while os.path.lexists(f"{path}.{tag}-{n}"):
+        n += 1
+    os.rename(path, f"{path}.{tag}-{n}")
+    return f"{path}.{tag}-{n}"
+
+
 def train_argv(job: Job, *, data_dir: str, features_dir: str, overrides: Sequence[str]
                ) -> list[str]:
     """The `train.py` flags of a job (the row flagfile first, so overrides win)."""
@@ -108,17 +212,28 @@ def _step(log_path: str) -> str:
 
 class _Status:
     """status.json: `{job key: {'state': 'done' | 'failed', 'error': str, 'seconds': float}}`,
-    re-read before every write so that machines sharing out_dir keep each other's entries."""
+    re-read before every write so that machines sharing out_dir keep each other's entries.
+    A file that is not a JSON object is set aside (`status.json.corrupt-<n>`) with a note."""
 
-    def __init__(self, out_dir: str):
+    def __init__(self, out_dir: str, log: Callable[[str], None]):
         self.path = os.path.join(out_dir, STATUS_NAME)
+        self.log = log
 
     def read(self) -> dict:
         try:
-            with open(self.path) as f:
-                return json.load(f)
-        except (OSError, json.JSONDecodeError):
+            with open(self.path, "rb") as f:
+                status = json.load(f)
+        except FileNotFoundError:
             return {}
+        except ValueError as e:  # not JSON (or not text)
+            status, reason = None, f"not JSON ({' '.join(str(e).split())})"
+        else:
+            reason = f"a JSON {type(status).__name__}, not an object"
+        if isinstance(status, dict):
+            return status
+        moved = set_aside(self.path, "corrupt")
+        self.log(f"{self.path}: {reason}; set aside as {moved}, starting a new one")
+        return {}
 
     def set(self, key: str, entry: dict) -> None:
         from asc_keras.data.manifest import write_json_atomic
@@ -154,7 +269,8 @@ def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
     Returns:
         `{'done': [keys], 'failed': {key: error line}, 'skipped': [keys already done]}`.
     """
-    status = _Status(out_dir)
+    status = _Status(out_dir, log)
+    status.read()  # a corrupt file is set aside before any run starts
     skipped = [j.key for j in todo if is_done(j, train_steps(j))]
     pending = [j for j in todo if not is_done(j, train_steps(j))]
     total = len(todo)

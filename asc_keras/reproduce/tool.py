@@ -1,5 +1,9 @@
 """`reproduce(plan, ...)`: features once per task -> every planned run -> the fused table report.
 
+Run folders of `out_dir` that hold runs of other settings than planned (a changed `--width`,
+feature or training flag) are found first, before anything is computed: the tool stops with one
+line per stale run, or with `retrain_stale` moves them aside and trains them again.
+
 What `reproduce.py` does after reading its flags; tests call it directly. See `plan` for how rows
 become runs, `runner` for how runs execute (processes per device, shards, resume) and `report`
 for the scoring.
@@ -35,12 +39,50 @@ def prepare_features(plan: Plan, data_cfgs: Mapping[str, DataConfig], *, progres
 
     folders = {}
     for task in plan.tasks:
-        if task not in data_cfgs:
-            raise ValueError(f"the plan has {task} rows but no dataset folder for {task}")
         cfg = dataclasses.replace(data_cfgs[task], task=task)
         folders[task] = precompute.ensure_features(plan.features[task], cfg, splits=SPLITS,
                                                    progress=progress, log=log)
     return folders
+
+
+def job_configs(job: runner.Job, *, data_dirs: Mapping[str, str], features_dir: str,
+                overrides: Sequence[str]) -> tuple:
+    """`(FeatureConfig, DataConfig, ModelConfig, TrainConfig, FlagValues)` of a job: from
+    exactly the flags its `train.py` child gets, read as `train.py` reads them."""
+    from asc_keras import flags as flags_lib
+
+    argv = runner.train_argv(job, data_dir=data_dirs[job.run.task], features_dir=features_dir,
+                             overrides=overrides)
+    fv = flags_lib.flagfile_values(job.run.flagfile, tuple(argv[1:]))
+    feature_cfg = flags_lib.feature_config(fv)
+    return (feature_cfg, flags_lib.data_config(fv), flags_lib.model_config(feature_cfg, fv),
+            flags_lib.train_config(fv), fv)
+
+
+def planned_record(job: runner.Job, *, data_dirs: Mapping[str, str], features_dir: str,
+                   overrides: Sequence[str]) -> dict:
+    """The config.json training would write for `job` (`runs.run_record` of its configs)."""
+    from asc_keras.runs import run_record
+
+    feature_cfg, data_cfg, model_cfg, train_cfg, _ = job_configs(
+        job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides)
+    return run_record(feature_cfg, data_cfg, model_cfg, train_cfg,
+                      classes=data_cfg.task_spec.classes)
+
+
+def check_stale(todo: Sequence[runner.Job], *, out_dir: str, retrain_stale: bool,
+                planned: Callable[[runner.Job], Mapping], log: Callable[[str], None]) -> None:
+    """Refuse run folders of other settings than planned, or move them aside to retrain them.
+
+    Raises:
+        runner.StaleRunsError: Stale runs without `retrain_stale` (one line per run).
+    """
+    stale = runner.stale_jobs(todo, planned)
+    if stale and not retrain_stale:
+        raise runner.StaleRunsError(out_dir, stale)
+    for job, diff in stale:
+        moved = runner.set_aside(job.model_dir, "stale")
+        log(f"{job.key}: {', '.join(diff)}; moved aside to {moved}, training it again")
 
 
 def train_inline(job: runner.Job, log: Callable[[str], None], *, data_dirs: Mapping[str, str],
@@ -49,21 +91,22 @@ def train_inline(job: runner.Job, log: Callable[[str], None], *, data_dirs: Mapp
     from asc_keras import flags as flags_lib
     from asc_keras.training import run as train_run
 
-    argv = runner.train_argv(job, data_dir=data_dirs[job.run.task], features_dir=features_dir,
-                             overrides=overrides)
-    fv = flags_lib.flagfile_values(job.run.flagfile, tuple(argv[1:]))
-    feature_cfg = flags_lib.feature_config(fv)
-    train_run.run(feature_cfg, flags_lib.data_config(fv), flags_lib.model_config(feature_cfg, fv),
-                  flags_lib.train_config(fv), flags_text=flags_lib.resolved_flags(fv),
-                  progress=False, log=log)
+    feature_cfg, data_cfg, model_cfg, train_cfg, fv = job_configs(
+        job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides)
+    train_run.run(feature_cfg, data_cfg, model_cfg, train_cfg,
+                  flags_text=flags_lib.resolved_flags(fv), progress=False, log=log)
 
 
 def reproduce(plan: Plan, *, out_dir: str, data_cfgs: Mapping[str, DataConfig],
               seeds: Sequence[int] = (0,), slots: Sequence[dict] = ({},),
               shard: tuple[int, int] = (0, 1), launch: str = "process", train_script: str = "",
               overrides: Sequence[str] = (), eval_batch_size: int = 64, progress: bool = True,
-              log: Callable[[str], None] = print) -> dict:
+              retrain_stale: bool = False, log: Callable[[str], None] = print) -> dict:
     """Train this shard's share of the plan (skipping finished runs) and write the report.
+
+    Before anything is computed, this shard's run folders are compared with the planned runs
+    (`runner.stale_jobs`): a folder of other settings stops the tool (`runner.StaleRunsError`),
+    or with `retrain_stale` is moved aside and its run trained again.
 
     Args:
         plan: From `plan.make_plan`.
@@ -77,6 +120,7 @@ def reproduce(plan: Plan, *, out_dir: str, data_cfgs: Mapping[str, DataConfig],
         overrides: Flags given to every run after its row flagfile (`--train_steps=...`).
         eval_batch_size: Clips per batch when scoring the rows.
         progress: Precompute progress bar.
+        retrain_stale: Move stale run folders aside (`<run>.stale-<n>`) and train them again.
         log: Progress lines.
 
     Returns:
@@ -85,10 +129,17 @@ def reproduce(plan: Plan, *, out_dir: str, data_cfgs: Mapping[str, DataConfig],
     from asc_keras.data.manifest import load_manifest
 
     t0 = time.time()
-    folders = prepare_features(plan, data_cfgs, progress=progress, log=log)
+    for task in plan.tasks:
+        if task not in data_cfgs:
+            raise ValueError(f"the plan has {task} rows but no dataset folder for {task}")
     features_dir = next(iter(data_cfgs.values())).features_dir
     data_dirs = {task: cfg.data_dir for task, cfg in data_cfgs.items()}
     todo = runner.jobs(plan, out_dir, seeds=seeds, shard=shard)
+    check_stale(todo, out_dir=out_dir, retrain_stale=retrain_stale, log=log,
+                planned=lambda job: planned_record(job, data_dirs=data_dirs,
+                                                   features_dir=features_dir,
+                                                   overrides=overrides))
+    folders = prepare_features(plan, data_cfgs, progress=progress, log=log)
     steps = {run.name: run.train_steps for run in plan.runs}
     if launch == "process":
         if not train_script:
