@@ -3,9 +3,10 @@
     python -m asc_keras.summary --flagfile=configs/1a_spsmr.flags
 
 Runs from any directory (nested flagfiles resolve against the including file). Output:
-`model.summary()`, the output names with their shapes and loss kinds, the parts, and the
-`SizeReport` (float32 MiB and DCASE 1B KB), multiply-accumulates per clip and parameter memory
-by dtype (`models.complexity`).
+`model.summary()`, the output names with their shapes and loss kinds, the parts, every weight in
+bytes and MiB (`SizeReport`), the flags' `--task` complexity rule with a verdict for parameter
+bytes and for multiply-accumulates per clip (`models.rules`), and the parameter memory of every
+weight at each dtype, in bytes (`models.complexity`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from absl import flags as absl_flags
 
 from asc_keras import flags as flags_lib
 from asc_keras.config import ModelConfig
-from asc_keras.models import complexity
+from asc_keras.models import complexity, rules
 from asc_keras.models.size import model_size
 from asc_keras.strategies import build_model, loss_outputs
 
@@ -55,11 +56,12 @@ def model_config_from_args(args: list[str]) -> ModelConfig:
     return flags_lib.model_config(flags_lib.feature_config(values), values)
 
 
-def run(cfg: ModelConfig, *, layers: bool = True) -> str:
+def run(cfg: ModelConfig, *, task: str, layers: bool = True) -> str:
     """Build the model of `cfg` and return its summary text (also printed).
 
     Args:
         cfg: The model config.
+        task: The `--task` whose complexity rule judges the model (`asc_keras.tasks`).
         layers: Include `model.summary()`'s layer table.
 
     Returns:
@@ -79,12 +81,15 @@ def run(cfg: ModelConfig, *, layers: bool = True) -> str:
     if len(parts) > 1:
         lines.append(f"  {len(parts)} independent parts (--model_part, fusion weight): "
                      + ", ".join(f"{p.name} {p.weight:.4g}" for p in parts))
-    task = "1b" if cfg.backbone == "1b" else "1a"
-    lines.append(model_size(model).text(task=task, untrained=True))
-    memory = ", ".join(f"{complexity.parameter_memory(model, d)['kb']:.1f} KB {d}"
+    lines.append(model_size(model).text())
+    size = rules.size_summary(model, task)
+    lines += rules.rule_lines(size)
+    if size["count_zeros"] is False:
+        lines.append("  (an untrained model: the rule counts non-zero values, so the trained "
+                     "model, e.g. in export.py, measures a little more)")
+    memory = ", ".join(f"{complexity.parameter_memory(model, d)['bytes']:,} bytes {d}"
                        for d in ("float32", "float16", "int8"))
-    lines.append(f"complexity: {complexity.macs(model) / 1e6:.2f} M multiply-accumulates per "
-                 f"clip of {cfg.num_frames} frames; parameter memory {memory}")
+    lines.append(f"every weight ({cfg.num_frames} frames in): {memory}")
     text = "\n".join(lines)
     print(text)
     return text
@@ -92,7 +97,7 @@ def run(cfg: ModelConfig, *, layers: bool = True) -> str:
 
 def main(argv):
     del argv
-    run(flags_lib.model_config(flags_lib.feature_config()))
+    run(flags_lib.model_config(flags_lib.feature_config()), task=absl_flags.FLAGS.task)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     assert config["artifacts"]["model_int8.tflite"]["output_dtype"] == "int8"
 
     saved = json.load(open(os.path.join(out, "export_report.json")))
-    assert saved["passed"] and saved["size"]["limit_kb"] == 500
+    assert saved["passed"] and saved["size"]["limit_bytes"] == 512_000
     assert saved["calibration"]["split"] == "train"
     assert set(saved["calibration"]["class_counts"]) == {"indoor", "outdoor", "transportation"}
     assert saved["parity_data"]["split"] == "evaluate"
@@ -152,7 +152,7 @@ def test_export_1a_without_data(tmp_path):
     with pytest.raises(export_run.ExportError, match="int8 calibration needs"):
         _export(tmp_path, run_dir)
     cfg, report = _export(tmp_path, run_dir, int8=False)
-    assert report["passed"] and report["size"]["limit_kb"] is None
+    assert report["passed"] and report["size"]["limit_bytes"] is None
     assert report["parity_data"]["split"] == "synthetic"
     assert sorted(a["name"] for a in report["artifacts"]) == ["model.tflite", "saved_model"]
 
@@ -189,7 +189,8 @@ def test_export_cli_fails_on_the_1b_size_rule(tmp_path, tiny_1b_features):
          f"--export_dir={out}"], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "the 1b model breaks its complexity rule" in proc.stderr
-    assert "KB of float32 parameters, over 500 KB" in proc.stderr
+    assert "non-BatchNorm parameters at their dtype's bytes" in proc.stderr
+    assert "over 512,000 bytes (500 KB)" in proc.stderr
     assert not out.exists()
 
 

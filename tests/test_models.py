@@ -139,12 +139,12 @@ def test_full_size_1a_single_cnn_forward():
 def test_summary_applies_the_1b_rule_to_1b_only(capsys):
     from asc_keras import summary
 
-    text_1a = summary.run(ModelConfig(num_frames=128, width=1 / 16), layers=False)
-    assert "OVER" not in text_1a and "applies to 1B models only" in text_1a
-    assert "non-zero values" in text_1a  # why export.py (trained weights) shows more
+    text_1a = summary.run(ModelConfig(num_frames=128, width=1 / 16), task="1a", layers=False)
+    assert "OVER" not in text_1a and "task 1a: no complexity rule" in text_1a
     text_1b = summary.run(ModelConfig(backbone="1b", num_frames=128, num_classes=3,
-                                      width=1 / 4), layers=False)
-    assert "within the 500 KB limit" in text_1b
+                                      width=1 / 4), task="1b", layers=False)
+    assert "limit 512,000 bytes (500 KB): within" in text_1b
+    assert "non-zero values" in text_1b  # why export.py (trained weights) shows more
 
 
 def test_full_size_1b_ef_spsmt_forward():

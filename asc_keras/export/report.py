@@ -1,15 +1,20 @@
 """The export report: model sizes, artifact file sizes and parity checks, as a table and as JSON.
 
-Input: the `size` dict of the model (`asc_keras.models.size.SizeReport` fields plus the 1B
-limit), one entry per artifact (`{'name', 'input', 'dtype', 'bytes', 'status', 'error',
-'parity': [Parity.to_dict(), ...]}`) and the calibration and parity data descriptions. Output:
-`export_report.json` (`write_report`) and a printed table (`format_report`), e.g.
+Input: the `size` dict of the model (`asc_keras.models.rules.size_summary`: every weight, the
+task's complexity rule in exact bytes and MACs with its verdicts), one entry per artifact
+(`{'name', 'input', 'dtype', 'bytes', 'status', 'error', 'parity': [Parity.to_dict(), ...]}`)
+and the calibration and parity data descriptions. Output: `export_report.json`
+(`write_report`) and a printed table (`format_report`); sizes in bytes, with the rule's own unit
+beside them, e.g.
 
     export asc_1b_ef_spsmt (task 1b): RUN -> EXPORT
-    weights 124,547 = 0.475 MiB float32; DCASE 1B rule: 124,155 parameters = 485.0 KB (limit
-    500 KB: within)
-    artifact                      input     dtype     file size   vs        max |diff|  tol   ...
-    saved_model                   features  float32   1.2 MiB     keras     0           1e-05 ...
+    weights 124,547 = 498,188 bytes float32 (0.475 MiB)
+    DCASE 2020 Task 1B rule (task 1b), 1 KB = 1024 bytes:
+      parameter memory: 124,155 non-zero non-BatchNorm parameters at their dtype's bytes =
+        496,620 bytes (485.0 KB); limit 512,000 bytes (500 KB): within
+      multiply-accumulates: 628,367,600 per clip (628.37 M); no limit
+    artifact               input    dtype          file size  checked against   max |diff| ...
+    saved_model            features float32  1,254,380 bytes  keras                      0 ...
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 from collections.abc import Mapping
 
 from asc_keras.data.manifest import write_json_atomic
+from asc_keras.models import rules
 
 REPORT_NAME = "export_report.json"
 
@@ -31,11 +37,8 @@ def file_bytes(path: str) -> int:
 
 
 def human_bytes(n: int | None) -> str:
-    if n is None:
-        return "-"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 2**20:.2f} MiB"
+    """Exact bytes, e.g. '146,712 bytes'."""
+    return "-" if n is None else f"{n:,} bytes"
 
 
 def _diff(x: float) -> str:
@@ -45,22 +48,12 @@ def _diff(x: float) -> str:
 def format_report(report: Mapping) -> str:
     """The report as a printable table."""
     size = report["size"]
-    limit, limit_macs = size.get("limit_kb"), size.get("limit_macs")
-    verdict = "within" if size["within_limit"] else "OVER"
-    if limit and limit_macs:
-        rule = (f"complexity rule: {size['memory_kb']:.1f} KB of {size['memory_dtype']} "
-                f"parameters (limit {limit:.0f} KB), {size['macs'] / 1e6:.2f} M MACs per clip "
-                f"(limit {limit_macs / 1e6:.0f} M): {verdict}")
-    elif limit:
-        rule = (f"DCASE 1B rule: {size['dcase_params']:,} non-zero non-BN parameters = "
-                f"{size['dcase_kb']:.1f} KB (limit {limit:.0f} KB: {verdict})")
-    else:
-        rule = (f"{size.get('macs', 0) / 1e6:.2f} M MACs per clip; no complexity limit for this "
-                "task")
     lines = [
         f"export {report['model_name']} (task {report['task']}): {report['model_dir']} -> "
         f"{report['export_dir']}",
-        f"weights {size['params']:,} = {size['mib_float32']:.3f} MiB float32; {rule}",
+        f"weights {size['params']:,} = {size['params'] * 4:,} bytes float32 "
+        f"({size['mib_float32']:.3f} MiB)",
+        *rules.rule_lines(size),
     ]
     data = report.get("parity_data") or {}
     calib = report.get("calibration") or {}
@@ -71,7 +64,7 @@ def format_report(report: Mapping) -> str:
         lines.append(f"int8 calibration: {calib['num_examples']} clips of split "
                      f"{calib['split']!r} (seed {calib['seed']}), per class "
                      f"{calib['class_counts']}")
-    header = (f"{'artifact':22s} {'input':8s} {'dtype':7s} {'file size':>10s}  "
+    header = (f"{'artifact':22s} {'input':8s} {'dtype':7s} {'file size':>16s}  "
               f"{'checked against':26s} {'max |diff|':>10s} {'tolerance':>9s} {'argmax':>7s}  "
               "status")
     lines += [header, "-" * len(header)]
@@ -80,8 +73,8 @@ def format_report(report: Mapping) -> str:
         rows = art.get("parity") or [None]
         for p in rows:
             name = art["name"] if first else ""
-            meta = (f"{art['input']:8s} {art['dtype']:7s} {human_bytes(art.get('bytes')):>10s}"
-                    if first else f"{'':8s} {'':7s} {'':>10s}")
+            meta = (f"{art['input']:8s} {art['dtype']:7s} {human_bytes(art.get('bytes')):>16s}"
+                    if first else f"{'':8s} {'':7s} {'':>16s}")
             if p is None:
                 check = f"{'-':26s} {'-':>10s} {'-':>9s} {'-':>7s}"
                 status = art["status"] + (f" ({art['error']})" if art.get("error") else "")

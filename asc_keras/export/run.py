@@ -46,7 +46,7 @@ from asc_keras.data.manifest import MANIFEST_NAME, Manifest, load_manifest, writ
 from asc_keras.export import calibration as calibration_lib
 from asc_keras.export import report as report_lib
 from asc_keras.export import savedmodel, serving, tflite, verify
-from asc_keras.models.size import model_size
+from asc_keras.models.rules import check_size_rule, size_summary
 
 SAVED_MODEL = "saved_model"
 TFLITE = "model.tflite"
@@ -86,48 +86,6 @@ def _remove_tree(path: str) -> None:
     """Remove a folder of ours if it is there (a leftover of an interrupted export)."""
     if os.path.isdir(path):
         shutil.rmtree(path)
-
-
-def size_summary(model, task: str) -> dict:
-    """Model size in both units and the task's complexity rule (`tasks.TASKS[task].limits`):
-    the DCASE 2020 1B rule (non-zero non-BatchNorm parameters, 500 KB) for 1B, parameter memory
-    at int8 (128 kB) and multiply-accumulates per clip (30 M) for TAU 2022; none otherwise."""
-    from asc_keras import tasks
-    from asc_keras.models import complexity
-
-    size = model_size(model)
-    limits = tasks.TASKS[task].limits if task in tasks.TASKS else None
-    macs = complexity.macs(model)
-    if limits is None or not limits.count_batchnorm:
-        memory_kb = size.dcase_kb  # the 2020 rule: non-zero parameters outside BatchNorm
-    else:
-        memory_kb = complexity.parameter_memory(model, limits.dtype)["kb"]
-    limit_kb = limits.kb if limits else None
-    limit_macs = limits.macs if limits else None
-    return {
-        "params": size.params, "trainable_params": size.trainable_params,
-        "mib_float32": size.mib_float32, "dcase_params": size.dcase_params,
-        "dcase_bytes": size.dcase_bytes, "dcase_kb": size.dcase_kb, "macs": macs,
-        "memory_kb": memory_kb, "memory_dtype": limits.dtype if limits else "float32",
-        "limit_kb": limit_kb, "limit_macs": limit_macs, "task": task,
-        "within_limit": ((limit_kb is None or memory_kb <= limit_kb)
-                         and (limit_macs is None or macs <= limit_macs)),
-    }
-
-
-def check_size_rule(size: Mapping, *, model_dir: str) -> None:
-    """`SizeRuleError` (one line) when the model breaks its task's complexity rule."""
-    if size["within_limit"]:
-        return
-    broken = []
-    if size["limit_kb"] is not None and size["memory_kb"] > size["limit_kb"]:
-        broken.append(f"{size['memory_kb']:.1f} KB of {size['memory_dtype']} parameters, over "
-                      f"{size['limit_kb']:.0f} KB")
-    if size["limit_macs"] is not None and size["macs"] > size["limit_macs"]:
-        broken.append(f"{size['macs'] / 1e6:.2f} M multiply-accumulates per clip, over "
-                      f"{size['limit_macs'] / 1e6:.0f} M")
-    raise SizeRuleError(f"{model_dir}: the {size['task']} model breaks its complexity rule ("
-                        + "; ".join(broken) + "); nothing was exported")
 
 
 def _write(path: str, content: bytes) -> None:
@@ -435,7 +393,7 @@ def _run(cfg: ExportConfig, *, data_cfg: DataConfig | None, features_dir: str | 
     trained = serving.load_run(cfg.model_dir)
     model = trained.model
     size = size_summary(model, trained.task)
-    check_size_rule(size, model_dir=cfg.model_dir)
+    check_size_rule(size, model_dir=cfg.model_dir, error=SizeRuleError)
 
     manifest = find_features(trained, data_cfg=data_cfg, features_dir=features_dir, log=log)
     reps = trained.input_names

@@ -9,8 +9,12 @@ spectrogram), every multiply-accumulate of a weight layer, per example:
 - BatchNorm, pooling, activations and the fusion means add no multiply-accumulate of a weight
   (BatchNorm folds into the preceding convolution at inference) and are not counted.
 
-Input: a built `keras.Model`; output: `{layer name: MACs}` and their total. Training costs
-about three forward passes: `training_flops(model) = 6 * macs(model)` per example.
+Parameter memory is counted the same way, with the switches a rule needs (`parameter_memory`:
+bytes of one dtype or of each variable's own, BatchNorm and zero-valued weights in or out).
+
+Input: a built `keras.Model`; output: `{layer name: MACs}` and their total, parameters and
+bytes. Training costs about three forward passes: `training_flops(model) = 6 * macs(model)`
+per example.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 
 
 def _positions(shape) -> int:
@@ -63,19 +68,48 @@ def training_flops(model: keras.Model) -> int:
     return 6 * macs(model)
 
 
-DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1}
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 
 
-def parameter_memory(model: keras.Model, dtype: str = "int8") -> dict[str, float]:
-    """Parameter memory as the DCASE 2024/25 rule counts it: every parameter (BatchNorm
-    statistics too; they fold into the convolutions in an exported model, so this is an upper
-    bound) times the bytes of `dtype`; KB = 1024 bytes.
+def _batchnorm_variable_ids(layer) -> set[int]:
+    """ids of the variables of every BatchNormalization layer in `layer`, nested ones included."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return {id(v) for v in layer.weights}
+    ids = set()
+    children = list(getattr(layer, "layers", []))
+    if getattr(layer, "layer", None) is not None:  # wrappers such as TimeDistributed
+        children.append(layer.layer)
+    for child in children:
+        ids |= _batchnorm_variable_ids(child)
+    return ids
+
+
+def parameter_memory(model: keras.Model, dtype: str | None = "int8", *,
+                     count_batchnorm: bool = True, count_zeros: bool = True) -> dict[str, int]:
+    """Parameters and their bytes, counted the way a challenge's rule counts them.
+
+    Args:
+        model: A built model.
+        dtype: Every counted parameter takes this dtype's bytes (the DCASE 2022-2025 rule:
+            int8); None: each variable's own dtype (the DCASE 2020 1B rule).
+        count_batchnorm: Count BatchNorm layers' weights, moving statistics included (they fold
+            into the convolutions in an exported model, so counting them is an upper bound).
+        count_zeros: Count parameters whose value is zero (the 2020 1B rule does not).
 
     Returns:
-        `{'params': int, 'bytes': int, 'kb': float}`.
+        `{'params': int, 'bytes': int}`, exact (no unit conversion).
     """
-    if dtype not in DTYPE_BYTES:
+    if dtype is not None and dtype not in DTYPE_BYTES:
         raise ValueError(f"dtype must be one of {sorted(DTYPE_BYTES)}, got {dtype!r}")
-    params = int(model.count_params())
-    size = params * DTYPE_BYTES[dtype]
-    return {"params": params, "bytes": size, "kb": size / 1024}
+    skipped = set() if count_batchnorm else _batchnorm_variable_ids(model)
+    params = size = 0
+    for v in model.weights:
+        if id(v) in skipped:
+            continue
+        if count_zeros:
+            n = math.prod(int(d) for d in v.shape)
+        else:
+            n = int(np.count_nonzero(keras.ops.convert_to_numpy(v.value)))
+        params += n
+        size += n * (DTYPE_BYTES[dtype] if dtype else np.dtype(v.dtype).itemsize)
+    return {"params": params, "bytes": size}
