@@ -5,10 +5,9 @@ load with `keras.saving.load_model(path, safe_mode=True)` (or `asc_keras.models.
 Networks are composed into fusions and strategies by `asc_keras.strategies`.
 """
 
-from asc_keras.models import layers, losses
+from asc_keras.models import initializers, layers, losses
 from asc_keras.models.backbones import (
     BACKBONES,
-    KERNEL_INITIALIZER,
     Backbone,
     ConvBlock,
     Norm,
@@ -26,7 +25,6 @@ from asc_keras.models.size import DCASE_1B_LIMIT_KB, SizeReport, model_size
 __all__ = [
     "BACKBONES",
     "DCASE_1B_LIMIT_KB",
-    "KERNEL_INITIALIZER",
     "Backbone",
     "ConvBlock",
     "FramewiseCategoricalCrossentropy",
@@ -37,6 +35,7 @@ __all__ = [
     "conv_stack",
     "frame_head",
     "framewise_categorical_crossentropy",
+    "initializers",
     "layers",
     "load_model",
     "losses",

@@ -21,6 +21,8 @@ Layer names are `<prefix>_block<i>_conv<j>`, `_bn<j>`, `_relu<j>`, `_pool` (bloc
 Framework defaults the paper leaves to PyTorch follow the authors' PyTorch code (SPEC.md,
 opening): convolution and dense kernels He-uniform (`kaiming_uniform_`), biases zero, and
 BatchNorm with PyTorch's momentum 0.1 (= Keras momentum 0.9) and epsilon 1e-5 (`Norm()`).
+Every kernel is seeded from the run's `seed` and its layer name (`initializers`), so each part
+of an ensemble starts from its own weights.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import keras
+
+from asc_keras.models import initializers
 
 
 class ConvBlock(NamedTuple):
@@ -45,9 +49,6 @@ class Norm(NamedTuple):
 
 
 PYTORCH_NORM = Norm()
-
-# PyTorch's `kaiming_uniform_` (a=0, fan_in): U(-sqrt(6 / fan_in), sqrt(6 / fan_in)).
-KERNEL_INITIALIZER = "he_uniform"
 
 
 class Backbone(NamedTuple):
@@ -82,7 +83,8 @@ def scaled(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
-def conv_block(x, block: ConvBlock, *, width: float, name: str, norm: Norm = PYTORCH_NORM):
+def conv_block(x, block: ConvBlock, *, width: float, name: str, seed: int,
+               norm: Norm = PYTORCH_NORM):
     """One table row: `[Conv, BN, ReLU] x convs`, then average pooling.
 
     Args:
@@ -90,19 +92,21 @@ def conv_block(x, block: ConvBlock, *, width: float, name: str, norm: Norm = PYT
         block: The table row.
         width: Filter multiplier.
         name: Layer-name prefix, e.g. `logmel_block2`.
+        seed: The run's seed; each conv kernel is seeded from it and the layer name.
         norm: BatchNorm momentum and epsilon.
 
     Returns:
         `[batch, time / pool_t, freq / pool_f, filters * width]` (floor division).
     """
     for j in range(1, block.convs + 1):
+        conv_name = f"{name}_conv{j}"
         x = keras.layers.Conv2D(
             scaled(block.filters, width),
             block.kernel,
             padding="same",
             use_bias=False,
-            kernel_initializer=KERNEL_INITIALIZER,
-            name=f"{name}_conv{j}",
+            kernel_initializer=initializers.kernel_initializer(seed, conv_name),
+            name=conv_name,
         )(x)
         x = keras.layers.BatchNormalization(
             momentum=norm.momentum, epsilon=norm.epsilon, name=f"{name}_bn{j}"
@@ -113,7 +117,7 @@ def conv_block(x, block: ConvBlock, *, width: float, name: str, norm: Norm = PYT
     return x
 
 
-def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, first: int = 1,
+def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, seed: int, first: int = 1,
                last: int | None = None, norm: Norm = PYTORCH_NORM):
     """Blocks `first..last` (1-based, inclusive; default all) of `backbone`.
 
@@ -122,6 +126,7 @@ def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, first: int =
         backbone: A `BACKBONES` entry.
         width: Filter multiplier.
         prefix: Layer-name prefix; block i is named `<prefix>_block<i>`.
+        seed: The run's seed (see `conv_block`).
         first: First block to build.
         last: Last block to build (None: the last of the table).
         norm: BatchNorm momentum and epsilon.
@@ -132,5 +137,5 @@ def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, first: int =
     last = len(backbone.blocks) if last is None else last
     for i in range(first, last + 1):
         x = conv_block(x, backbone.blocks[i - 1], width=width, name=f"{prefix}_block{i}",
-                       norm=norm)
+                       seed=seed, norm=norm)
     return x

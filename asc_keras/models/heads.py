@@ -11,19 +11,21 @@ logits), so SPSMT adds no parameters:
 The weightless output layers (softmax, frame mean) carry the output names given by the caller,
 so every layer holding weights is named after the part (`<prefix>_...`) and a part built alone
 has the same weight names as inside a fused model. Output layers compute in float32, so that
-probabilities stay float32 under a mixed-precision dtype policy.
+probabilities stay float32 under a mixed-precision dtype policy. Dense kernels and dropout
+masks are seeded from the run's `seed` and the layer name (`initializers`).
 """
 
 from __future__ import annotations
 
 import keras
 
+from asc_keras.models import initializers
 from asc_keras.models import layers as layers_lib
-from asc_keras.models.backbones import KERNEL_INITIALIZER, Backbone, scaled
+from asc_keras.models.backbones import Backbone, scaled
 
 
 def clip_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout: float,
-              prefix: str, probs_name: str):
+              prefix: str, seed: int, probs_name: str):
     """Global pooling (mean over frequency, max over time) and the fully connected classifier.
 
     Args:
@@ -33,6 +35,7 @@ def clip_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout:
         width: Hidden-unit multiplier.
         dropout: Dropout rate between the two Dense layers.
         prefix: Layer-name prefix.
+        seed: The run's seed; kernels and dropout are seeded from it and the layer names.
         probs_name: Name of the softmax layer (the model output).
 
     Returns:
@@ -40,19 +43,15 @@ def clip_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout:
     """
     x = layers_lib.FrequencyMean(name=f"{prefix}_freq_mean")(x)  # [b, t, c]
     x = keras.layers.GlobalMaxPooling1D(name=f"{prefix}_time_max")(x)  # [b, c]
-    x = keras.layers.Dense(
-        scaled(backbone.hidden_units, width), activation="relu",
-        kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc1"
-    )(x)  # [b, hidden]
-    x = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
-    x = keras.layers.Dense(
-        num_classes, kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc2"
-    )(x)  # [b, classes] logits
+    x = _dense(scaled(backbone.hidden_units, width), activation="relu", seed=seed,
+               name=f"{prefix}_fc1")(x)  # [b, hidden]
+    x = initializers.dropout(dropout, seed=seed, name=f"{prefix}_dropout")(x)
+    x = _dense(num_classes, seed=seed, name=f"{prefix}_fc2")(x)  # [b, classes] logits
     return keras.layers.Softmax(name=probs_name, dtype="float32")(x)
 
 
 def frame_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout: float,
-               prefix: str, frames_name: str, probs_name: str):
+               prefix: str, seed: int, frames_name: str, probs_name: str):
     """SPSMT: the classifier on every frame after the mean over frequency; frame probs averaged.
 
     Args:
@@ -62,6 +61,7 @@ def frame_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout
         width: Hidden-unit multiplier.
         dropout: Dropout rate between the two Dense layers.
         prefix: Layer-name prefix.
+        seed: The run's seed; kernels and dropout are seeded from it and the layer names.
         frames_name: Name of the frame softmax layer.
         probs_name: Name of the frame-mean layer.
 
@@ -69,16 +69,18 @@ def frame_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout
         `(frames, probs)`: `[batch, t, classes]` and `[batch, classes]`.
     """
     x = layers_lib.FrequencyMean(name=f"{prefix}_freq_mean")(x)  # [b, t, c]
-    hidden = keras.layers.Dense(
-        scaled(backbone.hidden_units, width), activation="relu",
-        kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc1_dense"
-    )
+    hidden = _dense(scaled(backbone.hidden_units, width), activation="relu", seed=seed,
+                    name=f"{prefix}_fc1_dense")
     x = keras.layers.TimeDistributed(hidden, name=f"{prefix}_fc1")(x)  # [b, t, hidden]
-    x = keras.layers.Dropout(dropout, name=f"{prefix}_dropout")(x)
-    logits = keras.layers.Dense(
-        num_classes, kernel_initializer=KERNEL_INITIALIZER, name=f"{prefix}_fc2_dense"
-    )
+    x = initializers.dropout(dropout, seed=seed, name=f"{prefix}_dropout")(x)
+    logits = _dense(num_classes, seed=seed, name=f"{prefix}_fc2_dense")
     x = keras.layers.TimeDistributed(logits, name=f"{prefix}_fc2")(x)  # [b, t, classes]
     frames = keras.layers.Softmax(name=frames_name, dtype="float32")(x)
     probs = keras.layers.GlobalAveragePooling1D(name=probs_name, dtype="float32")(frames)
     return frames, probs
+
+
+def _dense(units: int, *, seed: int, name: str, activation=None) -> keras.layers.Dense:
+    return keras.layers.Dense(units, activation=activation,
+                              kernel_initializer=initializers.kernel_initializer(seed, name),
+                              name=name)

@@ -13,7 +13,9 @@ Outputs (a dict):
 
 `loss_outputs(model)` names the outputs that get a loss. A part built alone (`cfg.part(name)`)
 has the same weight-layer names as inside the full model, so separately trained parts are
-fused into one model by `assemble_model`.
+fused into one model by `assemble_model`. Initial weights are seeded per layer from `seed` and
+the layer name (`asc_keras.models.initializers`): every part starts from its own weights, the
+same whether it is built alone or inside the full model.
 """
 
 from __future__ import annotations
@@ -35,28 +37,29 @@ from asc_keras.strategies.fusion import (
 from asc_keras.strategies.spsmf import cut_band
 
 
-def _feature_map(cfg: ModelConfig, shared: SharedInputs):
+def _feature_map(cfg: ModelConfig, shared: SharedInputs, *, seed: int):
     """Final conv feature map `[batch, t, f, c]` of a single-part config."""
     if cfg.fusion == "mf":
-        return middle_fusion(cfg, shared)
+        return middle_fusion(cfg, shared, seed=seed)
     if cfg.fusion == "lf":
-        return late_fusion(cfg, shared)
+        return late_fusion(cfg, shared, seed=seed)
     x = spectrogram(cfg, shared)  # [b, T, F, c]
     if cfg.band is not None:
         x = cut_band(
             x, band=cfg.band, num_bands=cfg.num_bands, width=cfg.band_width,
             name=f"{cfg.prefix}_cut",
         )  # [b, T, band_width, c]
-    return conv_stack(x, BACKBONES[cfg.backbone], width=cfg.width, prefix=cfg.prefix,
+    return conv_stack(x, BACKBONES[cfg.backbone], width=cfg.width, prefix=cfg.prefix, seed=seed,
                       norm=norm(cfg))
 
 
-def _part_outputs(part: ModelPart, shared: SharedInputs, *, alone: bool):
+def _part_outputs(part: ModelPart, shared: SharedInputs, *, alone: bool, seed: int):
     """`(probs, frames or None)` of one part; output layers named for a full or lone model."""
     cfg = part.config
-    x = _feature_map(cfg, shared)
+    x = _feature_map(cfg, shared, seed=seed)
     head_args = dict(
-        num_classes=cfg.num_classes, width=cfg.width, dropout=cfg.dropout, prefix=cfg.prefix
+        num_classes=cfg.num_classes, width=cfg.width, dropout=cfg.dropout, prefix=cfg.prefix,
+        seed=seed,
     )
     backbone = BACKBONES[cfg.backbone]
     if part.kind == "frames":
@@ -88,11 +91,13 @@ def model_name(cfg: ModelConfig) -> str:
     return "_".join(["asc", cfg.backbone, cfg.prefix, *cfg.strategies])
 
 
-def build_model(cfg: ModelConfig) -> keras.Model:
+def build_model(cfg: ModelConfig, *, seed: int = 0) -> keras.Model:
     """The functional model of `cfg` (see the module docstring for inputs and outputs).
 
     Args:
         cfg: Backbone, inputs and their bins, fusion, strategies and sizes.
+        seed: The run's seed. A layer's initial weights (and dropout masks) depend on this seed
+            and the layer's name only, never on global random state.
 
     Returns:
         A freshly initialised, uncompiled `keras.Model`.
@@ -107,13 +112,13 @@ def build_model(cfg: ModelConfig) -> keras.Model:
     shared = SharedInputs(cfg, inputs)
     parts = cfg.parts()
     if len(parts) == 1:
-        probs, frames = _part_outputs(parts[0], shared, alone=True)
+        probs, frames = _part_outputs(parts[0], shared, alone=True, seed=seed)
         outputs = {"probs": probs} if frames is None else {"probs": probs, "frames": frames}
         return keras.Model(inputs=inputs, outputs=outputs, name=model_name(cfg))
 
     part_outputs, systems = {}, {}
     for part in parts:
-        probs, frames = _part_outputs(part, shared, alone=False)
+        probs, frames = _part_outputs(part, shared, alone=False, seed=seed)
         part_outputs[part.output] = probs if frames is None else frames
         systems.setdefault(_system(part), []).append(probs)
     if len(systems) == 1:

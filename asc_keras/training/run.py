@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import shutil
 from collections.abc import Callable, Mapping
 
@@ -82,15 +81,11 @@ def _run_settings(cfg: TrainConfig):
 
 
 def _build_model(model_cfg: ModelConfig, *, seed: int):
-    """`build_model` with Python's RNG (which seeds Keras initializers and dropout) set to seed."""
+    """`build_model` seeded with the run's seed: each part's initial weights and dropout depend
+    on (seed, part name) only, the same in a separate part run and in the joint model."""
     from asc_keras.strategies import build_model
 
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        return build_model(model_cfg)
-    finally:
-        random.setstate(state)
+    return build_model(model_cfg, seed=seed)
 
 
 def _check_model_fits_features(model_cfg: ModelConfig, feature_cfg: FeatureConfig,
