@@ -10,8 +10,10 @@ Computes the features first when they are not in --features_dir yet (as prepare.
 into --model_dir: config.json, flags.txt (replay with `--flagfile=RUN/flags.txt`),
 normalization.json, checkpoints/, TensorBoard logs (train/, eval/), model.keras and the final
 evaluation (metrics.json, confusion.png, devices.png, predictions.tsv, report.txt). Rerunning
-the same command after an interruption resumes from the newest checkpoint; a --model_dir that
-holds another configuration is refused. Errors are one line naming the file or step.
+the same command after an interruption resumes from the newest checkpoint (Ctrl-C prints
+"interrupted at step N; checkpoint at step M; rerun to resume" and exits 130); a --model_dir that
+holds another configuration, or that another train.py is using (its `train.lock` names the pid
+and host), is refused. Errors are one line naming the file or step.
 `--mixed_precision` is a deprecated alias of `--precision=mixed_float16`.
 """
 
@@ -46,6 +48,9 @@ def main(argv):
     except (ValueError, OSError, CorruptShardError, NonFiniteLossError, OutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as e:  # TrainingInterrupted says at which step
+        print(str(e) or "interrupted; rerun to resume", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -10,6 +10,7 @@ the reproduction tool; this module sits below all of them, so every import point
     train/, eval/        TensorBoard event files
     model.keras          the final model (normalized features in), safe_mode loadable
     metrics.json, confusion.png, devices.png, predictions.tsv, report.txt   final evaluation
+    train.lock           while a training process runs: its pid and host (`training.lock`)
 
 `run_record(...)` builds config.json and `read_run(model_dir)` reads a run back; runs recorded
 before a field existed read with the value they were trained with (`with_legacy_fields`).

@@ -33,6 +33,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from asc_keras import oom
 from asc_keras.config import DataConfig, FeatureConfig
 from asc_keras.data import dcase, schema, shards
 from asc_keras.data import manifest as manifest_lib
@@ -272,7 +273,8 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
                                        train=plans.get("train", ()),
                                        finished={name for name, (ok, _) in state.items() if ok})
         else:
-            _write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
+            with oom.disk_full_reported("precompute", where=folder, kept="finished shards"):
+                _write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
         state.update({p.name: (True, None) for p in todo})
     # The manifest covers every complete split: those asked for now and any done before.
     done = {s: ps for s, ps in plans.items() if all(state[p.name][0] for p in ps)}
@@ -282,7 +284,8 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
         raise PrecomputeIncomplete(
             f"{folder}: {left} shard(s) of {pending} still to be computed by other machines "
             f"(--num_shards={data_cfg.num_shards}); rerun when they are done to write the manifest")
-    m = _finalize(folder, done, feature_cfg, data_cfg.task, data_cfg, fp, totals)
+    with oom.disk_full_reported("precompute", where=folder, kept="finished shards"):
+        m = _finalize(folder, done, feature_cfg, data_cfg.task, data_cfg, fp, totals)
     if todo:
         log(f"precompute: done in {time.time() - t0:.1f} s; "
             f"{', '.join(f'{s}: {i.num_examples}' for s, i in m.splits.items())} clips")

@@ -11,8 +11,10 @@ TensorBoard (`<model_dir>/train`, `<model_dir>/eval`):
   `micro_accuracy_per_device/<device>` (share of that device's clips right), and the
   `confusion_matrix` image. One tag per quantity, named by what it is.
 
-`check_finite(losses, step=...)` raises `NonFiniteLossError` naming the step instead of letting a
-NaN run on (Keras' TerminateOnNaN only stops quietly).
+`check_finite(losses, step=..., checkpoint_step=...)` raises `NonFiniteLossError` naming the step
+and the checkpoint kept (or that there is none) instead of letting a NaN run on (Keras'
+TerminateOnNaN only stops quietly). `interrupted(step, checkpoint_step)` is the one line of a run
+stopped by Ctrl-C: "interrupted at step N; checkpoint at step M; rerun to resume".
 """
 
 from __future__ import annotations
@@ -27,14 +29,31 @@ class NonFiniteLossError(FloatingPointError):
     """A training step produced a NaN or infinite loss."""
 
 
-def check_finite(losses: Mapping[str, float], *, step: int) -> None:
-    """Raise `NonFiniteLossError` (one line naming the step) if any loss is NaN or infinite."""
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (SIGINT); the message is the one line to print."""
+
+
+def check_finite(losses: Mapping[str, float], *, step: int,
+                 checkpoint_step: int | None = None) -> None:
+    """Raise `NonFiniteLossError` (one line naming the step and the checkpoint kept, if any)
+    if any loss is NaN or infinite."""
     bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
     if bad:
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
+        kept = ("no checkpoint was written yet" if checkpoint_step is None
+                else f"the checkpoint at step {checkpoint_step} is kept")
         raise NonFiniteLossError(
-            f"training step {step}: non-finite loss ({shown}); the last good checkpoint is "
-            "kept: lower --learning_rate or check the features")
+            f"training step {step}: non-finite loss ({shown}); {kept}: lower --learning_rate "
+            "or check the features")
+
+
+def interrupted(step: int, checkpoint_step: int | None) -> TrainingInterrupted:
+    """The one-line `TrainingInterrupted` of a run stopped at `step`."""
+    if checkpoint_step is None:
+        return TrainingInterrupted(f"interrupted at step {step}; no checkpoint yet; rerun to "
+                                   "start again")
+    return TrainingInterrupted(f"interrupted at step {step}; checkpoint at step "
+                               f"{checkpoint_step}; rerun to resume")
 
 
 class LossAverager:

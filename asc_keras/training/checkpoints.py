@@ -131,6 +131,13 @@ class TrainingState:
                 "--model_dir") from None
         return int(self.step.numpy())
 
+    def latest_step(self) -> int | None:
+        """The step of the newest complete checkpoint in `directory`, or None."""
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(self.directory)
+        return int(latest.rsplit("-", 1)[1]) if latest else None
+
     def save(self) -> str:
         """Checkpoint now, numbered by the step."""
         return self.manager.save(checkpoint_number=int(self.step.numpy()))

@@ -34,7 +34,7 @@ from asc_keras import oom, runs
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import pipeline
 from asc_keras.data.manifest import ManifestError, write_json_atomic
-from asc_keras.training import callbacks, checkpoints, distribute, loop
+from asc_keras.training import callbacks, checkpoints, distribute, lock, loop
 from asc_keras.training import optimizer as optimizer_lib
 
 SPLIT_TRAIN = "train"
@@ -264,23 +264,41 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
     record = runs.run_record(feature_cfg, data_cfg, model_cfg, train_cfg, classes=classes,
                              features=os.path.abspath(folder) if folder else "")
-    checkpoints.check_resumable(model_dir, record)
     folder_state = oom.RunFolder.before_creating(model_dir,
                                                  checkpoint_dir=runs.CHECKPOINT_DIR)
-    os.makedirs(model_dir, exist_ok=True)
-    if chief:
-        write_json_atomic(os.path.join(model_dir, runs.CONFIG_NAME), record)
-        write_json_atomic(os.path.join(model_dir, runs.NORMALIZATION_NAME),
-                          _normalization_json({r: normalization[r] for r in model_cfg.inputs}))
-        if flags_text is not None:
-            runs.write_text_atomic(os.path.join(model_dir, runs.FLAGS_NAME),
-                                          flags_text)
-
     lower = (f"--batch_size (now {train_cfg.batch_size}) or --eval_batch_size (now "
              f"{train_cfg.eval_batch_size})")
-    with _run_settings(train_cfg), oom.reported("training", lower, cleanup=folder_state):
-        return _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg,
-                      train_cfg, classes=classes, task=task, log=log)
+    with (oom.reported("training", lower, cleanup=folder_state), _left_clean(folder_state),
+          lock.held(model_dir, enabled=chief, log=log)):
+        checkpoints.check_resumable(model_dir, record)
+        os.makedirs(model_dir, exist_ok=True)
+        if chief:
+            write_json_atomic(os.path.join(model_dir, runs.CONFIG_NAME), record)
+            write_json_atomic(os.path.join(model_dir, runs.NORMALIZATION_NAME),
+                              _normalization_json({r: normalization[r]
+                                                   for r in model_cfg.inputs}))
+            if flags_text is not None:
+                runs.write_text_atomic(os.path.join(model_dir, runs.FLAGS_NAME), flags_text)
+        with _run_settings(train_cfg):
+            return _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg,
+                          train_cfg, classes=classes, task=task, log=log)
+
+
+@contextlib.contextmanager
+def _left_clean(folder_state: oom.RunFolder):
+    """A run stopped by a NaN loss before its first checkpoint leaves no folder this invocation
+    made (it would refuse the rerun with other settings the error advises), and says so; an
+    interrupted run leaves no partial checkpoint files."""
+    try:
+        yield
+    except callbacks.NonFiniteLossError as e:
+        if not folder_state.remove_if_unfinished():
+            raise
+        raise callbacks.NonFiniteLossError(f"{e}; removed the unfinished {folder_state.path}"
+                                           ) from None
+    except callbacks.TrainingInterrupted:
+        folder_state.remove_partial()
+        raise
 
 
 def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg, train_cfg,
@@ -364,7 +382,7 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
             done = int(out.steps)
             if not bool(out.finite):
                 callbacks.check_finite({k: float(v) for k, v in out.last_losses.items()},
-                                       step=step + done)
+                                       step=step + done, checkpoint_step=state.latest_step())
             step += done
             averager.add_sums({k: float(v) for k, v in out.loss_sums.items()}, done)
             if step < end:
@@ -388,6 +406,8 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
         metrics = probs = meta = None
         if validator is not None:
             metrics, probs, meta = validate(step)
+    except KeyboardInterrupt:
+        raise callbacks.interrupted(int(state.step.numpy()), state.latest_step()) from None
     finally:
         summaries.close()
 
