@@ -397,7 +397,8 @@ def fusion_weights_of_parts(configs: list[ModelConfig]) -> list[float]:
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
 LEGACY_MODEL_FIELDS = MappingProxyType({"bn_momentum": 0.99, "bn_epsilon": 1e-3})
-LEGACY_TRAIN_FIELDS = MappingProxyType({"adam_epsilon": 1e-7, "recalibrate_bn": 0})
+LEGACY_TRAIN_FIELDS = MappingProxyType({"adam_epsilon": 1e-7, "recalibrate_bn": 0,
+                                        "adam_update": "keras"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,6 +458,7 @@ class EvalConfig:
 
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+ADAM_UPDATES = ("pytorch", "keras")  # asc_keras.training.optimizer.ADAM_CLASSES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -466,7 +468,9 @@ class TrainConfig:
     `batch_size` is the global batch (split across replicas). The learning rate is
     `learning_rate * lr_decay_rate ** floor(step / lr_decay_steps)`. `shuffle_buffer` 0 means
     the whole training split. `eval_every` 0 validates only at the end. `adam_epsilon` is
-    PyTorch's Adam default (Keras has 1e-7). `recalibrate_bn` > 0 replaces every BatchNorm
+    PyTorch's Adam default (Keras has 1e-7); `adam_update` "pytorch" is PyTorch's Adam update,
+    as the authors ran it, "keras" Keras's (epsilon added before the bias correction), which
+    runs recorded before the choice existed used. `recalibrate_bn` > 0 replaces every BatchNorm
     layer's moving statistics, after the last step, by their plain average over that many clean
     (un-mixed) training batches, before the final evaluation and the saved model.
     `steps_per_loop` is how many steps run inside one `tf.function` call between two visits of
@@ -481,6 +485,7 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     adam_epsilon: float = 1e-8
+    adam_update: str = "pytorch"
     lr_decay_rate: float = 0.91
     lr_decay_steps: int = 200
     mixup_alpha: float = 0.2
@@ -520,6 +525,9 @@ class TrainConfig:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if not self.adam_epsilon > 0:
             raise ValueError(f"adam_epsilon must be positive, got {self.adam_epsilon}")
+        if self.adam_update not in ADAM_UPDATES:
+            raise ValueError(f"adam_update must be one of {ADAM_UPDATES}, "
+                             f"got {self.adam_update!r}")
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, "
                              f"got {self.distribution!r}")

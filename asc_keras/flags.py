@@ -370,6 +370,10 @@ def define_train_flags(fv: flags.FlagValues | None = None) -> None:
     d(flags.DEFINE_float, "learning_rate", 1e-3, "Initial Adam learning rate.", lower_bound=0.0)
     d(flags.DEFINE_float, "adam_epsilon", 1e-8,
       "Adam epsilon (PyTorch's default; Keras has 1e-7).", lower_bound=0.0)
+    d(flags.DEFINE_enum, "adam_update", "pytorch", list(config_lib.ADAM_UPDATES),
+      "Adam's update: pytorch (m_hat / (sqrt(v_hat) + epsilon), as the authors ran it) or keras "
+      "(keras.optimizers.Adam, epsilon added before the bias correction: what runs recorded "
+      "before this flag used; pass it to resume one).")
     d(flags.DEFINE_float, "lr_decay_rate", 0.91, "Staircase decay factor of the learning rate.",
       lower_bound=0.0, upper_bound=1.0)
     d(flags.DEFINE_integer, "lr_decay_steps", 200, "Steps between learning rate decays.",
@@ -441,6 +445,7 @@ def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
         batch_size=f.batch_size,
         learning_rate=f.learning_rate,
         adam_epsilon=f.adam_epsilon,
+        adam_update=f.adam_update,
         lr_decay_rate=f.lr_decay_rate,
         lr_decay_steps=f.lr_decay_steps,
         mixup_alpha=f.mixup_alpha,

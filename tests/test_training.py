@@ -73,7 +73,7 @@ def test_learning_rate_schedule():
     opt = optimizer_lib.make_optimizer(dataclasses.replace(cfg, precision="mixed_float16"))
     assert type(opt).__name__ == "LossScaleOptimizer"
     opt = optimizer_lib.make_optimizer(dataclasses.replace(cfg, precision="mixed_bfloat16"))
-    assert type(opt).__name__ == "Adam"  # bfloat16 needs no loss scaling
+    assert type(opt) is optimizer_lib.PyTorchAdam  # bfloat16 needs no loss scaling
 
 
 def test_train_config_validation():
@@ -107,6 +107,8 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
     assert record["model_config"]["width"] == 0.125
     assert record["feature_config"]["clip_seconds"] == 1.0
     assert record["train_config"]["train_steps"] == 3
+    assert record["train_config"]["adam_update"] == "pytorch"
+    assert record["optimizer"]["class"] == "asc_keras>PyTorchAdam"
     norm = json.loads((model_dir / "normalization.json").read_text())
     manifest = load_manifest(folder)
     assert set(norm) == {"logmel"}

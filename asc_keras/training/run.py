@@ -264,6 +264,7 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
     record = runs.run_record(feature_cfg, data_cfg, model_cfg, train_cfg, classes=classes,
                              features=os.path.abspath(folder) if folder else "")
+    record["optimizer"] = optimizer_lib.describe(train_cfg)
     folder_state = oom.RunFolder.before_creating(model_dir,
                                                  checkpoint_dir=runs.CHECKPOINT_DIR)
     lower = (f"--batch_size (now {train_cfg.batch_size}) or --eval_batch_size (now "
