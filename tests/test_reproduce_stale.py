@@ -14,7 +14,7 @@ import pytest
 from test_reproduce import CONFIGS, TINY
 
 from asc_keras import flags as flags_lib
-from asc_keras.config import EvalConfig, TrainConfig
+from asc_keras.config import LEGACY_TRAIN_FIELDS, EvalConfig, TrainConfig
 from asc_keras.reproduce import plan as plan_lib
 from asc_keras.reproduce import report as report_lib
 from asc_keras.reproduce import runner, tool
@@ -107,6 +107,20 @@ def test_only_settings_that_change_the_weights_make_a_run_stale(tiny_1b_features
     assert stale("--bn_momentum=0.99") == [(f"seed0/{RUN}", ["bn_momentum 0.9 -> 0.99"])]
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert set(runner.MAY_DIFFER["train_config"]) <= fields
+
+
+def test_record_differences_read_old_records_and_skip_derived_sections():
+    planned = {"task": "1b", "model_config": {"width": 0.08, "bn_momentum": 0.9,
+                                              "bn_epsilon": 1e-5, "input_bins": {"logmel": 64}},
+               "train_config": {**LEGACY_TRAIN_FIELDS, "log_every": 5, "seed": 0}}
+    recorded = {"task": "1b", "model_config": {"width": 0.04, "input_bins": {"logmel": 40}},
+                "train_config": {"log_every": 1, "seed": 0},
+                "optimizer": {"class": "described from train_config"}}
+    # A record from before bn_momentum existed reads as Keras's BatchNorm (0.99, 1e-3).
+    assert runner.record_differences(recorded, planned) == [
+        "width 0.04 -> 0.08", "bn_momentum 0.99 -> 0.9", "bn_epsilon 0.001 -> 1e-05",
+        "input_bins.logmel 40 -> 64"]
+    assert runner.record_differences(planned, planned) == []
 
 
 def test_retrain_stale_moves_the_run_aside_and_trains_it_again(tiny_1b_features, trained,

@@ -108,13 +108,15 @@ def record_differences(recorded: Mapping, planned: Mapping) -> list[str]:
         planned: The record training would write for the planned run (`runs.run_record`).
 
     Returns:
-        `['width 0.04 -> 0.08', ...]`, fields named without their section, `MAY_DIFFER` left out.
+        `['width 0.04 -> 0.08', ...]`: every field of the planned record's sections (a field
+        missing on one side differs), named without its section; `MAY_DIFFER` left out, and so
+        are sections training adds beyond `run_record` (descriptions derived from its configs).
     """
     old = _flat(with_legacy_fields(recorded))
     new = _flat(json.loads(json.dumps(planned)))  # as written to config.json
     out = []
     for path in dict.fromkeys([*new, *old]):
-        if path[1:2] and path[1] in MAY_DIFFER.get(path[0], ()):
+        if path[0] not in planned or (path[1:2] and path[1] in MAY_DIFFER.get(path[0], ())):
             continue
         if old.get(path) != new.get(path):
             out.append(f"{'.'.join(path[1:] or path)} {old.get(path)} -> {new.get(path)}")
