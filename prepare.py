@@ -9,8 +9,10 @@
 
 Writes `<features_dir>/<settings hash>/` with shards and `manifest.json`, then prints a summary.
 Rerunning after an interruption resumes; finished shards are verified first and recomputed
-(saying why) when truncated, when their audio changed, or, without --skip_bad_files, when they
-skipped clips. A bad input stops with one line naming the file.
+(saying why) when truncated, when their audio changed (--fingerprint=sha256 also recomputes shards
+made without content hashes), or, without --skip_bad_files, when they skipped clips. A complete
+features folder is only read (it may be a read-only mount). A bad input stops with one line naming
+the file.
 
 `--engine=beam` computes the missing shards with an Apache Beam pipeline instead of local worker
 processes (`pip install -e '.[beam]'`; the DirectRunner with --num_workers processes unless

@@ -152,6 +152,24 @@ def decode(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return samples, sample_rate
 
 
+def duration(path: str | os.PathLike) -> float:
+    """Seconds of audio in a file, from its header (nothing is decoded).
+
+    Raises:
+        AudioError: missing file, or not a recognised audio format.
+    """
+    if not os.path.exists(path):
+        raise AudioError(path, "file not found")
+    try:
+        with _stderr_captured():
+            info = sf.info(path)
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+        raise AudioError(path, _decode_failure(exc)) from exc
+    if info.samplerate <= 0:
+        raise AudioError(path, f"invalid sample rate {info.samplerate}")
+    return info.frames / info.samplerate
+
+
 def to_mono(samples: np.ndarray) -> np.ndarray:
     """Average the channels: float `[frames, channels]` -> float32 `[frames]`."""
     if samples.ndim == 1:

@@ -125,7 +125,7 @@ def define_feature_flags(fv: flags.FlagValues | None = None) -> None:
     d(flags.DEFINE_integer, "mfcc_bins", 40, "MFCC coefficients.")
     d(flags.DEFINE_float, "clip_seconds", None,
       "Clip length in seconds: audio is padded or cut to this; default: the task's (10 s for "
-      "DCASE 2020, 1 s for tau2022).", lower_bound=0.01)
+      "DCASE 2020, 1 s for tau2022; for custom, the length the clips share).", lower_bound=0.01)
     d(flags.DEFINE_integer, "sample_rate", None,
       "Sample rate the audio is resampled to; default: the task's (44100).", lower_bound=1000)
     d(flags.DEFINE_integer, "n_fft", 2048, "STFT window and FFT size.")
@@ -170,7 +170,8 @@ def define_data_flags(fv: flags.FlagValues | None = None) -> None:
       "Skip undecodable or badly sized clips and list them in the manifest, instead of failing.")
     d(flags.DEFINE_enum, "fingerprint", "stat", list(config_lib.FINGERPRINTS),
       "How a rerun notices changed audio files: stat (size and modification time) or sha256 "
-      "(size and content hash; reads every file on every run).")
+      "(size and content hash; reads every file on every run, and recomputes shards made "
+      "without hashes once).")
 
 
 def default_features_dir() -> str:
@@ -198,9 +199,30 @@ def _task_defaults(f: flags.FlagValues):
     return spec
 
 
-def feature_config(fv: flags.FlagValues | None = None) -> config_lib.FeatureConfig:
+def _clip_seconds(f: flags.FlagValues, spec, log) -> float:
+    """--clip_seconds, else the task's; a custom set's is the length its clips share."""
+    if _given(f, "clip_seconds"):
+        return f.clip_seconds
+    if not spec.data_defined or "data_dir" not in f or not f.data_dir:
+        return spec.clip_seconds
+    from asc_keras.data import dcase
+
+    try:
+        seconds, n = dcase.shared_clip_seconds(
+            f.data_dir, f.task, tolerance=config_lib.DataConfig.max_length_error,
+            train_csv=f.train_csv, eval_csv=f.eval_csv)
+    except dcase.DatasetError as e:
+        raise ValueError(f"{e}; set --clip_seconds to the length to use") from None
+    log(f"--task={f.task}: the {n} clips are {seconds:g} s long (--clip_seconds sets another "
+        "length)")
+    return seconds
+
+
+def feature_config(fv: flags.FlagValues | None = None, *, log=print
+                   ) -> config_lib.FeatureConfig:
     """FeatureConfig from the feature flags; unset clip length, sample rate and Log-Mel bins
-    follow --task (`asc_keras.tasks`)."""
+    follow --task (`asc_keras.tasks`), and a custom set's unset clip length is the one its
+    clips share (said with `log`)."""
     f = _values(fv)
     spec = _task_defaults(f)
     return config_lib.FeatureConfig(
@@ -210,7 +232,7 @@ def feature_config(fv: flags.FlagValues | None = None) -> config_lib.FeatureConf
         cqt_fmin=f.cqt_fmin,
         gamma_bins=f.gamma_bins,
         mfcc_bins=f.mfcc_bins,
-        clip_seconds=f.clip_seconds if _given(f, "clip_seconds") else spec.clip_seconds,
+        clip_seconds=_clip_seconds(f, spec, log),
         sample_rate=f.sample_rate if _given(f, "sample_rate") else spec.sample_rate,
         n_fft=f.n_fft,
         hop_length=f.hop_length,

@@ -14,6 +14,11 @@ other line on; Python's own `sys.stderr` (absl logging, tqdm progress bars, trac
 `error:` lines) writes straight to the terminal, unfiltered and unbuffered as before. A fatal
 C++ line (`F0000 ...`, `Check failed`) is always passed on.
 
+Apache Beam (prepare's `--engine=beam`) is kept quiet the same way: its Python WARNING and
+INFO records (`apitools not found ...`, the DirectRunner's relayed worker notes) are dropped
+below ERROR, and the notes its SDK worker processes write to file descriptor 2 are dropped by
+the pump.
+
 Ask for the logs with `--verbosity=1` (absl's flag, also `-v 1`) or the environment variable
 `ASC_KERAS_TF_LOGS=1`; `TF_CPP_MIN_LOG_LEVEL`, when the user set it, is left as it is.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import io
+import logging
 import os
 import re
 import sys
@@ -41,7 +47,24 @@ NOISE = re.compile(
     r"|WARNING: Attempting to use a delegate"
     r"|Estimated count of arithmetic ops:"
     r"|loc\(|\s*(?:tf|tfl)\.\w+\(|error: 'tf\.|See instructions: https://www\.tensorflow"
+    # Apache Beam's SDK worker processes (precompute --engine=beam), Python's basic format:
+    r"|(?:INFO|WARNING):apache_beam[\w.]*:|WARNING:root:apitools not found"
+    r"|INFO:__main__:Logging handler created\.|WARNING:__main__:No semi_persistent_directory"
     r")")
+BEAM_PACKAGE = f"{os.sep}apache_beam{os.sep}"
+
+
+def _below_error_outside_beam(record) -> bool:
+    """A logging filter: False for Beam's records below ERROR (its modules log some through the
+    root logger, so the `apache_beam` logger's level does not reach them)."""
+    return record.levelno >= logging.ERROR or BEAM_PACKAGE not in (record.pathname or "")
+
+
+def _quiet_beam_python_logs() -> None:
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    root = logging.getLogger()
+    if _below_error_outside_beam not in root.filters:
+        root.addFilter(_below_error_outside_beam)
 
 
 def wants_logs(argv: Sequence[str], environ=None) -> bool:
@@ -103,6 +126,7 @@ def setup(argv: Sequence[str]) -> bool:
     if wants_logs(argv):
         return False
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _quiet_beam_python_logs()
     try:
         sys.stderr.flush()
         terminal = os.dup(2)  # the real stderr, for Python and for the lines passed on

@@ -150,12 +150,12 @@ def test_leftovers_are_removed_and_nothing_else(small_1a_dir, tmp_path):
     assert not names & set(leftovers) and set(foreign) <= names
     assert any("removed 3 leftover file(s)" in ln for ln in lines)
     four = _data_cfg(small_1a_dir, tmp_path, clips_per_shard=4)
-    _run(four)
+    _, lines = _run(four)  # the complete shards of another clips_per_shard are used as they are
     names = set(os.listdir(folder))
-    assert not {SHARD0, SHARD1, SHARD0 + ".json", SHARD1 + ".json"} & names  # old count
-    assert {"train-00000-of-00001.tfrecord", "evaluate-00000-of-00001.tfrecord"} <= names
+    assert lines == [] and {SHARD0, SHARD1, SHARD0 + ".json", SHARD1 + ".json"} <= names
+    assert "train-00000-of-00001.tfrecord" not in names
     assert set(foreign) <= names
-    assert manifest.load_manifest(folder).splits["train"].num_examples == 4
+    assert manifest.load_manifest(folder).splits["train"].shards == (SHARD0, SHARD1)
 
 
 def test_missing_data_dir_says_folder_not_found(tmp_path):

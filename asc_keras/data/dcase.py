@@ -14,12 +14,14 @@ Output: one table per split with columns `filename` (relative to the dataset fol
 
 from __future__ import annotations
 
+import collections
 import glob
 import hashlib
 import os
 
 import pandas as pd
 
+from asc_keras import audio
 from asc_keras import labels as labels_lib
 from asc_keras import tasks as tasks_lib
 
@@ -97,14 +99,24 @@ def _metadata(data_dir: str) -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def _attach_metadata(df: pd.DataFrame, meta: dict, fields: tuple[str, ...] | None = None
-                     ) -> pd.DataFrame:
+def _attach_metadata(df: pd.DataFrame, meta: dict, fields: tuple[str, ...] | None = None, *,
+                     where=None) -> pd.DataFrame:
+    """Device, city and identifier of every row: meta.csv's, else parsed from the file name.
+
+    `where(i)` (a labeled split of a task with a file-name pattern) says where row i comes
+    from; a name that neither meta.csv nor the pattern explains is then an error naming it.
+    """
     devices, cities, idents = [], [], []
-    for name in df["filename"]:
+    for i, name in enumerate(df["filename"]):
         if name in meta:
             device, city, ident = meta[name]
         else:
             parsed = labels_lib.parse_filename(name, fields)
+            if parsed is None and where is not None and fields:
+                pattern = "-".join(f"<{f}>" for f in fields)
+                raise DatasetError(
+                    f"{where(i)}: {name}: no row in {META_CSV} and the name does not follow "
+                    f"{pattern}.wav, so its device is unknown")
             device, city, ident = (
                 (parsed.device, parsed.city, parsed.identifier) if parsed else ("", "", ""))
         devices.append(device)
@@ -124,8 +136,9 @@ def is_class_folder(data_dir: str, split: str) -> bool:
     return os.path.isdir(root) and any(e.is_dir() for e in os.scandir(root))
 
 
-def _list_labels(data_dir: str, csv_path: str, split: str) -> pd.DataFrame:
-    """`filename`, `scene_label` of a split: its list, or its class subfolders."""
+def _list_labels(data_dir: str, csv_path: str, split: str):
+    """`(table, where)`: `filename`, `scene_label` of a split, from its list or its class
+    subfolders, and `where(i)`, the place row i comes from (`list: line N`, or the clip file)."""
     path = os.path.join(data_dir, csv_path)
     if not os.path.exists(path) and is_class_folder(data_dir, split):
         root = os.path.join(data_dir, split)
@@ -133,7 +146,8 @@ def _list_labels(data_dir: str, csv_path: str, split: str) -> pd.DataFrame:
         if not names:
             raise DatasetError(f"{root}: class subfolders hold no .wav files")
         rel = [os.path.relpath(p, data_dir).replace(os.sep, "/") for p in names]
-        return pd.DataFrame({"filename": rel, "scene_label": [r.split("/")[-2] for r in rel]})
+        df = pd.DataFrame({"filename": rel, "scene_label": [r.split("/")[-2] for r in rel]})
+        return df, lambda i: os.path.join(data_dir, rel[i])
     df = _read_tsv(path, ("filename",))
     if "scene_label" not in df.columns:
         meta = _meta_labels(data_dir, path)
@@ -146,7 +160,7 @@ def _list_labels(data_dir: str, csv_path: str, split: str) -> pd.DataFrame:
     if blank.any():
         raise DatasetError(f"{path}: line {int(blank.to_numpy().nonzero()[0][0]) + 2}: "
                            "empty field")
-    return df
+    return df, lambda i: f"{path}: line {i + 2}"
 
 
 def resolve_classes(data_dir: str, task: str, *,
@@ -157,10 +171,13 @@ def resolve_classes(data_dir: str, task: str, *,
     if spec.classes is not None:
         return spec.classes
     check_folder(data_dir)
-    labels = sorted(set(_list_labels(data_dir, train_csv, "train")["scene_label"]))
+    table, _ = _list_labels(data_dir, train_csv, "train")
+    labels = sorted(set(table["scene_label"]))
     if len(labels) < 2:
-        raise DatasetError(f"{os.path.join(data_dir, train_csv)}: a custom task needs at least "
-                           f"two labels, found {labels}")
+        where = os.path.join(data_dir, train_csv)
+        if not os.path.exists(where):
+            where = os.path.join(data_dir, "train")
+        raise DatasetError(f"{where}: a custom task needs at least two labels, found {labels}")
     return tuple(labels)
 
 
@@ -183,7 +200,7 @@ def read_split(data_dir: str, csv_path: str, task: str | tasks_lib.Task, *,
     spec = _spec(task)
     path = os.path.join(data_dir, csv_path)
     if labeled:
-        df = _list_labels(data_dir, csv_path, split)
+        df, where = _list_labels(data_dir, csv_path, split)
         names = spec.classes
         if names is None:
             raise DatasetError(f"{path}: task {spec.name} needs its classes read first")
@@ -194,15 +211,16 @@ def read_split(data_dir: str, csv_path: str, task: str | tasks_lib.Task, *,
                 indices.append(spec.label_index(label))
             except ValueError:
                 raise DatasetError(
-                    f"{path}: line {i + 2}: unknown label {label!r} for task {spec.name} "
+                    f"{where(i)}: unknown label {label!r} for task {spec.name} "
                     f"(expected one of {', '.join(names)})") from None
         df = df.assign(label_index=indices, label=[names[i] for i in indices])
     else:
         df = _read_tsv(path, ("filename",))
         _check_duplicates(df, path)
         df = df.assign(label_index=-1, label="")
+        where = None
     _check_files_exist(df, data_dir, path)
-    return _attach_metadata(df, _metadata(data_dir), spec.filename_fields)
+    return _attach_metadata(df, _metadata(data_dir), spec.filename_fields, where=where)
 
 
 def read_unlabeled(data_dir: str) -> pd.DataFrame:
@@ -260,6 +278,46 @@ def available_splits(data_dir: str, *, train_csv: str = "evaluation_setup/fold1_
     found = tuple(s for s, csv in (("train", train_csv), ("evaluate", eval_csv))
                   if os.path.exists(os.path.join(data_dir, csv)) or is_class_folder(data_dir, s))
     return found + ("test",)
+
+
+def shared_clip_seconds(data_dir: str, task: str, *, tolerance: float,
+                        train_csv: str = "evaluation_setup/fold1_train.csv",
+                        eval_csv: str = "evaluation_setup/fold1_evaluate.csv") -> tuple[float, int]:
+    """`(seconds, clips)`: the length the clips of a folder's labeled splits share.
+
+    The length is the most common duration (to 10 ms, read from the file headers); every clip
+    must lie within `tolerance` (a fraction of it) of it. Clips whose header cannot be read are
+    left for the precompute to report.
+
+    Raises:
+      DatasetError: the clips differ in length (naming one clip of each length), or none can be
+        read.
+    """
+    spec = tasks_lib.get(task)
+    if spec.data_defined:
+        spec = spec.with_classes(resolve_classes(data_dir, task, train_csv=train_csv))
+    splits = [s for s in available_splits(data_dir, train_csv=train_csv, eval_csv=eval_csv)
+              if s != "test"]
+    tables = read_dataset(data_dir, spec, splits=splits, train_csv=train_csv, eval_csv=eval_csv)
+    lengths = {}  # {file name: seconds}
+    for table in tables.values():
+        for name in table["filename"]:
+            try:
+                lengths[name] = audio.duration(os.path.join(data_dir, name))
+            except audio.AudioError:
+                continue
+    if not lengths:
+        raise DatasetError(f"{data_dir}: no clip of {', '.join(splits)} could be read")
+    counts = collections.Counter(round(x, 2) for x in lengths.values())
+    seconds = max(counts, key=lambda x: (counts[x], -x))
+    far = [n for n, x in lengths.items() if abs(x - seconds) > tolerance * seconds]
+    if far:
+        usual = next(n for n, x in lengths.items() if round(x, 2) == seconds)
+        raise DatasetError(
+            f"{data_dir}: the clips differ in length: {usual} is {seconds:.2f} s, {far[0]} is "
+            f"{lengths[far[0]]:.2f} s ({len(far)} of {len(lengths)} clips differ by more than "
+            f"{tolerance:.0%})")
+    return seconds, len(lengths)
 
 
 def fingerprint(tables: dict[str, pd.DataFrame]) -> str:

@@ -134,10 +134,30 @@ def write_json_atomic(path: str, obj) -> None:
 
 
 def write_manifest(m: Manifest) -> str:
-    """Write `m` to `<m.path>/manifest.json` atomically; returns the file path."""
-    os.makedirs(m.path, exist_ok=True)
+    """Write `m` to `<m.path>/manifest.json` atomically, unless the file already says the same
+    (a complete folder is only read: it may be a read-only mount); returns the file path.
+
+    A manifest that differs only in the dataset's path (another machine mounts the dataset
+    elsewhere) is rewritten where the folder is writable and kept as it is where not.
+    """
     path = os.path.join(m.path, MANIFEST_NAME)
-    write_json_atomic(path, manifest_to_dict(m))
+    new = json.loads(json.dumps(manifest_to_dict(m)))  # as it reads back
+    try:
+        with open(path) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        old = None  # none yet, or unreadable: written below
+    if old == new:
+        return path
+    only_path = (isinstance(old, dict) and isinstance(old.get("dataset"), dict)
+                 and old == dict(new, dataset=dict(new["dataset"],
+                                                   data_dir=old["dataset"].get("data_dir"))))
+    os.makedirs(m.path, exist_ok=True)
+    try:
+        write_json_atomic(path, new)
+    except OSError:
+        if not only_path:
+            raise
     return path
 
 

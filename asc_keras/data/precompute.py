@@ -10,11 +10,13 @@ audio files -> (worker processes) decode + four spectrograms -> (this process) T
   after it and marks it complete. Shards and sidecars are byte-identical from run to run.
 - Every run verifies the finished shards before using them and recomputes, saying why, any that
   is truncated (record count against its sidecar), whose audio changed (size and modification
-  time, or a content hash with `fingerprint='sha256'`), or, in a strict run, that skipped files
-  of a `skip_bad_files` run. An interrupted run is resumed by rerunning: complete shards are
-  kept, the rest are redone; leftovers (temporary files of a killed run, shards of another
-  `clips_per_shard`) are removed, and nothing else in the folder is touched (`shards` holds
-  the shard plan, the sidecar format and these checks).
+  time, or a content hash with `fingerprint='sha256'`, which recomputes shards that hold no
+  hashes), or, in a strict run, that skipped files of a `skip_bad_files` run. An interrupted
+  run is resumed by rerunning: complete shards are kept, the rest are redone, and temporary
+  files of a killed run are removed; nothing else in the folder is touched. A complete set of
+  shards made with another `clips_per_shard` is used as it is (`shards` holds the shard plan,
+  the sidecar format and these checks).
+- A run that finds everything complete writes nothing (the folder may be a read-only mount).
 - `num_shards`/`shard_index` split the shards across machines (shard i belongs to machine
   i % num_shards); the manifest is written by whichever run finds every shard complete. Each
   machine checks its own shards' inputs by fingerprint, the others' by file size (modification
@@ -79,7 +81,7 @@ def _init_worker(cfg: FeatureConfig) -> None:
 
 def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
     if num_workers <= 1 or len(tasks) <= 1:
-        yield from map(_extract, tasks)
+        yield from map(_extract, tasks)  # one BLAS thread, as in the workers (compute_features)
         return
     # spawn: the caller may have TensorFlow loaded, which must not be forked.
     ctx = multiprocessing.get_context("spawn")
@@ -252,15 +254,16 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
 
     wanted = tuple(dict.fromkeys(splits))
     totals = None  # train statistics, when an engine merged them
-    plans = {s: shards.plan_shards(s, tables[s], data_cfg.clips_per_shard) for s in tables}
-    state = {p.name: shards.verify_shard(folder, p, data_cfg, own=shards.own(p, data_cfg))
-             for ps in plans.values() for p in ps}
+    plans, state = {}, {}
+    for s in tables:
+        plans[s], split_state = shards.choose_plan(folder, s, tables[s], data_cfg)
+        state.update(split_state)
     # Mine when unfinished; anyone's when finished but unusable (nobody else will redo it).
     todo = [p for s in wanted for p in plans[s]
             if not state[p.name][0] and (shards.own(p, data_cfg) or state[p.name][1] is not None)]
-    settled = {n for n, (ok, _) in state.items() if ok} | {p.name for p in todo}
-    shards.remove_leftovers(folder, {s: plans[s][0].count for s in wanted}, settled, log)
-    if todo:
+    if todo:  # a run that computes nothing writes nothing
+        settled = {n for n, (ok, _) in state.items() if ok} | {p.name for p in todo}
+        shards.remove_leftovers(folder, settled, log)
         _report_redo({p.name: state[p.name][1] for p in todo if state[p.name][1]}, log)
         n = sum(len(p.rows) for p in todo)
         log(f"precompute: {n} clips in {len(todo)} shard(s) -> {folder} (the first clips wait "

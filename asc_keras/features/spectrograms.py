@@ -39,6 +39,7 @@ import functools
 import librosa
 import numpy as np
 from gammatone import fftweight
+from threadpoolctl import threadpool_limits
 
 from asc_keras.config import FeatureConfig
 
@@ -156,8 +157,13 @@ def cqt_from_wave(wave: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return _to_db(np.square(magnitude), top_db=cfg.top_db).T  # [time, cqt_bins]
 
 
+@threadpool_limits.wrap(limits=1)
 def compute_features(wave: np.ndarray, cfg: FeatureConfig) -> dict[str, np.ndarray]:
     """Every representation in `cfg.representations` of one clip, sharing one STFT.
+
+    Runs with one BLAS thread whatever the process's setting: float32 matrix products round
+    differently with other thread counts (by about 1e-5), and precompute's worker processes, a
+    resumed run's main process and predict must all get the same bytes.
 
     Args:
         wave: mono `[cfg.num_samples]` at `cfg.sample_rate` (cast to float32).

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 from asc_keras.data.synthetic.custom import generate_custom
@@ -20,7 +21,9 @@ def _define_flags() -> None:
                       "Which development set to imitate (custom: labels of its own).")
     flags.DEFINE_string("out", None, "Output dataset folder.", required=True)
     flags.DEFINE_integer("clips_per_class", 90, "Device-a segments per class.", lower_bound=2)
-    flags.DEFINE_integer("clips_per_location", 3, "Segments per location.", lower_bound=1)
+    flags.DEFINE_integer("clips_per_location", 3,
+                         "Segments per location (unless given, fewer when --clips_per_class "
+                         "would leave a class one location).", lower_bound=1)
     flags.DEFINE_integer("num_cities", 10, "Number of cities.", lower_bound=1, upper_bound=10)
     flags.DEFINE_float("clip_seconds", None,
                        "Clip duration in seconds; default 10 (1 for tau2022 and custom).",
@@ -39,7 +42,7 @@ def _define_flags() -> None:
     flags.DEFINE_bool("overwrite", False, "Replace an earlier synthetic set in --out.")
 
 
-def main(argv: Sequence[str]) -> None:
+def main(argv: Sequence[str]) -> int:
     """CLI entry: writes one synthetic folder and prints a one-line summary."""
     from absl import app, flags
 
@@ -47,19 +50,29 @@ def main(argv: Sequence[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     f = flags.FLAGS
     seconds = f.clip_seconds or (1.0 if f.task in ("tau2022", "custom") else 10.0)
-    if f.task == "custom":
-        summary = generate_custom(f.out, clips_per_class=f.clips_per_class, clip_seconds=seconds,
-                                  layout=f.layout, seed=f.seed, overwrite=f.overwrite)
-    elif f.unlabeled_clips:
-        summary = make_unlabeled_eval(f.out, task=f.task, num_clips=f.unlabeled_clips,
-                                      clip_seconds=seconds, seed=f.seed,
-                                      overwrite=f.overwrite)
-    else:
-        summary = generate(f.out, task=f.task, clips_per_class=f.clips_per_class,
-                           clips_per_location=f.clips_per_location, num_cities=f.num_cities,
-                           clip_seconds=seconds, seed=f.seed, overwrite=f.overwrite,
-                           subsegments=f.subsegments)
+    try:
+        summary = _write(f, seconds)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(summary.line())
+    return 0
+
+
+def _write(f, seconds: float):
+    if f.task == "custom":
+        return generate_custom(f.out, clips_per_class=f.clips_per_class, clip_seconds=seconds,
+                               layout=f.layout, seed=f.seed, overwrite=f.overwrite)
+    if f.unlabeled_clips:
+        return make_unlabeled_eval(f.out, task=f.task, num_clips=f.unlabeled_clips,
+                                   clip_seconds=seconds, seed=f.seed, overwrite=f.overwrite)
+    per_location = f.clips_per_location
+    if not f["clips_per_location"].present and f.clips_per_class <= per_location:
+        per_location = max(1, f.clips_per_class // 2)  # a location for each split
+    return generate(f.out, task=f.task, clips_per_class=f.clips_per_class,
+                    clips_per_location=per_location, num_cities=f.num_cities,
+                    clip_seconds=seconds, seed=f.seed, overwrite=f.overwrite,
+                    subsegments=f.subsegments)
 
 
 if __name__ == "__main__":
