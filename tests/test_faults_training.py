@@ -64,7 +64,7 @@ def _tf_no_space(path):
 
     return tf.errors.ResourceExhaustedError(
         None, None, "{{function_node __wrapped__SaveV2_dtypes_3_device_/job:localhost/replica:0/"
-        f"task:0/device:CPU:0}} {path}; No space left on device [Op:SaveV2]")
+        "task:0/device:CPU:0}} " + f"{path}; No space left on device [Op:SaveV2]")
 
 
 def _fill_disk_at_checkpoint(monkeypatch, *, fail_from: int):
