@@ -247,6 +247,7 @@ def _train_command(features, model_dir, steps):
             "--log_every=2", "--steps_per_loop=1"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_where_and_rerun_resumes(tiny_1b_features, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     model_dir = tmp_path / "run"
