@@ -6,6 +6,10 @@ PY := $(VENV)/bin/python
 EXTRAS ?= cpu,dev,beam
 TEST_WORKERS ?= 2
 DEMO_DIR ?= demo_out
+# TensorFlow's portable kernels, as on CPUs without AVX-512 (most laptops and cloud machines) and
+# GPUs: TensorFlow turns its oneDNN kernels on by itself only on AVX-512 VNNI-class CPUs, so the
+# tests and the demo run what every machine runs. `make test TF_ENABLE_ONEDNN_OPTS=1` tries oneDNN.
+export TF_ENABLE_ONEDNN_OPTS ?= 0
 
 .PHONY: demo demo-clean test lint bench clean
 

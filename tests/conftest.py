@@ -19,6 +19,10 @@ import soundfile as sf
 
 from asc_keras.config import DataConfig, FeatureConfig
 
+# TensorFlow's portable kernels (oneDNN off), as users' AVX2 CPUs and GPUs run, unless the caller
+# chose. Nothing above imports TensorFlow, which reads this once, at its import.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 CLIP_SECONDS = 1.0
 TINY_FEATURES_1A = FeatureConfig(clip_seconds=CLIP_SECONDS)
 TINY_FEATURES_1B = FeatureConfig(clip_seconds=CLIP_SECONDS, logmel_bins=64,

@@ -32,6 +32,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -54,6 +55,8 @@ TFLITE_INT8 = "model_int8.tflite"
 AUDIO_SAVED_MODEL = "audio_saved_model"
 AUDIO_TFLITE = "model_audio.tflite"
 EXPORT_CONFIG_NAME = "export_config.json"
+# The rewritten network the TFLite converter reads, beside each SavedModel while converting.
+CONVERTER_SOURCE_SUFFIX = ".tflite_source"
 FORMAT_VERSION = 1
 
 
@@ -112,6 +115,30 @@ def _first_line(exc: BaseException) -> str:
 # Writing artifacts.
 
 
+@contextlib.contextmanager
+def _converter_source(saved_model: str, make_model: Callable[[], object], *, rewrite: bool,
+                      name: str):
+    """The SavedModel folder the TFLite converter reads for `name`: `saved_model` itself
+    without `rewrite`, else a temporary SavedModel of `make_model()` beside it (removed after).
+
+    Raises:
+        ExportError: The rewritten model could not be written.
+    """
+    if not rewrite:
+        yield saved_model
+        return
+    source = f"{saved_model}{CONVERTER_SOURCE_SUFFIX}"
+    _remove_tree(source)
+    try:
+        try:
+            savedmodel.export_saved_model(make_model(), source)
+        except Exception as exc:  # as in `add`: Keras and TensorFlow raise many kinds
+            raise ExportError(f"{name}: {_first_line(exc)}") from exc
+        yield source
+    finally:
+        _remove_tree(source)
+
+
 def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: FeatureConfig,
                     calibration: calibration_lib.Examples | None, audio: bool = True,
                     rewrite: bool = True, log: Callable[[str], None] = print) -> list[dict]:
@@ -155,25 +182,37 @@ def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: 
         log(f"export: {name} ({report_lib.human_bytes(entries[-1]['bytes'])}, "
             f"{time.time() - t0:.1f} s)")
 
-    features_model = serving.feature_serving_model(model, normalization, rewrite=rewrite)
+    # TensorFlow runs the SavedModels: the network as trained. The TFLite converter reads a
+    # second, temporary SavedModel of the rewritten network (`rewrite.for_tflite`), whose ops
+    # (a depthwise convolution of unequal strides) TensorFlow's own kernels do not all run.
+    features_model = serving.feature_serving_model(model, normalization)
     sm_dir = os.path.join(folder, SAVED_MODEL)
     add(SAVED_MODEL, "features", "float32",
         lambda p: savedmodel.export_saved_model(features_model, p), required=True)
-    add(TFLITE, "features", "float32",
-        lambda p: _write(p, tflite.convert_float(sm_dir)), required=True)
-    if calibration is not None:
-        add(TFLITE_INT8, "features", "int8",
-            lambda p: _write(p, tflite.convert_int8(
-                sm_dir, lambda: calibration.batches(batch_size=1))), required=True)
+    with _converter_source(sm_dir, lambda: serving.feature_serving_model(
+            model, normalization, rewrite=True), rewrite=rewrite, name=TFLITE) as source:
+        add(TFLITE, "features", "float32",
+            lambda p: _write(p, tflite.convert_float(source)), required=True)
+        if calibration is not None:
+            add(TFLITE_INT8, "features", "int8",
+                lambda p: _write(p, tflite.convert_int8(
+                    source, lambda: calibration.batches(batch_size=1))), required=True)
     if audio and serving.supports_audio(model, feature_cfg):
-        audio_model = serving.audio_serving_model(model, feature_cfg, normalization,
-                                                  rewrite=rewrite)
+        audio_model = serving.audio_serving_model(model, feature_cfg, normalization)
         audio_dir = os.path.join(folder, AUDIO_SAVED_MODEL)
         add(AUDIO_SAVED_MODEL, "waveform", "float32",
             lambda p: savedmodel.export_saved_model(audio_model, p), required=False)
         if os.path.isdir(audio_dir):
-            add(AUDIO_TFLITE, "waveform", "float32",
-                lambda p: _write(p, tflite.convert_float(audio_dir)), required=False)
+            try:
+                with _converter_source(audio_dir, lambda: serving.audio_serving_model(
+                        model, feature_cfg, normalization, rewrite=True), rewrite=rewrite,
+                        name=AUDIO_TFLITE) as source:
+                    add(AUDIO_TFLITE, "waveform", "float32",
+                        lambda p: _write(p, tflite.convert_float(source)), required=False)
+            except ExportError as exc:
+                entries.append({"name": AUDIO_TFLITE, "input": "waveform", "dtype": "float32",
+                                "bytes": None, "status": "not converted", "error": str(exc)})
+                log(f"export: {AUDIO_TFLITE} did not convert: {exc}")
     return entries
 
 
@@ -191,8 +230,9 @@ def normalized(features: Mapping[str, np.ndarray], normalization: Mapping) -> di
 
 
 def _tflite_checks(path: str, name: str, inputs: Mapping, reference: Mapping, *,
-                   tolerance: float) -> list[verify.Parity]:
-    """An artifact in both runtimes against the reference, and the runtimes against each other."""
+                   tolerance: float) -> tuple[list[verify.Parity], dict]:
+    """An artifact in both runtimes against the reference, and the runtimes against each other;
+    also returns LiteRT's outputs."""
     outs = {rt: verify.tflite_outputs(path, inputs, runtime=rt) for rt in verify.RUNTIMES}
     checks = [verify.compare(reference, outs[rt], tolerance=tolerance,
                              artifact=f"{name} {rt}") for rt in verify.RUNTIMES]
@@ -204,7 +244,7 @@ def _tflite_checks(path: str, name: str, inputs: Mapping, reference: Mapping, *,
     same = max([min(tolerance, 1e-5), *steps])
     checks.append(verify.compare(outs["litert"], outs["tensorflow"], tolerance=same,
                                  artifact=f"{name} tensorflow", reference_name="litert"))
-    return checks
+    return checks, outs["litert"]
 
 
 def check_artifacts(entries: list[dict], folder: str, model, normalization: Mapping, *,
@@ -249,7 +289,9 @@ def check_artifacts(entries: list[dict], folder: str, model, normalization: Mapp
             inputs, ref = examples.features, reference
             tol = tolerances.int8 if entry["dtype"] == "int8" else tolerances.floating
         if entry["name"].endswith(".tflite"):
-            checks = _tflite_checks(path, entry["name"], inputs, ref, tolerance=tol)
+            checks, outs = _tflite_checks(path, entry["name"], inputs, ref, tolerance=tol)
+            if entry["dtype"] == "int8" and examples.devices and "probs" in ref:
+                entry["per_device"] = verify.agreement_by_device(ref, outs, examples.devices)
         else:
             outs = verify.saved_model_outputs(path, inputs)
             checks = [verify.compare(ref, outs, tolerance=tol,
@@ -448,7 +490,8 @@ def _run(cfg: ExportConfig, *, data_cfg: DataConfig | None, features_dir: str | 
             "calibration": None if calib is None else {
                 "split": calib.split, "num_examples": len(calib), "seed": cfg.calibration_seed,
                 "class_counts": {trained.classes[k] if k >= 0 else "unlabeled": c
-                                 for k, c in calib.class_counts().items()}},
+                                 for k, c in calib.class_counts().items()},
+                "device_counts": calib.device_counts()},
             "parity_data": {"split": examples.split, "num_examples": len(examples),
                             "audio": audio_source},
             "settings": cfg.to_dict(),

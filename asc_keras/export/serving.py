@@ -4,12 +4,14 @@ A trained `model.keras` takes NORMALIZED features. Everything exported takes RAW
 audio), so deployment needs nothing but the artifact:
 
 - `feature_serving_model(model, normalization)`: `{rep: float32 [batch, T, F]}` raw features
-  -> `FeatureNormalization` per input (`<rep>_normalization`) -> the trained model as layers
-  TFLite runs fast (same weights and numbers, `rewrite.for_tflite`: its `TimeDistributed(Dense)`
-  layers as one `Dense` over the frame axis, average pools as depthwise convolutions, the 1B
-  first convolution split; `rewrite=False` keeps only the first of these) -> its outputs, under
-  their names (`probs` `[batch, classes]` always; `frames`, `<part>_probs`, ... when the model
-  has them).
+  -> `FeatureNormalization` per input (`<rep>_normalization`) -> the trained model (its
+  `TimeDistributed(Dense)` layers as one `Dense` over the frame axis, same weights and numbers)
+  -> its outputs, under their names (`probs` `[batch, classes]` always; `frames`,
+  `<part>_probs`, ... when the model has them). What the SavedModels hold: it runs on every
+  TensorFlow device. `rewrite=True` wraps the network as `rewrite.for_tflite` makes it instead
+  (average pools as depthwise convolutions, the 1B first convolution split): the graph the
+  TFLite converter reads, never one TensorFlow is asked to run (its 4 x 2 depthwise
+  convolution has no kernel in TensorFlow's own CPU and GPU implementations).
 - `audio_serving_model(model, feature_cfg, normalization)`: `waveform` float32
   `[batch, num_samples]` (44.1 kHz mono, the output of `asc_keras.audio.load_clip`) ->
   `LogMelSpectrogram` (`logmel_frontend`) -> normalization -> the model. Only for models whose
@@ -168,14 +170,14 @@ def _network(model, *, rewrite: bool):
     return rewrite_lib.for_tflite(model) if rewrite else flatten_time_distributed(model)
 
 
-def feature_serving_model(model, normalization: Mapping, *, rewrite: bool = True):
+def feature_serving_model(model, normalization: Mapping, *, rewrite: bool = False):
     """Raw features in: normalization layers in front of `model` (see the module docstring).
 
     Args:
         model: The trained `keras.Model`; inputs named after representations, `[batch, T, F]`.
         normalization: `{rep: {'mean': [F], 'std': [F]}}` of the training split.
-        rewrite: Run the network as `rewrite.for_tflite` makes it (False: the layers as trained,
-            `TimeDistributed` flattened; the benchmark's baseline).
+        rewrite: The network as `rewrite.for_tflite` makes it, for the TFLite converter only
+            (False: the layers as trained, `TimeDistributed` flattened; what TensorFlow runs).
 
     Returns:
         A `keras.Model` with the same input names and shapes and the same named outputs.
@@ -207,7 +209,7 @@ def logmel_frontend(feature_cfg: FeatureConfig, *, name: str = "logmel_frontend"
 
 
 def audio_serving_model(model, feature_cfg: FeatureConfig, normalization: Mapping, *,
-                        rewrite: bool = True):
+                        rewrite: bool = False):
     """Waveform in: Log-Mel frontend, normalization and `model` (see the module docstring).
 
     Args:
