@@ -47,6 +47,33 @@ def test_stratified_indices_are_seeded_and_balanced():
     assert set(labels[calibration.stratified_indices(labels, 3, seed=5)]) == {0, 1, 2}
 
 
+def test_calibration_sample_shares_devices_equally(tiny_1a_features):
+    """About 70 % of a DCASE 1A training split is device a: the int8 sample must not be."""
+    from asc_keras.data.manifest import load_manifest
+
+    rng = np.random.default_rng(0)
+    devices = np.array(["a"] * 700 + ["b"] * 100 + ["c"] * 100 + ["s1"] * 60 + ["s2"] * 40)
+    labels = rng.integers(0, 10, len(devices))
+    idx = calibration.stratified_indices(labels, 200, seed=0, devices=devices)
+    names, counts = np.unique(devices[idx], return_counts=True)
+    assert dict(zip(names, counts, strict=True)) == {"a": 40, "b": 40, "c": 40, "s1": 40,
+                                                     "s2": 40}
+    assert len(set(labels[idx[devices[idx] == "a"]])) == 10  # classes within each device
+    assert np.array_equal(idx, calibration.stratified_indices(labels, 200, seed=0,
+                                                              devices=devices))
+    # A device with too few clips gives them all, the others take the rest.
+    idx = calibration.stratified_indices(labels, 250, seed=0, devices=devices)
+    assert (devices[idx] == "s2").sum() == 40 and len(idx) == 250
+
+    manifest = load_manifest(tiny_1a_features[0])
+    labels, devices = calibration.split_strata(manifest, "train")
+    names, sizes = np.unique(devices, return_counts=True)
+    assert len(names) > 1 and sizes.max() > sizes.min()
+    sample = calibration.sample_split(manifest, "train", len(names) * int(sizes.min()), seed=0,
+                                      representations=("logmel",))
+    assert sample.device_counts() == {str(n): int(sizes.min()) for n in names}
+
+
 def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     folder, feature_cfg, _ = tiny_1b_features
     model_cfg = tiny_model_config(feature_cfg, inputs=EF_INPUTS, fusion="ef",
@@ -74,10 +101,11 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     shapes = stored.get_variable_to_shape_map()
     stored_params = sum(int(np.prod(v)) for k, v in shapes.items() if not k.startswith("_CHECK"))
     keras_model = load_model(os.path.join(run_dir, "model.keras"), compile=False)
-    # The trained weights, plus the fixed one-hot and 1/8 weights of the export's rewrites.
-    exported = rewrite.for_tflite(keras_model)
-    assert exported.count_params() > keras_model.count_params()
-    assert stored_params == exported.count_params()
+    # The trained weights only: the export's rewrites (and their fixed 1/8 pool weights) are
+    # in the TFLite files, not in what TensorFlow runs.
+    assert rewrite.for_tflite(keras_model).count_params() > keras_model.count_params()
+    assert stored_params == keras_model.count_params()
+    assert not [p for p in os.listdir(out) if p.endswith(export_run.CONVERTER_SOURCE_SUFFIX)]
     for name in ("model.tflite", "model_int8.tflite"):
         ins, outs = verify.tflite_io(os.path.join(out, name))
         assert set(ins) == set(EF_INPUTS) and set(outs) == {"probs", "frames"}

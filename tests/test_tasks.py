@@ -184,6 +184,11 @@ def test_low_complexity_config_trains_and_exports(tau_dir, tmp_path, absl_flags)
     size = json.loads((export_dir / "export_report.json").read_text())["size"]
     assert size["within_limit"] and size["macs"] <= 30_000_000
     assert size["memory_bytes"] <= 128_000 and size["memory_dtype"] == "int8"
+    report = json.loads((export_dir / "export_report.json").read_text())
+    assert len(report["calibration"]["device_counts"]) > 1  # every device, not device a
+    int8 = next(a for a in report["artifacts"] if a["name"] == "model_int8.tflite")
+    assert sum(d["num_examples"] for d in int8["per_device"].values()) == 4
+    assert all(0 <= d["argmax_agreement"] <= 1 for d in int8["per_device"].values())
 
 
 def test_export_refuses_a_tau2022_model_over_the_complexity_rule():

@@ -63,7 +63,7 @@ def format_report(report: Mapping) -> str:
     if calib:
         lines.append(f"int8 calibration: {calib['num_examples']} clips of split "
                      f"{calib['split']!r} (seed {calib['seed']}), per class "
-                     f"{calib['class_counts']}")
+                     f"{calib['class_counts']}, per device {calib.get('device_counts', {})}")
     header = (f"{'artifact':22s} {'input':8s} {'dtype':7s} {'file size':>16s}  "
               f"{'checked against':26s} {'max |diff|':>10s} {'tolerance':>9s} {'argmax':>7s}  "
               "status")
@@ -89,6 +89,11 @@ def format_report(report: Mapping) -> str:
                     status += f" (missing outputs {p['missing']})"
             lines.append(f"{name:22s} {meta}  {check}  {status}")
             first = False
+    for art in report["artifacts"]:
+        if art.get("per_device"):
+            lines.append(f"{art['name']} vs keras by device: " + "; ".join(
+                f"{d} {v['num_examples']} clips, argmax {v['argmax_agreement'] * 100:.0f}%, "
+                f"max |dprob| {v['max_abs_diff']:.3f}" for d, v in art["per_device"].items()))
     lines.append("result: " + ("all checks passed" if report["passed"]
                                else "FAILED: " + "; ".join(report["failures"])))
     return "\n".join(lines)

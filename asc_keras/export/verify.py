@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -163,3 +163,21 @@ def compare(reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarra
                   outputs=diffs, missing=tuple(n for n in reference if n not in outputs),
                   argmax_agreement=agreement,
                   num_examples=len(next(iter(reference.values()))))
+
+
+def agreement_by_device(reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
+                        devices: Sequence[str]) -> dict[str, dict]:
+    """`{device: {'num_examples', 'argmax_agreement', 'max_abs_diff'}}` of `probs`, clips grouped
+    by recording device (sorted by name)."""
+    devices = np.asarray(devices, str)
+    ref = np.asarray(reference["probs"], np.float64)
+    got = np.asarray(outputs["probs"], np.float64)
+    table = {}
+    for device in sorted(set(devices.tolist())):
+        rows = devices == device
+        table[device] = {
+            "num_examples": int(rows.sum()),
+            "argmax_agreement": float(np.mean(ref[rows].argmax(-1) == got[rows].argmax(-1))),
+            "max_abs_diff": float(np.abs(ref[rows] - got[rows]).max()),
+        }
+    return table
