@@ -188,7 +188,7 @@ def too_large(exc: BaseException | None) -> BaseException | None:
 def written_path(exc: BaseException, default: str) -> str:
     """The path a full-disk exception was writing (`OSError.filename`, or the path before
     TensorFlow's "; No space left on device"), shown as the `ckpt-N_temp` folder when inside
-    one; `default` when the exception does not say."""
+    one; `default` (may be '') when the exception does not say."""
     path = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
     if not path:
         found = re.search(r"(\S+);\s*" + NO_SPACE_TEXT, _text(exc), re.IGNORECASE)
@@ -221,7 +221,7 @@ def _no_space_error(stage: str, found: BaseException, *, where: str,
     """The one-line `NoSpaceError` of a full disk, after removing the partial files."""
     path = written_path(found, where)
     if cleanup is None:
-        note = "; removed the partial files" if remove_partial(where) else ""
+        note = "; removed the partial files" if where and remove_partial(where) else ""
         note += f"; {kept} are kept" if kept else ""
     else:
         partial = cleanup.remove_partial()
@@ -232,8 +232,9 @@ def _no_space_error(stage: str, found: BaseException, *, where: str,
             note = ("; removed the partial files" if partial else "") + (
                 f"; the checkpoint at step {step} is kept" if step is not None
                 else "; no checkpoint was written yet")
-    return NoSpaceError(f"{stage}: no space left on device writing {path}{note}; free some "
-                        "space and rerun")
+    shown = f" writing {path}" if path else ""
+    return NoSpaceError(f"{stage}: no space left on device{shown}{note}; free some space and "
+                        "rerun")
 
 
 @contextlib.contextmanager
@@ -266,7 +267,7 @@ def reported(stage: str, lower: str, *, cleanup: RunFolder | None = None) -> Ite
     except Exception as exc:  # noqa: BLE001 (MemoryError and TF's errors share no narrower base)
         full = no_space(exc)
         if full is not None:
-            raise _no_space_error(stage, full, where=cleanup.path if cleanup else os.getcwd(),
+            raise _no_space_error(stage, full, where=cleanup.path if cleanup else "",
                                   cleanup=cleanup) from None
         found, large = out_of_memory(exc), too_large(exc)
         if found is None and large is None:

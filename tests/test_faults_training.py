@@ -112,6 +112,37 @@ def test_full_disk_at_a_checkpoint_is_named_and_cleaned(tmp_path, monkeypatch):
     assert not (tmp_path / "new_run").exists()
 
 
+def test_full_disk_in_python_writes_names_the_folder(tmp_path):
+    """Python's OSError(ENOSPC) often names no file (Keras' model.save, a json dump): the line
+    names the folder, and this process's temporary files there are removed."""
+    def fail_writing(folder, name):
+        (folder / f"{name}.tmp-{os.getpid()}").write_text("{")  # what an atomic write leaves
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    features = tmp_path / "features"
+    features.mkdir()
+    (features / "train-00000-of-00002.tfrecord").write_bytes(b"done")
+    with pytest.raises(oom.NoSpaceError) as info:
+        with oom.disk_full_reported("precompute", where=str(features), kept="finished shards"):
+            fail_writing(features, "manifest.json")
+    assert str(info.value) == (f"precompute: no space left on device writing {features}; "
+                               "removed the partial files; finished shards are kept; free some "
+                               "space and rerun")
+    assert os.listdir(features) == ["train-00000-of-00002.tfrecord"]
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "checkpoint").write_text('model_checkpoint_path: "ckpt-4"\n')
+    (run / "checkpoints" / "ckpt-4.index").write_bytes(b"done")
+    with pytest.raises(oom.NoSpaceError) as info:
+        with oom.reported("training", "--batch_size", cleanup=oom.RunFolder(str(run), True)):
+            fail_writing(run, "model.keras")
+    assert str(info.value) == (f"training: no space left on device writing {run}; removed the "
+                               "partial files; the checkpoint at step 4 is kept; free some space "
+                               "and rerun")
+    assert sorted(os.listdir(run)) == ["checkpoints"]
+
+
 def test_full_disk_in_precompute_keeps_finished_shards(tmp_path, monkeypatch):
     import tensorflow as tf
 

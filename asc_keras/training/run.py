@@ -265,8 +265,8 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     record = runs.run_record(feature_cfg, data_cfg, model_cfg, train_cfg, classes=classes,
                              features=os.path.abspath(folder) if folder else "")
     record["optimizer"] = optimizer_lib.describe(train_cfg)
-    folder_state = oom.RunFolder.before_creating(model_dir,
-                                                 checkpoint_dir=runs.CHECKPOINT_DIR)
+    folder_state = (oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
+                    if chief else None)  # only the chief writes (and cleans) model_dir
     lower = (f"--batch_size (now {train_cfg.batch_size}) or --eval_batch_size (now "
              f"{train_cfg.eval_batch_size})")
     with (oom.reported("training", lower, cleanup=folder_state), _left_clean(folder_state),
@@ -286,19 +286,20 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
 
 
 @contextlib.contextmanager
-def _left_clean(folder_state: oom.RunFolder):
+def _left_clean(folder_state: oom.RunFolder | None):
     """A run stopped by a NaN loss before its first checkpoint leaves no folder this invocation
     made (it would refuse the rerun with other settings the error advises), and says so; an
     interrupted run leaves no partial checkpoint files."""
     try:
         yield
     except callbacks.NonFiniteLossError as e:
-        if not folder_state.remove_if_unfinished():
+        if folder_state is None or not folder_state.remove_if_unfinished():
             raise
         raise callbacks.NonFiniteLossError(f"{e}; removed the unfinished {folder_state.path}"
                                            ) from None
     except callbacks.TrainingInterrupted:
-        folder_state.remove_partial()
+        if folder_state is not None:
+            folder_state.remove_partial()
         raise
 
 
