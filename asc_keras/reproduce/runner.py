@@ -234,7 +234,7 @@ class _Status:
         if isinstance(status, dict):
             return status
         moved = set_aside(self.path, "corrupt")
-        self.log(f"{self.path}: {reason}; set aside as {moved}, starting a new one")
+        self.log(f"{self.path}: {reason}; set aside as {moved}")
         return {}
 
     def set(self, key: str, entry: dict) -> None:
