@@ -187,3 +187,13 @@ def test_a_corrupt_status_json_is_set_aside_with_a_note(tmp_path, content):
     assert json.loads((out / "status.json").read_text())[f"seed0/{RUN}"]["state"] == "failed"
     notes = [line for line in lines if "status.json" in line]
     assert len(notes) == 1 and "set aside as" in notes[0] and "\n" not in notes[0]
+
+
+@pytest.mark.parametrize("content, line", [(b"[1]", "config.json not a JSON object"),
+                                           (b"{", "config.json unreadable (Expecting")])
+def test_an_unreadable_run_record_is_stale(tmp_path, content, line):
+    (job,) = runner.jobs(_plan(TINY), str(tmp_path), seeds=(0,))
+    os.makedirs(job.model_dir)
+    pathlib.Path(job.model_dir, "config.json").write_bytes(content)
+    ((found, diff),) = runner.stale_jobs([job], lambda job: {})
+    assert found == job and len(diff) == 1 and diff[0].startswith(line)

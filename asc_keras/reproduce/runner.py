@@ -132,11 +132,8 @@ def stale_jobs(todo: Sequence[Job], planned_record: Callable[[Job], Mapping]
         planned_record: `job -> the config.json its training would write`.
 
     Returns:
-        `[(job, differences)]` (see `record_differences`); a folder without config.json is
-        not stale (nothing was recorded there).
-
-    Raises:
-        ValueError: A config.json that cannot be read (one line naming it).
+        `[(job, differences)]` (see `record_differences`; an unreadable config.json is one
+        difference); a folder without config.json is not stale (nothing was recorded there).
     """
     out = []
     for job in todo:
@@ -144,14 +141,13 @@ def stale_jobs(todo: Sequence[Job], planned_record: Callable[[Job], Mapping]
         if not os.path.isfile(path):
             continue
         try:
-            with open(path) as f:
+            with open(path, "rb") as f:
                 recorded = json.load(f)
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: unreadable ({e}); move the run folder aside") from None
-        if not isinstance(recorded, Mapping):
-            raise ValueError(f"{path}: not a run record (a JSON object); move the run folder "
-                             "aside")
-        diff = record_differences(recorded, planned_record(job))
+            diff = [f"{CONFIG_NAME} unreadable ({' '.join(str(e).split())})"]
+        else:
+            diff = (record_differences(recorded, planned_record(job))
+                    if isinstance(recorded, Mapping) else [f"{CONFIG_NAME} not a JSON object"])
         if diff:
             out.append((job, diff))
     return out
