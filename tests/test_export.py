@@ -188,8 +188,10 @@ def test_export_1a_without_data(tmp_path):
 def test_overwrite_refused_and_failed_checks_rejected(tmp_path, tiny_1b_features):
     folder, feature_cfg, _ = tiny_1b_features
     model_cfg = tiny_model_config(feature_cfg, inputs=("gamma",))
+    # Probabilities spread as in the LiteRT tests: a random tiny network scaled 10x sits on
+    # softmax edges where one int8 step of a logit moves a probability by more than 0.1.
     run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder)
+                             features=folder, spread=3.0)
     out = tmp_path / "export"
     out.mkdir()
     (out / "keep.txt").write_text("an earlier export")
