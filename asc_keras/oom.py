@@ -207,8 +207,7 @@ def _first_line(exc: BaseException) -> str:
 
 def describe(exc: BaseException) -> str:
     """`'<device> memory (<first line of the message>)'` of an out-of-memory exception."""
-    text = (getattr(exc, "message", None) or str(exc)).strip().splitlines()
-    first = text[0][:160] if text else ""
+    first = _first_line(exc)
     if isinstance(exc, MemoryError):
         return "host memory (RAM)" + (f" ({first})" if first else "")
     device = re.search(r"device:([A-Za-z]+:\d+)", first) or re.search(r"\b([GT]PU:\d+)", first)
