@@ -42,7 +42,7 @@ demo: $(VENV)/.installed $(DEMO_DATA)/meta.csv
 	$(PY) predict.py --model=$(DEMO_DIR)/export/model_int8.tflite $(DEMO_DATA)/$(DEMO_CLIP)
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
