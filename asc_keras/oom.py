@@ -61,16 +61,54 @@ def own_temporary(name: str) -> bool:
     return f".tmp-{os.getpid()}" in name
 
 
-def remove_partial(folder: str) -> list[str]:
-    """Remove this process's temporary files in `folder`; returns the names removed."""
-    removed = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(folder):
-            if entry.is_file() and own_temporary(entry.name):
-                with contextlib.suppress(OSError):
-                    os.remove(entry.path)
-                    removed.append(entry.name)
-    return removed
+@dataclasses.dataclass
+class Removal:
+    """What a clean-up removed (names) and what it could not (`'<path> (<reason>)'`)."""
+
+    removed: list[str] = dataclasses.field(default_factory=list)
+    left: list[str] = dataclasses.field(default_factory=list)
+
+    def remove(self, path: str) -> None:
+        """Remove a file or a folder tree; a failure is recorded in `left`, never raised (the
+        clean-up runs while another error is being reported)."""
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except OSError as exc:
+            self.left.append(f"{path} ({exc.strerror or exc})")
+        else:
+            self.removed.append(os.path.basename(path))
+
+    def extend(self, other: Removal) -> Removal:
+        self.removed += other.removed
+        self.left += other.left
+        return self
+
+    def note(self) -> str:
+        """`'; removed the partial files'` and/or `'; could not remove <path> (<reason>)'`."""
+        text = "; removed the partial files" if self.removed else ""
+        if self.left:
+            text += f"; could not remove {', '.join(self.left)}"
+        return text
+
+
+def _entries(folder: str) -> list[os.DirEntry]:
+    """The entries of `folder`; none when it does not exist (nothing was written there)."""
+    try:
+        return list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+
+
+def remove_partial(folder: str) -> Removal:
+    """Remove this process's temporary files in `folder`."""
+    removal = Removal()
+    for entry in _entries(folder):
+        if entry.is_file() and own_temporary(entry.name):
+            removal.remove(entry.path)
+    return removal
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,26 +144,22 @@ class RunFolder:
         found = re.search(r"-(\d+)\"\s*$", first)
         return int(found.group(1)) if found else None
 
-    def remove_partial(self) -> list[str]:
+    def remove_partial(self) -> Removal:
         """Remove the partial files a failed write left: TensorFlow's `ckpt-N_temp/` folders,
         checkpoint files newer than the one the `checkpoint` state file names (a save that
         failed before updating it) and this process's temporary files (in the folder and its
         checkpoint folder)."""
         folder = os.path.join(self.path, self.checkpoint_dir)
         latest = self.latest_checkpoint_step()
-        removed = []
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(folder):
-                if entry.is_dir() and entry.name.endswith(TEMP_CHECKPOINT_SUFFIX):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                    removed.append(entry.name)
-                    continue
-                step = re.fullmatch(r".+-(\d+)\.(index|data-\d+-of-\d+)", entry.name)
-                if step and (latest is None or int(step.group(1)) > latest):
-                    with contextlib.suppress(OSError):
-                        os.remove(entry.path)
-                        removed.append(entry.name)
-        return removed + remove_partial(self.path) + remove_partial(folder)
+        removal = Removal()
+        for entry in _entries(folder):
+            if entry.is_dir() and entry.name.endswith(TEMP_CHECKPOINT_SUFFIX):
+                removal.remove(entry.path)
+                continue
+            step = re.fullmatch(r".+-(\d+)\.(index|data-\d+-of-\d+)", entry.name)
+            if step and (latest is None or int(step.group(1)) > latest):
+                removal.remove(entry.path)
+        return removal.extend(remove_partial(self.path)).extend(remove_partial(folder))
 
     def remove_if_unfinished(self) -> bool:
         """Remove the folder when this invocation created it and it has no checkpoint.
@@ -220,7 +254,7 @@ def _no_space_error(stage: str, found: BaseException, *, where: str,
     """The one-line `NoSpaceError` of a full disk, after removing the partial files."""
     path = written_path(found, where)
     if cleanup is None:
-        note = "; removed the partial files" if where and remove_partial(where) else ""
+        note = remove_partial(where).note() if where else ""
         note += f"; {kept} are kept" if kept else ""
     else:
         partial = cleanup.remove_partial()
@@ -228,7 +262,7 @@ def _no_space_error(stage: str, found: BaseException, *, where: str,
             note = f"; removed the unfinished {cleanup.path}"
         else:
             step = cleanup.latest_checkpoint_step()
-            note = ("; removed the partial files" if partial else "") + (
+            note = partial.note() + (
                 f"; the checkpoint at step {step} is kept" if step is not None
                 else "; no checkpoint was written yet")
     shown = f" writing {path}" if path else ""

@@ -120,3 +120,32 @@ def test_evaluation_and_export_oom(tmp_path, monkeypatch, tiny_1a_features):
                                     calibration_examples=30), features_dir=folder,
                        log=lambda *_: None)
     assert not [p for p in os.listdir(tmp_path) if p.startswith("export")]
+
+
+def test_partial_files_that_cannot_be_removed_are_named_not_hidden(tmp_path, monkeypatch):
+    """A clean-up after a full disk says which partial files it could not remove."""
+    import shutil
+
+    ckpt = tmp_path / "run" / "checkpoints"
+    (ckpt / "ckpt-3_temp").mkdir(parents=True)
+    (ckpt / "ckpt-3_temp" / "part").write_bytes(b"x")
+    (ckpt / "ckpt-2.index").write_bytes(b"x")
+    (ckpt / "checkpoint").write_text('model_checkpoint_path: "ckpt-2"\n')
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(shutil, "rmtree", refuse)
+    folder = oom.RunFolder(str(tmp_path / "run"), created=False)
+    removal = folder.remove_partial()
+    assert removal.removed == []
+    assert removal.left == [f"{ckpt / 'ckpt-3_temp'} (Permission denied)"]
+    assert (ckpt / "ckpt-3_temp").is_dir() and (ckpt / "ckpt-2.index").exists()
+    error = oom._no_space_error("training", OSError(28, "No space left on device"),
+                                where=folder.path, cleanup=folder)
+    assert "could not remove" in str(error) and "ckpt-3_temp (Permission denied)" in str(error)
+    assert "removed the partial files" not in str(error)
+    assert "the checkpoint at step 2 is kept" in str(error)
+    monkeypatch.undo()
+    assert folder.remove_partial().removed == ["ckpt-3_temp"]
+    assert not (ckpt / "ckpt-3_temp").exists()

@@ -297,10 +297,12 @@ def _left_clean(folder_state: oom.RunFolder | None):
             raise
         raise callbacks.NonFiniteLossError(f"{e}; removed the unfinished {folder_state.path}"
                                            ) from None
-    except callbacks.TrainingInterrupted:
-        if folder_state is not None:
-            folder_state.remove_partial()
-        raise
+    except callbacks.TrainingInterrupted as e:
+        left = folder_state.remove_partial().left if folder_state is not None else []
+        if not left:
+            raise
+        raise callbacks.TrainingInterrupted(f"{e}; could not remove {', '.join(left)}"
+                                            ) from None
 
 
 def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg, train_cfg,
