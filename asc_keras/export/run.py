@@ -203,16 +203,13 @@ def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: 
         add(AUDIO_SAVED_MODEL, "waveform", "float32",
             lambda p: savedmodel.export_saved_model(audio_model, p), required=False)
         if os.path.isdir(audio_dir):
-            try:
+            def audio_tflite(path):
                 with _converter_source(audio_dir, lambda: serving.audio_serving_model(
                         model, feature_cfg, normalization, rewrite=True), rewrite=rewrite,
                         name=AUDIO_TFLITE) as source:
-                    add(AUDIO_TFLITE, "waveform", "float32",
-                        lambda p: _write(p, tflite.convert_float(source)), required=False)
-            except ExportError as exc:
-                entries.append({"name": AUDIO_TFLITE, "input": "waveform", "dtype": "float32",
-                                "bytes": None, "status": "not converted", "error": str(exc)})
-                log(f"export: {AUDIO_TFLITE} did not convert: {exc}")
+                    _write(path, tflite.convert_float(source))
+
+            add(AUDIO_TFLITE, "waveform", "float32", audio_tflite, required=False)
     return entries
 
 
