@@ -130,6 +130,18 @@ def tiny_1b_features(tmp_path_factory, tiny_1b_dir):
     return _features(tmp_path_factory, tiny_1b_dir, "1b", TINY_FEATURES_1B)
 
 
+def shard_logmel(folder, split="train") -> dict:
+    """`{clip name: logmel [T, F]}` of a features folder's shards of `split`."""
+    import tensorflow as tf
+
+    from asc_keras.data import manifest, schema
+
+    m = manifest.load_manifest(folder)
+    parse = schema.make_parser(m.shapes, dtype=m.dtype)
+    return {r["filename"].numpy().decode(): r["logmel"].numpy()
+            for r in map(parse, tf.data.TFRecordDataset(m.shard_paths(split)))}
+
+
 def check_metrics_against_predictions(saved: dict, tsv, classes) -> None:
     """metrics.json's DCASE accuracy and log loss equal scikit-learn's on predictions.tsv."""
     sk = pytest.importorskip("sklearn.metrics")

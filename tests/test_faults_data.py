@@ -13,12 +13,12 @@ import sys
 import numpy as np
 import pytest
 from absl import flags
-from conftest import SMALL_ROWS_1A, write_wav
+from conftest import SMALL_ROWS_1A, shard_logmel, write_wav
 
 from asc_keras import audio
 from asc_keras import flags as flags_lib
 from asc_keras.config import DataConfig, FeatureConfig
-from asc_keras.data import dcase, manifest, precompute, schema
+from asc_keras.data import dcase, manifest, precompute
 from asc_keras.features import compute_features
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,16 +49,6 @@ def _snapshot(root):
     return out
 
 
-def _records(folder, split="train"):
-    """`{clip name: logmel [T, F]}` of a split's shards."""
-    import tensorflow as tf
-
-    m = manifest.load_manifest(folder)
-    parse = schema.make_parser(m.shapes, dtype=m.dtype)
-    return {r["filename"].numpy().decode(): r["logmel"].numpy()
-            for r in map(parse, tf.data.TFRecordDataset(m.shard_paths(split)))}
-
-
 # --- stale features behind --fingerprint=sha256 ------------------------------------------------
 
 
@@ -73,7 +63,7 @@ def test_sha256_run_recomputes_shards_made_without_hashes(small_1a_dir, tmp_path
     redo = [ln for ln in lines if "recomputing" in ln]
     assert len(redo) == 3 and all("no content hashes" in ln for ln in redo), lines
     want = compute_features(audio.load_clip(clip, CFG), CFG)["logmel"]
-    np.testing.assert_array_equal(_records(folder)[SMALL_ROWS_1A[0][0]], want)
+    np.testing.assert_array_equal(shard_logmel(folder)[SMALL_ROWS_1A[0][0]], want)
     assert _run(by_hash)[1] == []  # the hashes are recorded now: nothing more to do
 
 
