@@ -1,0 +1,29 @@
+"""Every flagfile configures what it configured before the configuration was redesigned.
+
+The fixtures (`tests/fixtures/configs/*.json`) hold, for each flagfile of `configs/` read alone
+and with a set of user overrides, every typed config and the flags.txt a run records; they were
+written before the flags were derived from the config dataclasses. A default, bound or meaning
+that drifts, or a flag that disappears from flags.txt, turns this red.
+"""
+
+import json
+import os
+
+import pytest
+
+from tests import config_fixtures as fixtures
+
+
+@pytest.mark.parametrize("name", fixtures.flagfiles())
+def test_flagfile_configures_what_it_did(name):
+    with open(os.path.join(fixtures.FIXTURES, f"{name}.json")) as f:
+        expected = json.load(f)
+    path = os.path.join(fixtures.CONFIGS, f"{name}.flags")
+    for key, extra in fixtures.OVERRIDES.items():
+        got = json.loads(json.dumps(fixtures.configs_of(path, extra)))
+        for part in expected[key]:
+            assert got[part] == expected[key][part], (name, key, part)
+
+
+def test_every_flagfile_has_a_fixture():
+    assert sorted(n[:-len(".json")] for n in os.listdir(fixtures.FIXTURES)) == fixtures.flagfiles()
