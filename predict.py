@@ -49,8 +49,9 @@ def main(argv):
             if window is None and hop is None and streaming.duration(path) <= clip * 1.1:
                 predictions.append(classifier.classify(path))
                 continue
-            items = list(streaming.timeline(classifier, path, window_seconds=window,
-                                            hop_seconds=hop))
+            items = list(
+                streaming.timeline(classifier, path, window_seconds=window, hop_seconds=hop)
+            )
             print(streaming.format_timeline(path, items, classifier.classes))
             rows += [(path, w) for w in items]
         except AudioError as e:

@@ -33,8 +33,7 @@ def _data_configs(tasks, fv) -> dict:
     import dataclasses
 
     if not fv.data_dir:
-        raise ValueError("--data_dir is required (the 1A folder; the 1B folder for Table 4 "
-                         "alone)")
+        raise ValueError("--data_dir is required (the 1A folder; the 1B folder for Table 4 alone)")
     base = flags_lib.data_config(fv)
     dirs = {}
     if tasks == ("1b",):
@@ -45,8 +44,10 @@ def _data_configs(tasks, fv) -> dict:
             if not fv.data_dir_1b:
                 raise ValueError("Table 4 with 1A tables needs --data_dir_1b (the 1B folder)")
             dirs["1b"] = fv.data_dir_1b
-    return {task: dataclasses.replace(base, data_dir=d, task=task, classes=())
-            for task, d in dirs.items()}
+    return {
+        task: dataclasses.replace(base, data_dir=d, task=task, classes=())
+        for task, d in dirs.items()
+    }
 
 
 def main(argv):
@@ -64,9 +65,11 @@ def main(argv):
         tables = [int(t) for t in fv.tables]
         configs_dir = fv.configs_dir or os.path.join(HERE, "configs")
         plan = plan_lib.make_plan(
-            configs_dir, tables=tables,
+            configs_dir,
+            tables=tables,
             read_flagfile=lambda path: flags_lib.flagfile_configs(path, overrides),
-            count_macs=lambda cfg: complexity.macs(build_model(cfg)))
+            count_macs=lambda cfg: complexity.macs(build_model(cfg)),
+        )
         print(plan_lib.format_plan(plan))
         print(tool.banner(plan))
         if fv.dry_run:
@@ -74,11 +77,18 @@ def main(argv):
         if not fv.out:
             raise ValueError("--out is required (or --dry_run)")
         tool.reproduce(
-            plan, out_dir=fv.out, data_cfgs=_data_configs(plan.tasks, fv),
-            seeds=range(fv.seeds), slots=runner.device_slots(fv.devices, fv.jobs_per_device),
-            shard=flags_lib.reproduce_shard(fv), launch=fv.launch,
-            train_script=os.path.join(HERE, "train.py"), overrides=overrides,
-            eval_batch_size=fv.eval_batch_size, retrain_stale=fv.retrain_stale)
+            plan,
+            out_dir=fv.out,
+            data_cfgs=_data_configs(plan.tasks, fv),
+            seeds=range(fv.seeds),
+            slots=runner.device_slots(fv.devices, fv.jobs_per_device),
+            shard=flags_lib.reproduce_shard(fv),
+            launch=fv.launch,
+            train_script=os.path.join(HERE, "train.py"),
+            overrides=overrides,
+            eval_batch_size=fv.eval_batch_size,
+            retrain_stale=fv.retrain_stale,
+        )
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

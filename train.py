@@ -40,8 +40,7 @@ def main(argv):
         data_cfg = flags_lib.data_config()
         model_cfg = flags_lib.model_config(feature_cfg)
         train_cfg = flags_lib.train_config()
-        run(feature_cfg, data_cfg, model_cfg, train_cfg,
-            flags_text=flags_lib.resolved_flags())
+        run(feature_cfg, data_cfg, model_cfg, train_cfg, flags_text=flags_lib.resolved_flags())
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1

@@ -133,8 +133,7 @@ class DataConfig:
         spec = tasks_lib.get(self.task)
         object.__setattr__(self, "classes", tuple(self.classes or spec.classes or ()))
         if spec.classes is not None and self.classes != spec.classes:
-            raise ValueError(f"task {self.task} has the classes {spec.classes}, got "
-                             f"{self.classes}")
+            raise ValueError(f"task {self.task} has the classes {spec.classes}, got {self.classes}")
         if self.classes and len(set(self.classes)) != len(self.classes):
             raise ValueError(f"duplicate classes in {self.classes}")
         if self.fingerprint not in FINGERPRINTS:
@@ -144,16 +143,20 @@ class DataConfig:
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
         if self.engine == "beam" and self.num_shards > 1:
-            raise ValueError("--num_shards splits the local engine over machines by hand; with "
-                             "--engine=beam the runner spreads the work (drop --num_shards)")
+            raise ValueError(
+                "--num_shards splits the local engine over machines by hand; with "
+                "--engine=beam the runner spreads the work (drop --num_shards)"
+            )
 
     @property
     def task_spec(self) -> tasks_lib.Task:
         """The task table's row with this config's classes (a `custom` task's once read)."""
         spec = tasks_lib.get(self.task)
         if not self.classes:
-            raise ValueError(f"task {self.task}: the classes are not read yet (use "
-                             "asc_keras.data.dcase.resolve_classes)")
+            raise ValueError(
+                f"task {self.task}: the classes are not read yet (use "
+                "asc_keras.data.dcase.resolve_classes)"
+            )
         return spec.with_classes(self.classes)
 
 
@@ -275,8 +278,10 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.bn_momentum < 1.0 or not self.bn_epsilon > 0:
-            raise ValueError(f"need 0 <= bn_momentum < 1 and bn_epsilon > 0, got "
-                             f"{self.bn_momentum}, {self.bn_epsilon}")
+            raise ValueError(
+                f"need 0 <= bn_momentum < 1 and bn_epsilon > 0, got "
+                f"{self.bn_momentum}, {self.bn_epsilon}"
+            )
 
     def bins(self, name: str) -> int:
         return self.input_bins[name]
@@ -372,33 +377,49 @@ def fusion_weights_of_parts(configs: list[ModelConfig]) -> list[float]:
     base = next(iter(fusions)) if len(fusions) == 1 else None
     fusion = "spsmr" if base == "single" and len(inputs) > 1 else base
     own = {f.name for f in dataclasses.fields(ModelConfig)} - {
-        "inputs", "input_bins", "fusion", "strategies", "band"}
+        "inputs",
+        "input_bins",
+        "fusion",
+        "strategies",
+        "band",
+    }
     try:
         if fusion is None:
             raise ValueError(f"fusions {sorted(fusions)}")
         if base == "ef":
             inputs = first.inputs
-        whole = dataclasses.replace(first, inputs=inputs, input_bins=bins, fusion=fusion,
-                                    strategies=tuple(strategies), band=None)
-        if any({k: getattr(c, k) for k in own} != {k: getattr(whole, k) for k in own}
-               for c in configs):
+        whole = dataclasses.replace(
+            first,
+            inputs=inputs,
+            input_bins=bins,
+            fusion=fusion,
+            strategies=tuple(strategies),
+            band=None,
+        )
+        if any(
+            {k: getattr(c, k) for k in own} != {k: getattr(whole, k) for k in own} for c in configs
+        ):
             raise ValueError("their settings differ")
     except ValueError as e:
-        raise ValueError(f"the runs are not the parts of one model ({e}); give their fusion "
-                         "weights explicitly") from None
+        raise ValueError(
+            f"the runs are not the parts of one model ({e}); give their fusion weights explicitly"
+        ) from None
     parts = {json.dumps(p.config.to_dict(), sort_keys=True): p.weight for p in whole.parts()}
     keys = [json.dumps(c.to_dict(), sort_keys=True) for c in configs]
     if sorted(keys) != sorted(parts) or len(set(keys)) != len(keys):
         names = ", ".join(p.name for p in whole.parts())
-        raise ValueError(f"the runs are not exactly the {len(parts)} parts of one model "
-                         f"({names}); give their fusion weights explicitly")
+        raise ValueError(
+            f"the runs are not exactly the {len(parts)} parts of one model "
+            f"({names}); give their fusion weights explicitly"
+        )
     return [parts[k] for k in keys]
 
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
 LEGACY_MODEL_FIELDS = MappingProxyType({"bn_momentum": 0.99, "bn_epsilon": 1e-3})
-LEGACY_TRAIN_FIELDS = MappingProxyType({"adam_epsilon": 1e-7, "recalibrate_bn": 0,
-                                        "adam_update": "keras"})
+LEGACY_TRAIN_FIELDS = MappingProxyType(
+    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras"}
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,11 +456,15 @@ class EvalConfig:
         object.__setattr__(self, "model_dirs", tuple(self.model_dirs))
         object.__setattr__(self, "tflite", tuple(self.tflite))
         object.__setattr__(self, "fusion_weights", tuple(float(w) for w in self.fusion_weights))
-        if self.fusion_weights and (len(self.fusion_weights) != len(self.model_dirs)
-                                    or min(self.fusion_weights) < 0
-                                    or sum(self.fusion_weights) <= 0):
-            raise ValueError(f"fusion_weights needs {len(self.model_dirs)} non-negative weights "
-                             f"(one per model_dir), got {list(self.fusion_weights)}")
+        if self.fusion_weights and (
+            len(self.fusion_weights) != len(self.model_dirs)
+            or min(self.fusion_weights) < 0
+            or sum(self.fusion_weights) <= 0
+        ):
+            raise ValueError(
+                f"fusion_weights needs {len(self.model_dirs)} non-negative weights "
+                f"(one per model_dir), got {list(self.fusion_weights)}"
+            )
         if not self.model_dirs:
             raise ValueError("at least one model_dir is required")
         if self.split not in EVAL_SPLITS:
@@ -449,8 +474,10 @@ class EvalConfig:
         if self.tflite and self.saved_model:
             raise ValueError("give either tflite files or a saved_model, not both")
         if (self.tflite or self.saved_model) and len(self.model_dirs) != 1:
-            raise ValueError("exported artifacts are evaluated with exactly one model_dir "
-                             f"(for its config and data), got {len(self.model_dirs)}")
+            raise ValueError(
+                "exported artifacts are evaluated with exactly one model_dir "
+                f"(for its config and data), got {len(self.model_dirs)}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,32 +532,52 @@ class TrainConfig:
     recalibrate_bn: int = 0
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
-    RESUMABLE_CHANGES = ("model_dir", "train_steps", "eval_every", "eval_batch_size",
-                         "checkpoint_every", "keep_checkpoints", "log_every", "distribution",
-                         "steps_per_loop", "jit_compile", "deterministic", "recalibrate_bn")
+    RESUMABLE_CHANGES = (
+        "model_dir",
+        "train_steps",
+        "eval_every",
+        "eval_batch_size",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "log_every",
+        "distribution",
+        "steps_per_loop",
+        "jit_compile",
+        "deterministic",
+        "recalibrate_bn",
+    )
     MAX_AUTO_STEPS_PER_LOOP = 100
 
     def __post_init__(self):
-        for name in ("train_steps", "batch_size", "lr_decay_steps", "eval_batch_size",
-                     "checkpoint_every", "keep_checkpoints", "log_every"):
+        for name in (
+            "train_steps",
+            "batch_size",
+            "lr_decay_steps",
+            "eval_batch_size",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "log_every",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("shuffle_buffer", "eval_every", "seed", "recalibrate_bn", "steps_per_loop"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.learning_rate > 0 or not 0 < self.lr_decay_rate <= 1:
-            raise ValueError(f"need learning_rate > 0 and 0 < lr_decay_rate <= 1, got "
-                             f"{self.learning_rate}, {self.lr_decay_rate}")
+            raise ValueError(
+                f"need learning_rate > 0 and 0 < lr_decay_rate <= 1, got "
+                f"{self.learning_rate}, {self.lr_decay_rate}"
+            )
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if not self.adam_epsilon > 0:
             raise ValueError(f"adam_epsilon must be positive, got {self.adam_epsilon}")
         if self.adam_update not in ADAM_UPDATES:
-            raise ValueError(f"adam_update must be one of {ADAM_UPDATES}, "
-                             f"got {self.adam_update!r}")
+            raise ValueError(f"adam_update must be one of {ADAM_UPDATES}, got {self.adam_update!r}")
         if self.distribution not in DISTRIBUTIONS:
-            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, "
-                             f"got {self.distribution!r}")
+            raise ValueError(
+                f"distribution must be one of {DISTRIBUTIONS}, got {self.distribution!r}"
+            )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
@@ -593,8 +640,10 @@ class ExportConfig:
         if not self.model_dir or not self.export_dir:
             raise ValueError("model_dir and export_dir are required")
         if self.calibration_examples < 1 or self.parity_examples < 1:
-            raise ValueError(f"calibration_examples ({self.calibration_examples}) and "
-                             f"parity_examples ({self.parity_examples}) must be positive")
+            raise ValueError(
+                f"calibration_examples ({self.calibration_examples}) and "
+                f"parity_examples ({self.parity_examples}) must be positive"
+            )
         for name in ("float_tolerance", "int8_tolerance", "audio_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -38,7 +38,7 @@ def _flagfile_lines(path: str, *, seen: tuple[str, ...]) -> list[str]:
 def _expand_one(arg: str, *, base: str, seen: tuple[str, ...]) -> list[str]:
     for prefix in _FLAGFILE_PREFIXES:
         if arg.startswith(prefix):
-            path = os.path.expanduser(arg[len(prefix):])
+            path = os.path.expanduser(arg[len(prefix) :])
             nested = os.path.join(base, path)
             if base and not os.path.isabs(path) and os.path.exists(nested):
                 path = nested
@@ -115,63 +115,130 @@ def _values(fv: flags.FlagValues | None) -> flags.FlagValues:
 
 def define_feature_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
-    d(flags.DEFINE_list, "representations", list(config_lib.REPRESENTATIONS),
-      "Representations to precompute: logmel,cqt,gamma,mfcc.")
-    d(flags.DEFINE_integer, "logmel_bins", None,
-      "Log-Mel bands; default: the task's (40 for 1a and custom, 64 for 1b and tau2022).")
+    d(
+        flags.DEFINE_list,
+        "representations",
+        list(config_lib.REPRESENTATIONS),
+        "Representations to precompute: logmel,cqt,gamma,mfcc.",
+    )
+    d(
+        flags.DEFINE_integer,
+        "logmel_bins",
+        None,
+        "Log-Mel bands; default: the task's (40 for 1a and custom, 64 for 1b and tau2022).",
+    )
     d(flags.DEFINE_integer, "cqt_bins", 64, "CQT bins (12 per octave from --cqt_fmin).")
     d(flags.DEFINE_float, "cqt_fmin", 220.0, "Lowest CQT frequency in Hz.")
     d(flags.DEFINE_integer, "gamma_bins", 64, "Gammatone bands.")
     d(flags.DEFINE_integer, "mfcc_bins", 40, "MFCC coefficients.")
-    d(flags.DEFINE_float, "clip_seconds", None,
-      "Clip length in seconds: audio is padded or cut to this; default: the task's (10 s for "
-      "DCASE 2020, 1 s for tau2022; for custom, the length the clips share).", lower_bound=0.01)
-    d(flags.DEFINE_integer, "sample_rate", None,
-      "Sample rate the audio is resampled to; default: the task's (44100).", lower_bound=1000)
+    d(
+        flags.DEFINE_float,
+        "clip_seconds",
+        None,
+        "Clip length in seconds: audio is padded or cut to this; default: the task's (10 s for "
+        "DCASE 2020, 1 s for tau2022; for custom, the length the clips share).",
+        lower_bound=0.01,
+    )
+    d(
+        flags.DEFINE_integer,
+        "sample_rate",
+        None,
+        "Sample rate the audio is resampled to; default: the task's (44100).",
+        lower_bound=1000,
+    )
     d(flags.DEFINE_integer, "n_fft", 2048, "STFT window and FFT size.")
     d(flags.DEFINE_integer, "hop_length", 512, "STFT hop in samples.")
-    d(flags.DEFINE_enum, "feature_dtype", "float32", ["float32", "float16"],
-      "Storage dtype of the precomputed features.")
+    d(
+        flags.DEFINE_enum,
+        "feature_dtype",
+        "float32",
+        ["float32", "float16"],
+        "Storage dtype of the precomputed features.",
+    )
 
 
 def define_data_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
     d(flags.DEFINE_string, "data_dir", None, "DCASE 2020 Task 1 dataset folder (official layout).")
-    d(flags.DEFINE_string, "features_dir", None,
-      "Cache of precomputed features; default: $XDG_CACHE_HOME/asc_keras/features "
-      "(~/.cache/asc_keras/features).")
-    d(flags.DEFINE_enum, "task", "1a", list(config_lib.TASKS),
-      "Task of the task table (asc_keras/tasks.py): 1a, 1b (DCASE 2020), tau2022 (TAU Urban "
-      "Acoustic Scenes 2022 Mobile, 1 s clips) or custom (any labels: the official layout or "
-      "train/<class>/*.wav, evaluate/<class>/*.wav). It sets the defaults of --clip_seconds, "
-      "--sample_rate, --logmel_bins and --backbone.")
-    d(flags.DEFINE_string, "train_csv", "evaluation_setup/fold1_train.csv",
-      "Training split list, relative to --data_dir; e.g. a TAU 2022 train subset "
-      "split_setup/split25.csv (a list of file names only takes its labels from meta.csv).")
-    d(flags.DEFINE_string, "eval_csv", "evaluation_setup/fold1_evaluate.csv",
-      "Evaluation split list, relative to --data_dir.")
+    d(
+        flags.DEFINE_string,
+        "features_dir",
+        None,
+        "Cache of precomputed features; default: $XDG_CACHE_HOME/asc_keras/features "
+        "(~/.cache/asc_keras/features).",
+    )
+    d(
+        flags.DEFINE_enum,
+        "task",
+        "1a",
+        list(config_lib.TASKS),
+        "Task of the task table (asc_keras/tasks.py): 1a, 1b (DCASE 2020), tau2022 (TAU Urban "
+        "Acoustic Scenes 2022 Mobile, 1 s clips) or custom (any labels: the official layout or "
+        "train/<class>/*.wav, evaluate/<class>/*.wav). It sets the defaults of --clip_seconds, "
+        "--sample_rate, --logmel_bins and --backbone.",
+    )
+    d(
+        flags.DEFINE_string,
+        "train_csv",
+        "evaluation_setup/fold1_train.csv",
+        "Training split list, relative to --data_dir; e.g. a TAU 2022 train subset "
+        "split_setup/split25.csv (a list of file names only takes its labels from meta.csv).",
+    )
+    d(
+        flags.DEFINE_string,
+        "eval_csv",
+        "evaluation_setup/fold1_evaluate.csv",
+        "Evaluation split list, relative to --data_dir.",
+    )
     d(flags.DEFINE_integer, "num_workers", 2, "Feature extraction processes.", lower_bound=1)
-    d(flags.DEFINE_enum, "engine", "local", list(config_lib.ENGINES),
-      "Who computes missing feature shards: local (--num_workers processes here) or beam (an "
-      "Apache Beam pipeline; needs pip install -e '.[beam]').")
-    d(flags.DEFINE_string, "beam_pipeline_options", "",
-      "With --engine=beam: Beam pipeline options, e.g. \"--runner=FlinkRunner "
-      "--flink_master=HOST:8081 --environment_type=DOCKER\"; empty: the DirectRunner with "
-      "--num_workers processes.")
-    d(flags.DEFINE_integer, "num_shards", 1,
-      "Split the local engine's precompute across this many machines by hand (batch "
-      "schedulers without a Beam runner; e.g. SLURM array jobs).", lower_bound=1)
+    d(
+        flags.DEFINE_enum,
+        "engine",
+        "local",
+        list(config_lib.ENGINES),
+        "Who computes missing feature shards: local (--num_workers processes here) or beam (an "
+        "Apache Beam pipeline; needs pip install -e '.[beam]').",
+    )
+    d(
+        flags.DEFINE_string,
+        "beam_pipeline_options",
+        "",
+        'With --engine=beam: Beam pipeline options, e.g. "--runner=FlinkRunner '
+        '--flink_master=HOST:8081 --environment_type=DOCKER"; empty: the DirectRunner with '
+        "--num_workers processes.",
+    )
+    d(
+        flags.DEFINE_integer,
+        "num_shards",
+        1,
+        "Split the local engine's precompute across this many machines by hand (batch "
+        "schedulers without a Beam runner; e.g. SLURM array jobs).",
+        lower_bound=1,
+    )
     d(flags.DEFINE_integer, "shard_index", 0, "Which machine's part this is.", lower_bound=0)
     d(flags.DEFINE_integer, "clips_per_shard", 256, "Clips per TFRecord shard.", lower_bound=1)
-    d(flags.DEFINE_list, "splits", ["train", "evaluate"],
-      "Splits prepare.py computes: train, evaluate (fold lists) and test (unlabeled: "
-      "evaluation_setup/fold1_test.csv, or every audio/*.wav of a challenge evaluation folder).")
-    d(flags.DEFINE_bool, "skip_bad_files", False,
-      "Skip undecodable or badly sized clips and list them in the manifest, instead of failing.")
-    d(flags.DEFINE_enum, "fingerprint", "stat", list(config_lib.FINGERPRINTS),
-      "How a rerun notices changed audio files: stat (size and modification time) or sha256 "
-      "(size and content hash; reads every file on every run, and recomputes shards made "
-      "without hashes once).")
+    d(
+        flags.DEFINE_list,
+        "splits",
+        ["train", "evaluate"],
+        "Splits prepare.py computes: train, evaluate (fold lists) and test (unlabeled: "
+        "evaluation_setup/fold1_test.csv, or every audio/*.wav of a challenge evaluation folder).",
+    )
+    d(
+        flags.DEFINE_bool,
+        "skip_bad_files",
+        False,
+        "Skip undecodable or badly sized clips and list them in the manifest, instead of failing.",
+    )
+    d(
+        flags.DEFINE_enum,
+        "fingerprint",
+        "stat",
+        list(config_lib.FINGERPRINTS),
+        "How a rerun notices changed audio files: stat (size and modification time) or sha256 "
+        "(size and content hash; reads every file on every run, and recomputes shards made "
+        "without hashes once).",
+    )
 
 
 def default_features_dir() -> str:
@@ -194,8 +261,10 @@ def _task_defaults(f: flags.FlagValues):
     for name, bins in spec.fixed_bins.items():
         flag = f"{name}_bins"
         if _given(f, flag) and f[flag].value != bins and name in f.representations:
-            raise ValueError(f"--{flag}={f[flag].value}: task {spec.name} uses {bins} bins "
-                             f"(drop the flag or give --{flag}={bins})")
+            raise ValueError(
+                f"--{flag}={f[flag].value}: task {spec.name} uses {bins} bins "
+                f"(drop the flag or give --{flag}={bins})"
+            )
     return spec
 
 
@@ -209,17 +278,22 @@ def _clip_seconds(f: flags.FlagValues, spec, log) -> float:
 
     try:
         seconds, n = dcase.shared_clip_seconds(
-            f.data_dir, f.task, tolerance=config_lib.DataConfig.max_length_error,
-            train_csv=f.train_csv, eval_csv=f.eval_csv)
+            f.data_dir,
+            f.task,
+            tolerance=config_lib.DataConfig.max_length_error,
+            train_csv=f.train_csv,
+            eval_csv=f.eval_csv,
+        )
     except dcase.DatasetError as e:
         raise ValueError(f"{e}; set --clip_seconds to the length to use") from None
-    log(f"--task={f.task}: the {n} clips are {seconds:g} s long (--clip_seconds sets another "
-        "length)")
+    log(
+        f"--task={f.task}: the {n} clips are {seconds:g} s long (--clip_seconds sets another "
+        "length)"
+    )
     return seconds
 
 
-def feature_config(fv: flags.FlagValues | None = None, *, log=print
-                   ) -> config_lib.FeatureConfig:
+def feature_config(fv: flags.FlagValues | None = None, *, log=print) -> config_lib.FeatureConfig:
     """FeatureConfig from the feature flags; unset clip length, sample rate and Log-Mel bins
     follow --task (`asc_keras.tasks`), and a custom set's unset clip length is the one its
     clips share (said with `log`)."""
@@ -271,39 +345,94 @@ def data_config(fv: flags.FlagValues | None = None) -> config_lib.DataConfig:
 def define_model_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
     first_time = "model_inputs" not in _values(fv)
-    d(flags.DEFINE_enum, "backbone", None, list(config_lib.BACKBONES),
-      "CNN of paper Table 1: 1a (VGG-style, 18.9 MiB) or 1b (tiny, under 500 KB); default: the "
-      "task's (1a for 1a and custom, 1b for 1b and tau2022).")
-    d(flags.DEFINE_list, "model_inputs", ["logmel"],
-      "Representations the model reads (a subset of --representations): logmel,cqt,gamma,mfcc.")
-    d(flags.DEFINE_enum, "fusion", "single", list(config_lib.FUSIONS),
-      "How several representations meet: single (one input), ef (stacked as channels), "
-      "mf (after the first conv block), lf (after the last conv block), spsmr (one CNN each, "
-      "probabilities averaged).")
-    d(flags.DEFINE_list, "strategies", [],
-      "Processing strategies, any of spsmf (one CNN per frequency band) and spsmt (frame-wise "
-      "classifier); empty for none.")
+    d(
+        flags.DEFINE_enum,
+        "backbone",
+        None,
+        list(config_lib.BACKBONES),
+        "CNN of paper Table 1: 1a (VGG-style, 18.9 MiB) or 1b (tiny, under 500 KB); default: the "
+        "task's (1a for 1a and custom, 1b for 1b and tau2022).",
+    )
+    d(
+        flags.DEFINE_list,
+        "model_inputs",
+        ["logmel"],
+        "Representations the model reads (a subset of --representations): logmel,cqt,gamma,mfcc.",
+    )
+    d(
+        flags.DEFINE_enum,
+        "fusion",
+        "single",
+        list(config_lib.FUSIONS),
+        "How several representations meet: single (one input), ef (stacked as channels), "
+        "mf (after the first conv block), lf (after the last conv block), spsmr (one CNN each, "
+        "probabilities averaged).",
+    )
+    d(
+        flags.DEFINE_list,
+        "strategies",
+        [],
+        "Processing strategies, any of spsmf (one CNN per frequency band) and spsmt (frame-wise "
+        "classifier); empty for none.",
+    )
     d(flags.DEFINE_integer, "num_bands", 5, "SPSMF frequency bands.", lower_bound=1)
     d(flags.DEFINE_integer, "band_width", 16, "SPSMF bins per band.", lower_bound=1)
-    d(flags.DEFINE_integer, "ef_bins", 64, "EF: bins every representation is resized to.",
-      lower_bound=1)
-    d(flags.DEFINE_float, "width", 1.0,
-      "Multiplier of conv filters and hidden units (1.0 = the paper).", lower_bound=1e-3)
-    d(flags.DEFINE_float, "dropout", 0.5, "Dropout between the fully connected layers.",
-      lower_bound=0.0, upper_bound=0.99)
-    d(flags.DEFINE_float, "bn_momentum", 0.9,
-      "BatchNorm momentum in Keras's convention (weight of the old moving average); 0.9 = "
-      "PyTorch's 0.1, as in the authors' implementation.", lower_bound=0.0, upper_bound=0.999)
-    d(flags.DEFINE_float, "bn_epsilon", 1e-5, "BatchNorm epsilon (PyTorch's default).",
-      lower_bound=1e-12)
-    d(flags.DEFINE_string, "model_part", None,
-      "Build only this independent part of the model (an SPSMR member such as 'cqt', an SPSMF "
-      "band such as 'logmel_band2'), to train it as a separate run and fuse it later.")
-    for name, known in (("model_inputs", config_lib.REPRESENTATIONS),
-                        ("strategies", config_lib.STRATEGIES)) if first_time else ():
+    d(
+        flags.DEFINE_integer,
+        "ef_bins",
+        64,
+        "EF: bins every representation is resized to.",
+        lower_bound=1,
+    )
+    d(
+        flags.DEFINE_float,
+        "width",
+        1.0,
+        "Multiplier of conv filters and hidden units (1.0 = the paper).",
+        lower_bound=1e-3,
+    )
+    d(
+        flags.DEFINE_float,
+        "dropout",
+        0.5,
+        "Dropout between the fully connected layers.",
+        lower_bound=0.0,
+        upper_bound=0.99,
+    )
+    d(
+        flags.DEFINE_float,
+        "bn_momentum",
+        0.9,
+        "BatchNorm momentum in Keras's convention (weight of the old moving average); 0.9 = "
+        "PyTorch's 0.1, as in the authors' implementation.",
+        lower_bound=0.0,
+        upper_bound=0.999,
+    )
+    d(
+        flags.DEFINE_float,
+        "bn_epsilon",
+        1e-5,
+        "BatchNorm epsilon (PyTorch's default).",
+        lower_bound=1e-12,
+    )
+    d(
+        flags.DEFINE_string,
+        "model_part",
+        None,
+        "Build only this independent part of the model (an SPSMR member such as 'cqt', an SPSMF "
+        "band such as 'logmel_band2'), to train it as a separate run and fuse it later.",
+    )
+    for name, known in (
+        (("model_inputs", config_lib.REPRESENTATIONS), ("strategies", config_lib.STRATEGIES))
+        if first_time
+        else ()
+    ):
         flags.register_validator(
-            name, lambda values, known=known: all(v in known for v in values),
-            message=f"--{name} takes values from {','.join(known)}", flag_values=_values(fv))
+            name,
+            lambda values, known=known: all(v in known for v in values),
+            message=f"--{name} takes values from {','.join(known)}",
+            flag_values=_values(fv),
+        )
 
 
 def _task_classes(f: flags.FlagValues) -> tuple[str, ...]:
@@ -314,15 +443,17 @@ def _task_classes(f: flags.FlagValues) -> tuple[str, ...]:
     if spec.classes is not None:
         return spec.classes
     if not f.data_dir:
-        raise ValueError(f"--task={f.task} takes its classes from the training list: "
-                         "--data_dir is required")
+        raise ValueError(
+            f"--task={f.task} takes its classes from the training list: --data_dir is required"
+        )
     from asc_keras.data import dcase
 
     return dcase.resolve_classes(f.data_dir, f.task, train_csv=f.train_csv)
 
 
-def model_config(feature_cfg: config_lib.FeatureConfig,
-                 fv: flags.FlagValues | None = None) -> config_lib.ModelConfig:
+def model_config(
+    feature_cfg: config_lib.FeatureConfig, fv: flags.FlagValues | None = None
+) -> config_lib.ModelConfig:
     """ModelConfig from the model flags; frames and bins from `feature_cfg`, classes and the
     default backbone from --task.
 
@@ -335,12 +466,15 @@ def model_config(feature_cfg: config_lib.FeatureConfig,
     spec = _task_defaults(f)
     backbone = f.backbone if _given(f, "backbone") else spec.backbone
     if backbone not in spec.backbones:
-        raise ValueError(f"--backbone={backbone}: task {spec.name} takes the "
-                         f"{'/'.join(spec.backbones)} backbone")
+        raise ValueError(
+            f"--backbone={backbone}: task {spec.name} takes the {'/'.join(spec.backbones)} backbone"
+        )
     missing = [n for n in f.model_inputs if n not in feature_cfg.representations]
     if missing:
-        raise ValueError(f"--model_inputs {missing} not among --representations "
-                         f"{list(feature_cfg.representations)}")
+        raise ValueError(
+            f"--model_inputs {missing} not among --representations "
+            f"{list(feature_cfg.representations)}"
+        )
     cfg = config_lib.ModelConfig(
         backbone=backbone,
         inputs=tuple(f.model_inputs),
@@ -374,7 +508,8 @@ def _check_pooling(cfg: config_lib.ModelConfig, feature_cfg: config_lib.FeatureC
         raise ValueError(
             f"--backbone={cfg.backbone}: its time pooling ({pools}) leaves no frame of "
             f"{cfg.num_frames} ({feature_cfg.clip_seconds:g} s at {feature_cfg.sample_rate} Hz, "
-            f"hop {feature_cfg.hop_length}); use longer clips or a smaller --hop_length")
+            f"hop {feature_cfg.hop_length}); use longer clips or a smaller --hop_length"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,60 +518,141 @@ def _check_pooling(cfg: config_lib.ModelConfig, feature_cfg: config_lib.FeatureC
 
 def define_train_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
-    d(flags.DEFINE_string, "model_dir", None,
-      "Training run folder (checkpoints, TensorBoard logs, flags.txt, model.keras, metrics); "
-      "evaluate.py takes a comma-separated list and fuses the runs.")
-    d(flags.DEFINE_integer, "batch_size", 64,
-      "Clips per batch (training: the global batch, split across replicas).", lower_bound=1)
+    d(
+        flags.DEFINE_string,
+        "model_dir",
+        None,
+        "Training run folder (checkpoints, TensorBoard logs, flags.txt, model.keras, metrics); "
+        "evaluate.py takes a comma-separated list and fuses the runs.",
+    )
+    d(
+        flags.DEFINE_integer,
+        "batch_size",
+        64,
+        "Clips per batch (training: the global batch, split across replicas).",
+        lower_bound=1,
+    )
     d(flags.DEFINE_integer, "train_steps", 12000, "Training iterations.", lower_bound=1)
     d(flags.DEFINE_float, "learning_rate", 1e-3, "Initial Adam learning rate.", lower_bound=0.0)
-    d(flags.DEFINE_float, "adam_epsilon", 1e-8,
-      "Adam epsilon (PyTorch's default; Keras has 1e-7).", lower_bound=0.0)
-    d(flags.DEFINE_enum, "adam_update", "pytorch", list(config_lib.ADAM_UPDATES),
-      "Adam's update: pytorch (m_hat / (sqrt(v_hat) + epsilon), as the authors ran it) or keras "
-      "(keras.optimizers.Adam, epsilon added before the bias correction: what runs recorded "
-      "before this flag used; pass it to resume one).")
-    d(flags.DEFINE_float, "lr_decay_rate", 0.91, "Staircase decay factor of the learning rate.",
-      lower_bound=0.0, upper_bound=1.0)
-    d(flags.DEFINE_integer, "lr_decay_steps", 200, "Steps between learning rate decays.",
-      lower_bound=1)
-    d(flags.DEFINE_float, "mixup_alpha", 0.2, "Mixup Beta parameter; 0 disables mixup.",
-      lower_bound=0.0)
-    d(flags.DEFINE_integer, "shuffle_buffer", 0,
-      "Example shuffle buffer; 0 = the whole training split.", lower_bound=0)
-    d(flags.DEFINE_bool, "cache_examples", True,
-      "Keep the parsed training examples in memory after the first epoch.")
-    d(flags.DEFINE_integer, "seed", 0,
-      "Seed of the weights, data order, mixup and dropout.", lower_bound=0)
-    d(flags.DEFINE_integer, "eval_every", 1000,
-      "Validate on the evaluate split every this many steps (0: only at the end).",
-      lower_bound=0)
+    d(
+        flags.DEFINE_float,
+        "adam_epsilon",
+        1e-8,
+        "Adam epsilon (PyTorch's default; Keras has 1e-7).",
+        lower_bound=0.0,
+    )
+    d(
+        flags.DEFINE_enum,
+        "adam_update",
+        "pytorch",
+        list(config_lib.ADAM_UPDATES),
+        "Adam's update: pytorch (m_hat / (sqrt(v_hat) + epsilon), as the authors ran it) or keras "
+        "(keras.optimizers.Adam, epsilon added before the bias correction: what runs recorded "
+        "before this flag used; pass it to resume one).",
+    )
+    d(
+        flags.DEFINE_float,
+        "lr_decay_rate",
+        0.91,
+        "Staircase decay factor of the learning rate.",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+    d(
+        flags.DEFINE_integer,
+        "lr_decay_steps",
+        200,
+        "Steps between learning rate decays.",
+        lower_bound=1,
+    )
+    d(
+        flags.DEFINE_float,
+        "mixup_alpha",
+        0.2,
+        "Mixup Beta parameter; 0 disables mixup.",
+        lower_bound=0.0,
+    )
+    d(
+        flags.DEFINE_integer,
+        "shuffle_buffer",
+        0,
+        "Example shuffle buffer; 0 = the whole training split.",
+        lower_bound=0,
+    )
+    d(
+        flags.DEFINE_bool,
+        "cache_examples",
+        True,
+        "Keep the parsed training examples in memory after the first epoch.",
+    )
+    d(
+        flags.DEFINE_integer,
+        "seed",
+        0,
+        "Seed of the weights, data order, mixup and dropout.",
+        lower_bound=0,
+    )
+    d(
+        flags.DEFINE_integer,
+        "eval_every",
+        1000,
+        "Validate on the evaluate split every this many steps (0: only at the end).",
+        lower_bound=0,
+    )
     d(flags.DEFINE_integer, "eval_batch_size", 64, "Clips per validation batch.", lower_bound=1)
     d(flags.DEFINE_integer, "checkpoint_every", 200, "Steps between checkpoints.", lower_bound=1)
     d(flags.DEFINE_integer, "keep_checkpoints", 3, "Checkpoints kept.", lower_bound=1)
-    d(flags.DEFINE_integer, "log_every", 50, "Steps between TensorBoard loss summaries.",
-      lower_bound=1)
-    d(flags.DEFINE_enum, "distribution", "default", list(config_lib.DISTRIBUTIONS),
-      "tf.distribute strategy: default (one device), mirrored (all local GPUs) or multi_worker "
-      "(MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG).")
-    d(flags.DEFINE_enum, "precision", "float32", list(config_lib.PRECISIONS),
-      "Keras dtype policy: float32, mixed_float16 (dynamic loss scaling) or mixed_bfloat16 (no "
-      "loss scaling); weights, outputs and losses stay float32. Part of the run: a checkpoint "
-      "resumes only under the same precision.")
-    d(flags.DEFINE_bool, "mixed_precision", False,
-      "Deprecated alias of --precision=mixed_float16.")
-    d(flags.DEFINE_integer, "steps_per_loop", 0,
-      "Training steps per tf.function call (host work only between loops; a loop also ends at "
-      "every log, checkpoint and validation step). 0: the greatest common divisor of "
-      "--log_every, --checkpoint_every and --eval_every, at most 100.", lower_bound=0)
+    d(
+        flags.DEFINE_integer,
+        "log_every",
+        50,
+        "Steps between TensorBoard loss summaries.",
+        lower_bound=1,
+    )
+    d(
+        flags.DEFINE_enum,
+        "distribution",
+        "default",
+        list(config_lib.DISTRIBUTIONS),
+        "tf.distribute strategy: default (one device), mirrored (all local GPUs) or multi_worker "
+        "(MultiWorkerMirroredStrategy; the cluster comes from TF_CONFIG).",
+    )
+    d(
+        flags.DEFINE_enum,
+        "precision",
+        "float32",
+        list(config_lib.PRECISIONS),
+        "Keras dtype policy: float32, mixed_float16 (dynamic loss scaling) or mixed_bfloat16 (no "
+        "loss scaling); weights, outputs and losses stay float32. Part of the run: a checkpoint "
+        "resumes only under the same precision.",
+    )
+    d(flags.DEFINE_bool, "mixed_precision", False, "Deprecated alias of --precision=mixed_float16.")
+    d(
+        flags.DEFINE_integer,
+        "steps_per_loop",
+        0,
+        "Training steps per tf.function call (host work only between loops; a loop also ends at "
+        "every log, checkpoint and validation step). 0: the greatest common divisor of "
+        "--log_every, --checkpoint_every and --eval_every, at most 100.",
+        lower_bound=0,
+    )
     d(flags.DEFINE_bool, "jit_compile", False, "XLA-compile the training step.")
-    d(flags.DEFINE_bool, "deterministic", False,
-      "Deterministic ops (tf.config.experimental.enable_op_determinism): bitwise repeatable "
-      "runs, slower.")
-    d(flags.DEFINE_integer, "recalibrate_bn", 0,
-      "After the last step, set every BatchNorm layer's moving mean and variance to their "
-      "plain average over this many clean (un-mixed) training batches (0: keep the moving "
-      "averages).", lower_bound=0)
+    d(
+        flags.DEFINE_bool,
+        "deterministic",
+        False,
+        "Deterministic ops (tf.config.experimental.enable_op_determinism): bitwise repeatable "
+        "runs, slower.",
+    )
+    d(
+        flags.DEFINE_integer,
+        "recalibrate_bn",
+        0,
+        "After the last step, set every BatchNorm layer's moving mean and variance to their "
+        "plain average over this many clean (un-mixed) training batches (0: keep the moving "
+        "averages).",
+        lower_bound=0,
+    )
 
 
 def _one_model_dir(what: str, fv: flags.FlagValues | None = None) -> str:
@@ -454,8 +670,10 @@ def _precision(f) -> str:
     if not f.mixed_precision:
         return f.precision
     if f.precision not in ("float32", "mixed_float16"):
-        raise ValueError(f"--mixed_precision (deprecated: mixed_float16) contradicts "
-                         f"--precision={f.precision}; pass --precision alone")
+        raise ValueError(
+            f"--mixed_precision (deprecated: mixed_float16) contradicts "
+            f"--precision={f.precision}; pass --precision alone"
+        )
     return "mixed_float16"
 
 
@@ -505,25 +723,54 @@ def resolved_flags(fv: flags.FlagValues | None = None) -> str:
 
 def define_eval_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
-    d(flags.DEFINE_string, "model_dir", None,
-      "Training run folder; evaluate.py takes a comma-separated list and fuses the runs "
-      "(mean of their probabilities, e.g. four single-representation runs = SPSMR).")
+    d(
+        flags.DEFINE_string,
+        "model_dir",
+        None,
+        "Training run folder; evaluate.py takes a comma-separated list and fuses the runs "
+        "(mean of their probabilities, e.g. four single-representation runs = SPSMR).",
+    )
     d(flags.DEFINE_integer, "batch_size", 64, "Clips per batch.", lower_bound=1)
-    d(flags.DEFINE_enum, "split", "evaluate", list(config_lib.EVAL_SPLITS),
-      "Split to evaluate: evaluate (fold1_evaluate.csv), train, or test (unlabeled: "
-      "fold1_test.csv or a challenge evaluation folder; no metrics, use --submission).")
-    d(flags.DEFINE_string, "out_dir", None,
-      "Evaluation output folder; default <first model_dir>/eval_<split> (exports: "
-      "eval_<split>_tflite, eval_<split>_saved_model).")
-    d(flags.DEFINE_list, "tflite", [],
-      "Evaluate these TFLite files (raw features in) instead of model.keras; with several "
-      "(e.g. float,int8) each is scored and the change against the first is reported.")
-    d(flags.DEFINE_string, "saved_model", None,
-      "Evaluate this SavedModel folder (raw features in) instead of model.keras.")
-    d(flags.DEFINE_string, "submission", None,
-      "Also write a DCASE submission file (filename, scene_label, class probabilities).")
-    d(flags.DEFINE_list, "fusion_weights", [],
-      "One weight per --model_dir for the fusion (default: equal weights, the paper's mean).")
+    d(
+        flags.DEFINE_enum,
+        "split",
+        "evaluate",
+        list(config_lib.EVAL_SPLITS),
+        "Split to evaluate: evaluate (fold1_evaluate.csv), train, or test (unlabeled: "
+        "fold1_test.csv or a challenge evaluation folder; no metrics, use --submission).",
+    )
+    d(
+        flags.DEFINE_string,
+        "out_dir",
+        None,
+        "Evaluation output folder; default <first model_dir>/eval_<split> (exports: "
+        "eval_<split>_tflite, eval_<split>_saved_model).",
+    )
+    d(
+        flags.DEFINE_list,
+        "tflite",
+        [],
+        "Evaluate these TFLite files (raw features in) instead of model.keras; with several "
+        "(e.g. float,int8) each is scored and the change against the first is reported.",
+    )
+    d(
+        flags.DEFINE_string,
+        "saved_model",
+        None,
+        "Evaluate this SavedModel folder (raw features in) instead of model.keras.",
+    )
+    d(
+        flags.DEFINE_string,
+        "submission",
+        None,
+        "Also write a DCASE submission file (filename, scene_label, class probabilities).",
+    )
+    d(
+        flags.DEFINE_list,
+        "fusion_weights",
+        [],
+        "One weight per --model_dir for the fusion (default: equal weights, the paper's mean).",
+    )
 
 
 def _as_list(value) -> tuple[str, ...]:
@@ -557,46 +804,102 @@ def eval_config(fv: flags.FlagValues | None = None) -> config_lib.EvalConfig:
 
 def define_export_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
-    d(flags.DEFINE_string, "model_dir", None,
-      "Training run folder (config.json, normalization.json, model.keras).")
-    d(flags.DEFINE_string, "export_dir", None,
-      "Export folder: saved_model/, model.tflite, model_int8.tflite, audio models, "
-      "export_config.json, export_report.json.")
+    d(
+        flags.DEFINE_string,
+        "model_dir",
+        None,
+        "Training run folder (config.json, normalization.json, model.keras).",
+    )
+    d(
+        flags.DEFINE_string,
+        "export_dir",
+        None,
+        "Export folder: saved_model/, model.tflite, model_int8.tflite, audio models, "
+        "export_config.json, export_report.json.",
+    )
     d(flags.DEFINE_bool, "overwrite", False, "Replace an existing --export_dir.")
-    d(flags.DEFINE_bool, "export_int8", True,
-      "Also export a full-integer int8 TFLite model (needs the training split's features).")
-    d(flags.DEFINE_bool, "export_audio", True,
-      "For models whose only input is logmel, also export waveform-in models (Log-Mel in the "
-      "graph).")
-    d(flags.DEFINE_integer, "calibration_examples", 200,
-      "Training clips (seeded, class-stratified) that calibrate the int8 model.", lower_bound=1)
-    d(flags.DEFINE_integer, "calibration_seed", 0, "Seed of the calibration sample.",
-      lower_bound=0)
-    d(flags.DEFINE_integer, "parity_examples", 16,
-      "Clips every artifact is checked on against the Keras model.", lower_bound=1)
-    d(flags.DEFINE_float, "float_tolerance", 1e-5,
-      "Largest output difference of the SavedModel and float TFLite from Keras.", lower_bound=0.0)
-    d(flags.DEFINE_float, "int8_tolerance", 0.1,
-      "Largest probability difference of the int8 TFLite from Keras.", lower_bound=0.0)
-    d(flags.DEFINE_float, "audio_tolerance", 1e-3,
-      "Largest output difference of the audio-in models from Keras on librosa features.",
-      lower_bound=0.0)
-    d(flags.DEFINE_string, "model", None,
-      "predict.py: a .tflite file, a SavedModel folder, an export folder, a model_dir or a "
-      ".keras file.")
+    d(
+        flags.DEFINE_bool,
+        "export_int8",
+        True,
+        "Also export a full-integer int8 TFLite model (needs the training split's features).",
+    )
+    d(
+        flags.DEFINE_bool,
+        "export_audio",
+        True,
+        "For models whose only input is logmel, also export waveform-in models (Log-Mel in the "
+        "graph).",
+    )
+    d(
+        flags.DEFINE_integer,
+        "calibration_examples",
+        200,
+        "Training clips (seeded, class-stratified) that calibrate the int8 model.",
+        lower_bound=1,
+    )
+    d(flags.DEFINE_integer, "calibration_seed", 0, "Seed of the calibration sample.", lower_bound=0)
+    d(
+        flags.DEFINE_integer,
+        "parity_examples",
+        16,
+        "Clips every artifact is checked on against the Keras model.",
+        lower_bound=1,
+    )
+    d(
+        flags.DEFINE_float,
+        "float_tolerance",
+        1e-5,
+        "Largest output difference of the SavedModel and float TFLite from Keras.",
+        lower_bound=0.0,
+    )
+    d(
+        flags.DEFINE_float,
+        "int8_tolerance",
+        0.1,
+        "Largest probability difference of the int8 TFLite from Keras.",
+        lower_bound=0.0,
+    )
+    d(
+        flags.DEFINE_float,
+        "audio_tolerance",
+        1e-3,
+        "Largest output difference of the audio-in models from Keras on librosa features.",
+        lower_bound=0.0,
+    )
+    d(
+        flags.DEFINE_string,
+        "model",
+        None,
+        "predict.py: a .tflite file, a SavedModel folder, an export folder, a model_dir or a "
+        ".keras file.",
+    )
 
 
 def define_predict_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
-    d(flags.DEFINE_float, "window_seconds", None,
-      "predict.py: classify sliding windows of this length (default: the model's clip length); "
-      "a recording longer than the clip is always classified window by window.",
-      lower_bound=0.0)
-    d(flags.DEFINE_float, "hop_seconds", None,
-      "predict.py: step between window starts (default: the window length).", lower_bound=0.0)
-    d(flags.DEFINE_string, "timeline_csv", None,
-      "predict.py: also write every window (file, start, end, scene, top probability, class "
-      "probabilities) to this CSV file.")
+    d(
+        flags.DEFINE_float,
+        "window_seconds",
+        None,
+        "predict.py: classify sliding windows of this length (default: the model's clip length); "
+        "a recording longer than the clip is always classified window by window.",
+        lower_bound=0.0,
+    )
+    d(
+        flags.DEFINE_float,
+        "hop_seconds",
+        None,
+        "predict.py: step between window starts (default: the window length).",
+        lower_bound=0.0,
+    )
+    d(
+        flags.DEFINE_string,
+        "timeline_csv",
+        None,
+        "predict.py: also write every window (file, start, end, scene, top probability, class "
+        "probabilities) to this CSV file.",
+    )
 
 
 def predict_windows() -> tuple[float | None, float | None, str | None]:
@@ -608,8 +911,10 @@ def predict_windows() -> tuple[float | None, float | None, str | None]:
 def predict_model() -> str:
     """The --model path of predict.py."""
     if not flags.FLAGS.model:
-        raise ValueError("--model is required (a .tflite file, SavedModel, export folder, "
-                         "model_dir or .keras file)")
+        raise ValueError(
+            "--model is required (a .tflite file, SavedModel, export folder, "
+            "model_dir or .keras file)"
+        )
     return flags.FLAGS.model
 
 
@@ -639,8 +944,9 @@ def export_config() -> config_lib.ExportConfig:
     )
 
 
-def flagfile_configs(path: str, extra: tuple[str, ...] = ()
-                     ) -> tuple[str, config_lib.FeatureConfig, config_lib.ModelConfig, dict]:
+def flagfile_configs(
+    path: str, extra: tuple[str, ...] = ()
+) -> tuple[str, config_lib.FeatureConfig, config_lib.ModelConfig, dict]:
     """What one flagfile (plus `extra` flags) configures, read without absl's global FLAGS.
 
     Returns:
@@ -648,49 +954,106 @@ def flagfile_configs(path: str, extra: tuple[str, ...] = ()
     """
     fv = flagfile_values(path, extra)
     feature_cfg = feature_config(fv)
-    return (fv.task, feature_cfg, model_config(feature_cfg, fv),
-            {"train_steps": fv.train_steps, "batch_size": fv.batch_size})
+    return (
+        fv.task,
+        feature_cfg,
+        model_config(feature_cfg, fv),
+        {"train_steps": fv.train_steps, "batch_size": fv.batch_size},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Reproduction flags (reproduce.py).
 
-_REPRODUCE_FLAGS = ("tables", "out", "data_dir_1b", "seeds", "devices", "jobs_per_device",
-                    "shard", "dry_run", "launch", "configs_dir", "retrain_stale")
+_REPRODUCE_FLAGS = (
+    "tables",
+    "out",
+    "data_dir_1b",
+    "seeds",
+    "devices",
+    "jobs_per_device",
+    "shard",
+    "dry_run",
+    "launch",
+    "configs_dir",
+    "retrain_stale",
+)
 # Set per run by the reproduction tool, never passed through from its command line.
 _PER_RUN_FLAGS = ("data_dir", "features_dir", "model_dir", "seed", "model_part")
 
 
 def define_reproduce_flags(fv: flags.FlagValues | None = None) -> None:
     d = _definer(fv)
-    d(flags.DEFINE_list, "tables", ["2", "3"],
-      "Paper tables to reproduce: 2 and 3 (DCASE 2020 1A, --data_dir) and/or 4 (1B, "
-      "--data_dir_1b, or --data_dir when only Table 4 is asked).")
-    d(flags.DEFINE_string, "out", None,
-      "Output folder: runs/, logs/, status.json, results.{md,csv,json,png}.")
-    d(flags.DEFINE_string, "data_dir_1b", None,
-      "DCASE 2020 1B folder for Table 4 when the same call also reproduces 1A tables.")
-    d(flags.DEFINE_integer, "seeds", 1,
-      "Train every run with seeds 0..N-1; rows are reported as mean +- std.", lower_bound=1)
-    d(flags.DEFINE_list, "devices", [],
-      "GPUs to use (CUDA_VISIBLE_DEVICES values, e.g. 0,1,2,3): one run per device at a time "
-      "(see --jobs_per_device); empty: the machine as it is.")
-    d(flags.DEFINE_integer, "jobs_per_device", 1,
-      "Runs trained at once on each device (or on the machine without --devices).",
-      lower_bound=1)
-    d(flags.DEFINE_string, "shard", "0/1",
-      "i/n: take every n-th run starting at i, so n machines (a job array) share --out.")
+    d(
+        flags.DEFINE_list,
+        "tables",
+        ["2", "3"],
+        "Paper tables to reproduce: 2 and 3 (DCASE 2020 1A, --data_dir) and/or 4 (1B, "
+        "--data_dir_1b, or --data_dir when only Table 4 is asked).",
+    )
+    d(
+        flags.DEFINE_string,
+        "out",
+        None,
+        "Output folder: runs/, logs/, status.json, results.{md,csv,json,png}.",
+    )
+    d(
+        flags.DEFINE_string,
+        "data_dir_1b",
+        None,
+        "DCASE 2020 1B folder for Table 4 when the same call also reproduces 1A tables.",
+    )
+    d(
+        flags.DEFINE_integer,
+        "seeds",
+        1,
+        "Train every run with seeds 0..N-1; rows are reported as mean +- std.",
+        lower_bound=1,
+    )
+    d(
+        flags.DEFINE_list,
+        "devices",
+        [],
+        "GPUs to use (CUDA_VISIBLE_DEVICES values, e.g. 0,1,2,3): one run per device at a time "
+        "(see --jobs_per_device); empty: the machine as it is.",
+    )
+    d(
+        flags.DEFINE_integer,
+        "jobs_per_device",
+        1,
+        "Runs trained at once on each device (or on the machine without --devices).",
+        lower_bound=1,
+    )
+    d(
+        flags.DEFINE_string,
+        "shard",
+        "0/1",
+        "i/n: take every n-th run starting at i, so n machines (a job array) share --out.",
+    )
     d(flags.DEFINE_bool, "dry_run", False, "Print the plan (runs, rows, compute) and stop.")
-    d(flags.DEFINE_bool, "retrain_stale", False,
-      "Run folders in --out that hold runs of other settings than planned are moved aside "
-      "(<run>.stale-<n>, never deleted) and trained again; without it the tool stops and "
-      "lists them.")
-    d(flags.DEFINE_enum, "launch", "process", ["process", "inline"],
-      "process: each run is a train.py child process; inline: runs train one after another "
-      "in this process.")
-    d(flags.DEFINE_string, "configs_dir", None,
-      "Folder of the row flagfiles and paper_results.tsv (default: configs/ beside "
-      "reproduce.py).")
+    d(
+        flags.DEFINE_bool,
+        "retrain_stale",
+        False,
+        "Run folders in --out that hold runs of other settings than planned are moved aside "
+        "(<run>.stale-<n>, never deleted) and trained again; without it the tool stops and "
+        "lists them.",
+    )
+    d(
+        flags.DEFINE_enum,
+        "launch",
+        "process",
+        ["process", "inline"],
+        "process: each run is a train.py child process; inline: runs train one after another "
+        "in this process.",
+    )
+    d(
+        flags.DEFINE_string,
+        "configs_dir",
+        None,
+        "Folder of the row flagfiles and paper_results.tsv (default: configs/ beside "
+        "reproduce.py).",
+    )
 
 
 def reproduce_overrides(fv: flags.FlagValues | None = None) -> tuple[str, ...]:
@@ -699,8 +1062,7 @@ def reproduce_overrides(fv: flags.FlagValues | None = None) -> tuple[str, ...]:
     f = _values(fv)
     skip = set(_REPRODUCE_FLAGS) | set(_PER_RUN_FLAGS)
     own = f.get_flags_for_module(__name__)
-    return tuple(sorted(flag.serialize() for flag in own
-                        if flag.present and flag.name not in skip))
+    return tuple(sorted(flag.serialize() for flag in own if flag.present and flag.name not in skip))
 
 
 def reproduce_shard(fv: flags.FlagValues | None = None) -> tuple[int, int]:

@@ -37,8 +37,10 @@ def classes(task: str) -> tuple[str, ...]:
     """The class list of a task with fixed classes, in the order of the model's outputs."""
     spec = tasks_lib.get(task)
     if spec.classes is None:
-        raise ValueError(f"task {task}: the classes come from the training list of the data "
-                         "folder (DataConfig.classes), not from the task table")
+        raise ValueError(
+            f"task {task}: the classes come from the training list of the data "
+            "folder (DataConfig.classes), not from the task table"
+        )
     return spec.classes
 
 

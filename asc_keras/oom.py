@@ -184,8 +184,9 @@ def _names(exc: BaseException) -> set[str]:
     return {c.__name__ for c in type(exc).__mro__}
 
 
-def _in_chain(exc: BaseException | None,
-              test: Callable[[BaseException], bool]) -> BaseException | None:
+def _in_chain(
+    exc: BaseException | None, test: Callable[[BaseException], bool]
+) -> BaseException | None:
     """The first exception in `exc`'s chain (`__cause__`, `__context__`) that passes `test`."""
     seen = set()
     while exc is not None and id(exc) not in seen:
@@ -197,8 +198,9 @@ def _in_chain(exc: BaseException | None,
 
 
 def _is_no_space(exc: BaseException) -> bool:
-    return ((isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
-            or NO_SPACE_TEXT.lower() in _text(exc).lower())
+    return (
+        isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    ) or NO_SPACE_TEXT.lower() in _text(exc).lower()
 
 
 def no_space(exc: BaseException | None) -> BaseException | None:
@@ -215,8 +217,12 @@ def out_of_memory(exc: BaseException | None) -> BaseException | None:
 
 def too_large(exc: BaseException | None) -> BaseException | None:
     """The exception in `exc`'s chain about a tensor over the 2 GB protobuf limit, or None."""
-    return _in_chain(exc, lambda e: bool(_names(e) & set(TOO_LARGE_NAMES))
-                     and any(t in _text(e) for t in TOO_LARGE_TEXTS))
+    return _in_chain(
+        exc,
+        lambda e: (
+            bool(_names(e) & set(TOO_LARGE_NAMES)) and any(t in _text(e) for t in TOO_LARGE_TEXTS)
+        ),
+    )
 
 
 def written_path(exc: BaseException, default: str) -> str:
@@ -230,7 +236,7 @@ def written_path(exc: BaseException, default: str) -> str:
     parts = str(path).split(os.sep)
     for k, part in enumerate(parts):
         if part.endswith(TEMP_CHECKPOINT_SUFFIX):
-            return os.sep.join(parts[:k + 1])
+            return os.sep.join(parts[: k + 1])
     return str(path)
 
 
@@ -249,8 +255,9 @@ def describe(exc: BaseException) -> str:
     return f"{where} ({first})" if first else where
 
 
-def _no_space_error(stage: str, found: BaseException, *, where: str,
-                    cleanup: RunFolder | None, kept: str = "") -> NoSpaceError:
+def _no_space_error(
+    stage: str, found: BaseException, *, where: str, cleanup: RunFolder | None, kept: str = ""
+) -> NoSpaceError:
     """The one-line `NoSpaceError` of a full disk, after removing the partial files."""
     path = written_path(found, where)
     if cleanup is None:
@@ -263,11 +270,12 @@ def _no_space_error(stage: str, found: BaseException, *, where: str,
         else:
             step = cleanup.latest_checkpoint_step()
             note = partial.note() + (
-                f"; the checkpoint at step {step} is kept" if step is not None
-                else "; no checkpoint was written yet")
+                f"; the checkpoint at step {step} is kept"
+                if step is not None
+                else "; no checkpoint was written yet"
+            )
     shown = f" writing {path}" if path else ""
-    return NoSpaceError(f"{stage}: no space left on device{shown}{note}; free some space and "
-                        "rerun")
+    return NoSpaceError(f"{stage}: no space left on device{shown}{note}; free some space and rerun")
 
 
 @contextlib.contextmanager
@@ -300,15 +308,19 @@ def reported(stage: str, lower: str, *, cleanup: RunFolder | None = None) -> Ite
     except Exception as exc:  # noqa: BLE001 (MemoryError and TF's errors share no narrower base)
         full = no_space(exc)
         if full is not None:
-            raise _no_space_error(stage, full, where=cleanup.path if cleanup else "",
-                                  cleanup=cleanup) from None
+            raise _no_space_error(
+                stage, full, where=cleanup.path if cleanup else "", cleanup=cleanup
+            ) from None
         found, large = out_of_memory(exc), too_large(exc)
         if found is None and large is None:
             raise
         removed = cleanup.remove_if_unfinished() if cleanup is not None else False
         note = f"; removed the unfinished {cleanup.path}" if removed else ""
         if found is not None:
-            raise OutOfMemoryError(f"{stage} ran out of {describe(found)}; lower {lower}{note}"
-                                   ) from None
-        raise TensorTooLargeError(f"{stage} needs a tensor over TensorFlow's 2 GB limit "
-                                  f"({_first_line(large)}); lower {lower}{note}") from None
+            raise OutOfMemoryError(
+                f"{stage} ran out of {describe(found)}; lower {lower}{note}"
+            ) from None
+        raise TensorTooLargeError(
+            f"{stage} needs a tensor over TensorFlow's 2 GB limit "
+            f"({_first_line(large)}); lower {lower}{note}"
+        ) from None

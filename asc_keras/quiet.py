@@ -50,7 +50,8 @@ NOISE = re.compile(
     # Apache Beam's SDK worker processes (precompute --engine=beam), Python's basic format:
     r"|(?:INFO|WARNING):apache_beam[\w.]*:|WARNING:root:apitools not found"
     r"|INFO:__main__:Logging handler created\.|WARNING:__main__:No semi_persistent_directory"
-    r")")
+    r")"
+)
 BEAM_PACKAGE = f"{os.sep}apache_beam{os.sep}"
 
 
@@ -77,7 +78,7 @@ def wants_logs(argv: Sequence[str], environ=None) -> bool:
         value = None
         for name in ("--verbosity", "-verbosity", "--v", "-v"):
             if arg.startswith(name + "="):
-                value = arg[len(name) + 1:]
+                value = arg[len(name) + 1 :]
             elif arg == name and i + 1 < len(args):
                 value = args[i + 1]
         if value is not None:
@@ -135,12 +136,16 @@ def setup(argv: Sequence[str]) -> bool:
         return True
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    sys.stderr = io.TextIOWrapper(os.fdopen(terminal, "wb", buffering=0, closefd=False),
-                                  encoding=sys.stderr.encoding or "utf-8",
-                                  errors="backslashreplace", line_buffering=True,
-                                  write_through=True)
-    pump = threading.Thread(target=_pump, args=(read_fd, terminal), name="asc_keras-quiet",
-                            daemon=True)
+    sys.stderr = io.TextIOWrapper(
+        os.fdopen(terminal, "wb", buffering=0, closefd=False),
+        encoding=sys.stderr.encoding or "utf-8",
+        errors="backslashreplace",
+        line_buffering=True,
+        write_through=True,
+    )
+    pump = threading.Thread(
+        target=_pump, args=(read_fd, terminal), name="asc_keras-quiet", daemon=True
+    )
     pump.start()
 
     def finish():

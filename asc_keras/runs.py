@@ -43,8 +43,15 @@ CHECKPOINT_DIR = "checkpoints"
 FORMAT_VERSION = 1
 
 
-def run_record(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig,
-               train_cfg: TrainConfig, *, classes, features: str = "") -> dict:
+def run_record(
+    feature_cfg: FeatureConfig,
+    data_cfg: DataConfig,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    classes,
+    features: str = "",
+) -> dict:
     """The content of config.json."""
     return {
         "format_version": FORMAT_VERSION,
@@ -53,8 +60,11 @@ def run_record(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: Mode
         "feature_config": feature_cfg.to_dict(),
         "model_config": model_cfg.to_dict(),
         "train_config": train_cfg.to_dict(),
-        "data": {"train_csv": data_cfg.train_csv, "eval_csv": data_cfg.eval_csv,
-                 "features": features},
+        "data": {
+            "train_csv": data_cfg.train_csv,
+            "eval_csv": data_cfg.eval_csv,
+            "features": features,
+        },
     }
 
 
@@ -84,8 +94,10 @@ def _read_json(path: str) -> dict:
 
 def read_normalization(path: str) -> dict[str, dict[str, np.ndarray]]:
     """normalization.json -> `{rep: {'mean': float32 [F], 'std': float32 [F]}}`."""
-    return {rep: {k: np.asarray(v, np.float32) for k, v in stats.items()}
-            for rep, stats in _read_json(path).items()}
+    return {
+        rep: {k: np.asarray(v, np.float32) for k, v in stats.items()}
+        for rep, stats in _read_json(path).items()
+    }
 
 
 def with_legacy_fields(record: Mapping) -> dict:
@@ -95,8 +107,10 @@ def with_legacy_fields(record: Mapping) -> dict:
     its model_config reads 0.99 / 1e-3, not today's defaults (`config.LEGACY_*_FIELDS`).
     """
     out = dict(record)
-    for key, legacy in (("model_config", LEGACY_MODEL_FIELDS),
-                        ("train_config", LEGACY_TRAIN_FIELDS)):
+    for key, legacy in (
+        ("model_config", LEGACY_MODEL_FIELDS),
+        ("train_config", LEGACY_TRAIN_FIELDS),
+    ):
         if isinstance(out.get(key), Mapping):
             out[key] = {**legacy, **out[key]}
     return out

@@ -31,8 +31,9 @@ def missing(values: dict, required: Sequence[str]) -> list[str]:
     return [name for name in required if values.get(name) in (None, "", [], ())]
 
 
-def begin(argv: Sequence[str], *, required: Sequence[str] = (),
-          fv: flags.FlagValues | None = None) -> None:
+def begin(
+    argv: Sequence[str], *, required: Sequence[str] = (), fv: flags.FlagValues | None = None
+) -> None:
     """Start-up of a script (see the module docstring).
 
     Args:
@@ -54,8 +55,10 @@ def begin(argv: Sequence[str], *, required: Sequence[str] = (),
         import sys
 
         doc = (getattr(sys.modules.get("__main__"), "__doc__", None) or "").strip()
-        print(f"{doc}\n\nflags:\n{fv.module_help('asc_keras.flags')}\n\n"
-              "(--helpfull also lists absl's own flags)")
+        print(
+            f"{doc}\n\nflags:\n{fv.module_help('asc_keras.flags')}\n\n"
+            "(--helpfull also lists absl's own flags)"
+        )
         raise SystemExit(0)
     if required:
         names = list(required)
@@ -64,8 +67,10 @@ def begin(argv: Sequence[str], *, required: Sequence[str] = (),
             absent = missing(values, names)
             if absent:
                 raise flags.ValidationError(
-                    "missing required flag" + ("s " if len(absent) > 1 else " ")
-                    + ", ".join(f"--{n}" for n in absent))
+                    "missing required flag"
+                    + ("s " if len(absent) > 1 else " ")
+                    + ", ".join(f"--{n}" for n in absent)
+                )
             return True
 
         flags.register_multi_flags_validator(names, check, flag_values=fv)

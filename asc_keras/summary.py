@@ -31,8 +31,14 @@ def layer_table(model) -> list[str]:
     """
     rows = [("layer", "type", "output shape", "params")]
     for layer in model.layers:
-        rows.append((layer.name, type(layer).__name__, str(tuple(layer.output.shape)),
-                     f"{layer.count_params():,}"))
+        rows.append(
+            (
+                layer.name,
+                type(layer).__name__,
+                str(tuple(layer.output.shape)),
+                f"{layer.count_params():,}",
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
 
     def fmt(row):
@@ -72,23 +78,33 @@ def run(cfg: ModelConfig, *, task: str, layers: bool = True) -> str:
     if layers:
         lines += layer_table(model)
     kinds = loss_outputs(model)
-    lines.append(f"model {model.name}: inputs " + ", ".join(
-        f"{t.name.split(':')[0]} {tuple(t.shape)}" for t in model.inputs))
+    lines.append(
+        f"model {model.name}: inputs "
+        + ", ".join(f"{t.name.split(':')[0]} {tuple(t.shape)}" for t in model.inputs)
+    )
     for name, tensor in model.output.items():
-        lines.append(f"  output {name} {tuple(tensor.shape)}"
-                     + (f"  loss: {kinds[name]}" if name in kinds else ""))
+        lines.append(
+            f"  output {name} {tuple(tensor.shape)}"
+            + (f"  loss: {kinds[name]}" if name in kinds else "")
+        )
     parts = cfg.parts()
     if len(parts) > 1:
-        lines.append(f"  {len(parts)} independent parts (--model_part, fusion weight): "
-                     + ", ".join(f"{p.name} {p.weight:.4g}" for p in parts))
+        lines.append(
+            f"  {len(parts)} independent parts (--model_part, fusion weight): "
+            + ", ".join(f"{p.name} {p.weight:.4g}" for p in parts)
+        )
     lines.append(model_size(model).text())
     size = rules.size_summary(model, task)
     lines += rules.rule_lines(size)
     if size["count_zeros"] is False:
-        lines.append("  (an untrained model: the rule counts non-zero values, so the trained "
-                     "model, e.g. in export.py, measures a little more)")
-    memory = ", ".join(f"{complexity.parameter_memory(model, d)['bytes']:,} bytes {d}"
-                       for d in ("float32", "float16", "int8"))
+        lines.append(
+            "  (an untrained model: the rule counts non-zero values, so the trained "
+            "model, e.g. in export.py, measures a little more)"
+        )
+    memory = ", ".join(
+        f"{complexity.parameter_memory(model, d)['bytes']:,} bytes {d}"
+        for d in ("float32", "float16", "int8")
+    )
     lines.append(f"every weight ({cfg.num_frames} frames in): {memory}")
     text = "\n".join(lines)
     print(text)

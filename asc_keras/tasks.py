@@ -15,15 +15,33 @@ import dataclasses
 from collections.abc import Mapping
 from types import MappingProxyType
 
-SCENES_10 = ("airport", "bus", "metro", "metro_station", "park", "public_square",
-             "shopping_mall", "street_pedestrian", "street_traffic", "tram")
+SCENES_10 = (
+    "airport",
+    "bus",
+    "metro",
+    "metro_station",
+    "park",
+    "public_square",
+    "shopping_mall",
+    "street_pedestrian",
+    "street_traffic",
+    "tram",
+)
 CLASSES_3 = ("indoor", "outdoor", "transportation")
-SCENE_TO_3 = MappingProxyType({
-    "airport": "indoor", "shopping_mall": "indoor", "metro_station": "indoor",
-    "park": "outdoor", "public_square": "outdoor", "street_pedestrian": "outdoor",
-    "street_traffic": "outdoor",
-    "bus": "transportation", "metro": "transportation", "tram": "transportation",
-})
+SCENE_TO_3 = MappingProxyType(
+    {
+        "airport": "indoor",
+        "shopping_mall": "indoor",
+        "metro_station": "indoor",
+        "park": "outdoor",
+        "public_square": "outdoor",
+        "street_pedestrian": "outdoor",
+        "street_traffic": "outdoor",
+        "bus": "transportation",
+        "metro": "transportation",
+        "tram": "transportation",
+    }
+)
 DEVICES_MOBILE = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
 FIELDS_2020 = ("scene", "city", "location", "segment", "device")
 FIELDS_2022 = ("scene", "city", "location", "segment", "subsegment", "device")
@@ -63,15 +81,29 @@ class Limits:
 # DCASE 2020 Task 1B: "model size 500 KB" of non-zero parameters, BatchNorm excluded, bytes by
 # dtype; KB = 1024 bytes (the task's published examples count 119,758 float32 parameters as
 # 468 KB), so the limit is 512,000 bytes.
-LIMITS_2020_1B = Limits(rule="DCASE 2020 Task 1B", max_bytes=500 * 1024, unit="KB",
-                        unit_bytes=1024, dtype=None, count_batchnorm=False, count_zeros=False)
+LIMITS_2020_1B = Limits(
+    rule="DCASE 2020 Task 1B",
+    max_bytes=500 * 1024,
+    unit="KB",
+    unit_bytes=1024,
+    dtype=None,
+    count_batchnorm=False,
+    count_zeros=False,
+)
 # DCASE 2022-2025 Task 1: 128 K parameters at int8 (2022; 2024/25: 128 kB of parameter memory)
 # and 30 M multiply-accumulates per 1 s clip; every parameter counts. The official checkers
 # use 128,000 bytes (NeSsi `MAX_PARAMS = 128e3`, the 2024 baseline's `MAX_PARAMS_MEMORY =
 # 128_000`), not 131,072.
-LIMITS_2022_2025 = Limits(rule="DCASE 2022-2025 Task 1", max_bytes=128_000, unit="kB",
-                          unit_bytes=1000, dtype="int8", count_batchnorm=True, count_zeros=True,
-                          max_macs=30_000_000)
+LIMITS_2022_2025 = Limits(
+    rule="DCASE 2022-2025 Task 1",
+    max_bytes=128_000,
+    unit="kB",
+    unit_bytes=1000,
+    dtype="int8",
+    count_batchnorm=True,
+    count_zeros=True,
+    max_macs=30_000_000,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,8 +137,7 @@ class Task:
     filename_fields: tuple[str, ...] = FIELDS_2020
     logmel_bins: int = 40
     backbones: tuple[str, ...] = ("1a", "1b")
-    fixed_bins: Mapping[str, int] = dataclasses.field(
-        default_factory=lambda: MappingProxyType({}))
+    fixed_bins: Mapping[str, int] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     limits: Limits | None = None
 
     @property
@@ -125,36 +156,60 @@ class Task:
     def label_index(self, label: str) -> int:
         """Index of `label` (mapped by `class_map` first) in the class list."""
         if self.classes is None:
-            raise ValueError(f"task {self.name}: the classes come from the training list; "
-                             "read them first (Task.with_classes)")
+            raise ValueError(
+                f"task {self.name}: the classes come from the training list; "
+                "read them first (Task.with_classes)"
+            )
         label = self.class_map.get(label, label)
         try:
             return self.classes.index(label)
         except ValueError:
-            raise ValueError(f"unknown label {label!r} for task {self.name}; expected one of "
-                             f"{self.classes}") from None
+            raise ValueError(
+                f"unknown label {label!r} for task {self.name}; expected one of {self.classes}"
+            ) from None
 
 
-TASKS: Mapping[str, Task] = MappingProxyType({
-    "1a": Task(
-        name="1a", title="TAU Urban Acoustic Scenes 2020 Mobile (DCASE 2020 Task 1A)",
-        classes=SCENES_10, devices=DEVICES_MOBILE, eval_only_devices=("s4", "s5", "s6"),
-        backbones=("1a", "1b")),
-    "1b": Task(
-        name="1b", title="TAU Urban Acoustic Scenes 2020 3Class (DCASE 2020 Task 1B)",
-        classes=CLASSES_3, class_map=SCENE_TO_3, devices=("a",), logmel_bins=64,
-        backbones=("1b",), fixed_bins=MappingProxyType({"logmel": 64}),
-        limits=LIMITS_2020_1B),
-    "tau2022": Task(
-        name="tau2022",
-        title="TAU Urban Acoustic Scenes 2022 Mobile (DCASE 2022-2025 Task 1), 1 s clips",
-        classes=SCENES_10, devices=DEVICES_MOBILE, eval_only_devices=("s4", "s5", "s6"),
-        clip_seconds=1.0, filename_fields=FIELDS_2022, logmel_bins=64, backbones=("1b", "1a"),
-        limits=LIMITS_2022_2025),
-    "custom": Task(
-        name="custom", title="any folder: the official layout or train/<class>/*.wav",
-        classes=None, filename_fields=()),
-})
+TASKS: Mapping[str, Task] = MappingProxyType(
+    {
+        "1a": Task(
+            name="1a",
+            title="TAU Urban Acoustic Scenes 2020 Mobile (DCASE 2020 Task 1A)",
+            classes=SCENES_10,
+            devices=DEVICES_MOBILE,
+            eval_only_devices=("s4", "s5", "s6"),
+            backbones=("1a", "1b"),
+        ),
+        "1b": Task(
+            name="1b",
+            title="TAU Urban Acoustic Scenes 2020 3Class (DCASE 2020 Task 1B)",
+            classes=CLASSES_3,
+            class_map=SCENE_TO_3,
+            devices=("a",),
+            logmel_bins=64,
+            backbones=("1b",),
+            fixed_bins=MappingProxyType({"logmel": 64}),
+            limits=LIMITS_2020_1B,
+        ),
+        "tau2022": Task(
+            name="tau2022",
+            title="TAU Urban Acoustic Scenes 2022 Mobile (DCASE 2022-2025 Task 1), 1 s clips",
+            classes=SCENES_10,
+            devices=DEVICES_MOBILE,
+            eval_only_devices=("s4", "s5", "s6"),
+            clip_seconds=1.0,
+            filename_fields=FIELDS_2022,
+            logmel_bins=64,
+            backbones=("1b", "1a"),
+            limits=LIMITS_2022_2025,
+        ),
+        "custom": Task(
+            name="custom",
+            title="any folder: the official layout or train/<class>/*.wav",
+            classes=None,
+            filename_fields=(),
+        ),
+    }
+)
 
 
 def names() -> tuple[str, ...]:

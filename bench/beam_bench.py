@@ -47,30 +47,64 @@ def _digest(folder: str) -> str:
     return h.hexdigest()
 
 
-def _child(engine: str, data_dir: str, out: str, task: str, workers: int,
-           clips_per_shard: int) -> None:
+def _child(
+    engine: str, data_dir: str, out: str, task: str, workers: int, clips_per_shard: int
+) -> None:
     """One timed precompute in this fresh process; prints `{"clips", "seconds", "cpu",
     "digest"}`."""
     from asc_keras.config import DataConfig, FeatureConfig
     from asc_keras.data import manifest, precompute
 
-    data_cfg = DataConfig(data_dir=data_dir, features_dir=out, task=task, num_workers=workers,
-                          clips_per_shard=clips_per_shard, engine=engine)
+    data_cfg = DataConfig(
+        data_dir=data_dir,
+        features_dir=out,
+        task=task,
+        num_workers=workers,
+        clips_per_shard=clips_per_shard,
+        engine=engine,
+    )
     t0 = time.perf_counter()
-    folder = precompute.ensure_features(FeatureConfig(), data_cfg, progress=False,
-                                        log=lambda *_: None)
+    folder = precompute.ensure_features(
+        FeatureConfig(), data_cfg, progress=False, log=lambda *_: None
+    )
     seconds = time.perf_counter() - t0
-    cpu = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+    cpu = sum(
+        r.ru_utime + r.ru_stime
+        for r in (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+    )
     m = manifest.load_manifest(folder)
-    print(json.dumps({"clips": sum(s.num_examples for s in m.splits.values()),
-                      "seconds": seconds, "cpu": cpu, "digest": _digest(folder)}))
+    print(
+        json.dumps(
+            {
+                "clips": sum(s.num_examples for s in m.splits.values()),
+                "seconds": seconds,
+                "cpu": cpu,
+                "digest": _digest(folder),
+            }
+        )
+    )
 
 
 def _measure(engine: str, data_dir: str, out: str, a: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--child", engine, "--data_dir", data_dir, "--out", out,
-           "--task", a.task, "--workers", str(a.workers), "--clips_per_shard",
-           str(a.clips_per_shard)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        engine,
+        "--data_dir",
+        data_dir,
+        "--out",
+        out,
+        "--task",
+        a.task,
+        "--workers",
+        str(a.workers),
+        "--clips_per_shard",
+        str(a.clips_per_shard),
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True)
     if run.returncode:
         raise SystemExit(f"{engine} run failed:\n{run.stderr[-3000:]}")
@@ -79,8 +113,12 @@ def _measure(engine: str, data_dir: str, out: str, a: argparse.Namespace) -> dic
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--clips_per_class", type=int, default=2,
-                   help="device-a clips per class in the smaller dataset (the larger has 3x)")
+    p.add_argument(
+        "--clips_per_class",
+        type=int,
+        default=2,
+        help="device-a clips per class in the smaller dataset (the larger has 3x)",
+    )
     p.add_argument("--task", default="1a", choices=["1a", "1b"])
     p.add_argument("--workers", type=int, default=2, help="processes for both engines")
     p.add_argument("--clips_per_shard", type=int, default=8)
@@ -98,8 +136,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for k in (1, 3):
             data_dir = os.path.join(tmp, f"x{k}")
-            synthetic.generate(data_dir, task=a.task, clips_per_class=a.clips_per_class * k,
-                               clips_per_location=1, seed=0)
+            synthetic.generate(
+                data_dir,
+                task=a.task,
+                clips_per_class=a.clips_per_class * k,
+                clips_per_location=1,
+                seed=0,
+            )
             runs = {e: [] for e in ENGINES}
             for r in range(a.repeats):
                 for engine in ENGINES:  # the same data, engines alternating
@@ -109,17 +152,25 @@ def main() -> None:
                 results[engine].append(min(runs[engine], key=lambda x: x["seconds"]))
     same = all(results["local"][i]["digest"] == results["beam"][i]["digest"] for i in (0, 1))
     small, big = results["local"][0]["clips"], results["local"][1]["clips"]
-    print(f"\nPrecompute, task {a.task}, 10 s clips, all four representations, {a.workers} "
-          f"worker processes, {a.clips_per_shard} clips per shard, {os.cpu_count()} cores; "
-          f"{small} and {big} clips")
-    print(f"{'engine':32s} {'wall s (small/3x)':>18s} {'clips/s (3x run)':>17s} "
-          f"{'marginal clips/s':>17s} {'CPU s/clip (3x)':>16s}")
-    for engine, label in (("local", f"local, {a.workers} processes"),
-                          ("beam", f"Beam DirectRunner, {a.workers} proc.")):
+    print(
+        f"\nPrecompute, task {a.task}, 10 s clips, all four representations, {a.workers} "
+        f"worker processes, {a.clips_per_shard} clips per shard, {os.cpu_count()} cores; "
+        f"{small} and {big} clips"
+    )
+    print(
+        f"{'engine':32s} {'wall s (small/3x)':>18s} {'clips/s (3x run)':>17s} "
+        f"{'marginal clips/s':>17s} {'CPU s/clip (3x)':>16s}"
+    )
+    for engine, label in (
+        ("local", f"local, {a.workers} processes"),
+        ("beam", f"Beam DirectRunner, {a.workers} proc."),
+    ):
         s, b = results[engine]
         marginal = (b["clips"] - s["clips"]) / (b["seconds"] - s["seconds"])
-        print(f"{label:32s} {s['seconds']:8.1f} / {b['seconds']:7.1f} "
-              f"{b['clips'] / b['seconds']:17.2f} {marginal:17.2f} {b['cpu'] / b['clips']:16.3f}")
+        print(
+            f"{label:32s} {s['seconds']:8.1f} / {b['seconds']:7.1f} "
+            f"{b['clips'] / b['seconds']:17.2f} {marginal:17.2f} {b['cpu'] / b['clips']:16.3f}"
+        )
     print(f"same bytes (every shard, sidecar and the manifest): {'yes' if same else 'NO'}")
 
 

@@ -41,16 +41,19 @@ def _accuracy(model, manifest, split):
     from asc_keras.evaluation import predictors
     from asc_keras.evaluation import run as eval_run
 
-    probs, meta = eval_run.predict(predictors.KerasPredictor(model), manifest, split=split,
-                                   normalization=None, batch_size=32)
-    return 100 * eval_run.score(probs, meta, manifest.classes, task=manifest.task)["all"][
-        "accuracy"]
+    probs, meta = eval_run.predict(
+        predictors.KerasPredictor(model), manifest, split=split, normalization=None, batch_size=32
+    )
+    return (
+        100 * eval_run.score(probs, meta, manifest.classes, task=manifest.task)["all"]["accuracy"]
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.path.join(os.path.expanduser("~"), ".cache",
-                                                      "asc_keras", "bn_bench"))
+    parser.add_argument(
+        "--out", default=os.path.join(os.path.expanduser("~"), ".cache", "asc_keras", "bn_bench")
+    )
     parser.add_argument("--width", type=float, default=0.125)
     parser.add_argument("--steps", default="300,1000")
     parser.add_argument("--rows", default=",".join(ROWS))
@@ -64,41 +67,68 @@ def main() -> None:
     from asc_keras.training import batchnorm
     from asc_keras.training import run as train_run
 
-    data = {"1a": _dataset(os.path.join(args.out, "data_1a"), "1a", 20),
-            "1b": _dataset(os.path.join(args.out, "data_1b"), "1b", 60)}
+    data = {
+        "1a": _dataset(os.path.join(args.out, "data_1a"), "1a", 20),
+        "1b": _dataset(os.path.join(args.out, "data_1b"), "1b", 60),
+    }
     steps_list = [int(s) for s in args.steps.split(",")]
-    print("| row | BatchNorm | steps | evaluate acc % | train acc % (inference) | "
-          "evaluate acc % after recalibrate_bn | train acc % after recalibrate_bn |")
+    print(
+        "| row | BatchNorm | steps | evaluate acc % | train acc % (inference) | "
+        "evaluate acc % after recalibrate_bn | train acc % after recalibrate_bn |"
+    )
     print("|---|---|---|---|---|---|---|")
     for row in args.rows.split(","):
         task = row[:2]
         for name, setting in SETTINGS.items():
             for steps in steps_list:
-                argv = (f"--data_dir={data[task]}",
-                        f"--features_dir={os.path.join(args.out, 'features')}",
-                        f"--model_dir={os.path.join(args.out, 'runs', f'{row}_{name}')}",
-                        f"--width={args.width}", f"--train_steps={steps}", "--batch_size=32",
-                        "--eval_every=0", "--checkpoint_every=100", *setting)
-                fv = flags_lib.flagfile_values(os.path.join(REPO, "configs", f"{row}.flags"),
-                                               argv)
+                argv = (
+                    f"--data_dir={data[task]}",
+                    f"--features_dir={os.path.join(args.out, 'features')}",
+                    f"--model_dir={os.path.join(args.out, 'runs', f'{row}_{name}')}",
+                    f"--width={args.width}",
+                    f"--train_steps={steps}",
+                    "--batch_size=32",
+                    "--eval_every=0",
+                    "--checkpoint_every=100",
+                    *setting,
+                )
+                fv = flags_lib.flagfile_values(os.path.join(REPO, "configs", f"{row}.flags"), argv)
                 feature_cfg = flags_lib.feature_config(fv)
                 model_cfg = flags_lib.model_config(feature_cfg, fv)
-                out = train_run.run(feature_cfg, flags_lib.data_config(fv), model_cfg,
-                                    flags_lib.train_config(fv), progress=False,
-                                    log=lambda *_: None)
+                out = train_run.run(
+                    feature_cfg,
+                    flags_lib.data_config(fv),
+                    model_cfg,
+                    flags_lib.train_config(fv),
+                    progress=False,
+                    log=lambda *_: None,
+                )
                 manifest = load_manifest(out["features"])
                 reps = model_cfg.inputs
                 model = keras.saving.load_model(out["model_path"])
-                before = (_accuracy(model, manifest, "evaluate"),
-                          _accuracy(model, manifest, "train"))
-                clean = pipeline.train_dataset(manifest, representations=reps, batch_size=32,
-                                               seed=1, mixup_alpha=0.0, cache=False,
-                                               shuffle_buffer=1024)
+                before = (
+                    _accuracy(model, manifest, "evaluate"),
+                    _accuracy(model, manifest, "train"),
+                )
+                clean = pipeline.train_dataset(
+                    manifest,
+                    representations=reps,
+                    batch_size=32,
+                    seed=1,
+                    mixup_alpha=0.0,
+                    cache=False,
+                    shuffle_buffer=1024,
+                )
                 batchnorm.recalibrate(model, iter(clean), 50)
-                after = (_accuracy(model, manifest, "evaluate"),
-                         _accuracy(model, manifest, "train"))
-                print(f"| {row} | {name} | {steps} | {before[0]:.1f} | {before[1]:.1f} | "
-                      f"{after[0]:.1f} | {after[1]:.1f} |", flush=True)
+                after = (
+                    _accuracy(model, manifest, "evaluate"),
+                    _accuracy(model, manifest, "train"),
+                )
+                print(
+                    f"| {row} | {name} | {steps} | {before[0]:.1f} | {before[1]:.1f} | "
+                    f"{after[0]:.1f} | {after[1]:.1f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

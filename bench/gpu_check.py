@@ -70,8 +70,10 @@ def _random_batches(model_cfg, batch: int, *, seed: int = 0):
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
-    features = {r: rng.normal(size=(batch, model_cfg.num_frames, model_cfg.bins(r))
-                              ).astype(np.float32) for r in model_cfg.inputs}
+    features = {
+        r: rng.normal(size=(batch, model_cfg.num_frames, model_cfg.bins(r))).astype(np.float32)
+        for r in model_cfg.inputs
+    }
     labels = rng.dirichlet(np.full(model_cfg.num_classes, 0.2), size=batch).astype(np.float32)
     return tf.data.Dataset.from_tensors((features, labels)).repeat()
 
@@ -98,8 +100,9 @@ def _reset_peak(device: str | None) -> None:
         tf.config.experimental.reset_memory_stats(device)
 
 
-def throughput(model_cfg, *, batch: int, precision: str, jit_compile: bool, ks, steps: int,
-               device: str | None) -> dict:
+def throughput(
+    model_cfg, *, batch: int, precision: str, jit_compile: bool, ks, steps: int, device: str | None
+) -> dict:
     """`{k: examples/s}` plus 'peak' (GiB or '-') for one model, precision and XLA setting."""
     import tensorflow as tf
 
@@ -111,14 +114,19 @@ def throughput(model_cfg, *, batch: int, precision: str, jit_compile: bool, ks, 
     strategy = distribute.make_strategy("default")
     with _policy(precision), strategy.scope():
         model = build_model(model_cfg)
-        optimizer = optimizer_lib.make_optimizer(TrainConfig(batch_size=batch,
-                                                             precision=precision))
+        optimizer = optimizer_lib.make_optimizer(TrainConfig(batch_size=batch, precision=precision))
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64)
     batches = iter(distribute.distribute_dataset(strategy, _random_batches(model_cfg, batch)))
-    make = dict(strategy=strategy, model=model, optimizer=optimizer,
-                loss_kinds=loss_outputs(model), step_var=step, global_batch=batch,
-                jit_compile=jit_compile)
+    make = dict(
+        strategy=strategy,
+        model=model,
+        optimizer=optimizer,
+        loss_kinds=loss_outputs(model),
+        step_var=step,
+        global_batch=batch,
+        jit_compile=jit_compile,
+    )
     looped = loop.make_train_loop(**make)
     _reset_peak(device)
     out = {}
@@ -142,21 +150,34 @@ def _macs(model_cfg) -> int:
     return complexity.macs(build_model(model_cfg))
 
 
-def flagfile_run(name: str, extra: tuple[str, ...], *, steps: int, batch: int,
-                 deterministic: bool, work: str) -> str:
+def flagfile_run(
+    name: str, extra: tuple[str, ...], *, steps: int, batch: int, deterministic: bool, work: str
+) -> str:
     """Train one flagfile for `steps` steps on random features: 'ok' or the error line."""
     from asc_keras.config import DataConfig, TrainConfig
     from asc_keras.training import run as run_lib
 
     task, feature_cfg, model_cfg, _ = _configs(name, extra)
     model_dir = tempfile.mkdtemp(prefix=name[:-6] + "-", dir=work)
-    train_cfg = TrainConfig(model_dir=model_dir, train_steps=steps, batch_size=batch,
-                            eval_every=0, checkpoint_every=steps, log_every=steps,
-                            deterministic=deterministic)
+    train_cfg = TrainConfig(
+        model_dir=model_dir,
+        train_steps=steps,
+        batch_size=batch,
+        eval_every=0,
+        checkpoint_every=steps,
+        log_every=steps,
+        deterministic=deterministic,
+    )
     try:
-        run_lib.run(feature_cfg, DataConfig(task=task), model_cfg, train_cfg,
-                    datasets={"train": _random_batches(model_cfg, batch)}, progress=False,
-                    log=lambda *_: None)
+        run_lib.run(
+            feature_cfg,
+            DataConfig(task=task),
+            model_cfg,
+            train_cfg,
+            datasets={"train": _random_batches(model_cfg, batch)},
+            progress=False,
+            log=lambda *_: None,
+        )
     except Exception as e:  # noqa: BLE001 - the table reports any failure as its line
         return f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
     return "ok"
@@ -169,12 +190,17 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", type=int, default=None, help="default 64 (smoke: 4)")
     parser.add_argument("--flagfile_steps", type=int, default=2)
     parser.add_argument("--skip_flagfiles", action="store_true")
-    parser.add_argument("--flagfiles", default="",
-                        help="comma-separated flagfile names (default: all; smoke: three)")
+    parser.add_argument(
+        "--flagfiles",
+        default="",
+        help="comma-separated flagfile names (default: all; smoke: three)",
+    )
     parser.add_argument("--precisions", default=",".join(PRECISIONS))
-    parser.add_argument("--largest", default="",
-                        help=f"the joint model of section 3 (default {LARGEST}; smoke: "
-                             f"{SMOKE_LARGEST})")
+    parser.add_argument(
+        "--largest",
+        default="",
+        help=f"the joint model of section 3 (default {LARGEST}; smoke: {SMOKE_LARGEST})",
+    )
     parser.add_argument("--out", default="", help="also write the Markdown here")
     args = parser.parse_args(argv)
 
@@ -192,22 +218,38 @@ def main(argv=None) -> int:
     precisions = tuple(p for p in args.precisions.split(",") if p)
     largest = args.largest or (SMOKE_LARGEST if smoke else LARGEST)
     device = _gpu()
-    lines = [f"Machine: {device or 'no GPU (CPU)'}; TensorFlow {tf.__version__}; batch {batch}; "
-             f"{steps} timed steps per setting{'; SMOKE (tiny shapes)' if smoke else ''}.", ""]
+    lines = [
+        f"Machine: {device or 'no GPU (CPU)'}; TensorFlow {tf.__version__}; batch {batch}; "
+        f"{steps} timed steps per setting{'; SMOKE (tiny shapes)' if smoke else ''}.",
+        "",
+    ]
 
     # 1. Throughput.
-    lines += ["| model | precision | XLA | " + " | ".join(f"K={k} ex/s" for k in ks)
-              + f" | K={ks[-1]} / K=1 | peak GiB |", "|---|---|---|" + "---|" * (len(ks) + 2)]
+    lines += [
+        "| model | precision | XLA | "
+        + " | ".join(f"K={k} ex/s" for k in ks)
+        + f" | K={ks[-1]} / K=1 | peak GiB |",
+        "|---|---|---|" + "---|" * (len(ks) + 2),
+    ]
     best_1a = (0.0, None)
     for label, name in MODELS.items():
         _, _, model_cfg, _ = _configs(name, extra)
         for precision in precisions:
             for jit in xla:
-                r = throughput(model_cfg, batch=batch, precision=precision, jit_compile=jit,
-                               ks=ks, steps=steps, device=device)
-                lines.append(f"| {label} | {precision} | {'yes' if jit else 'no'} | "
-                             + " | ".join(f"{r[k]:,.0f}" for k in ks)
-                             + f" | {r[ks[-1]] / r[1]:.2f}x | {r['peak']} |")
+                r = throughput(
+                    model_cfg,
+                    batch=batch,
+                    precision=precision,
+                    jit_compile=jit,
+                    ks=ks,
+                    steps=steps,
+                    device=device,
+                )
+                lines.append(
+                    f"| {label} | {precision} | {'yes' if jit else 'no'} | "
+                    + " | ".join(f"{r[k]:,.0f}" for k in ks)
+                    + f" | {r[ks[-1]] / r[1]:.2f}x | {r['peak']} |"
+                )
                 if name == "1a_logmel.flags" and max(r[k] for k in ks) > best_1a[0]:
                     best_1a = (max(r[k] for k in ks), f"{precision}, XLA {'on' if jit else 'off'}")
                 print(lines[-1], flush=True)
@@ -216,38 +258,72 @@ def main(argv=None) -> int:
     _, _, cnn_cfg, _ = _configs("1a_logmel.flags", extra)
     mac_rate = best_1a[0] * _macs(cnn_cfg)  # forward MACs per second the best setting trains
     plan = plan_lib.make_plan(
-        os.path.join(REPO, "configs"), tables=[2, 3],
-        read_flagfile=lambda p: flags_lib.flagfile_configs(p, extra), count_macs=_macs)
+        os.path.join(REPO, "configs"),
+        tables=[2, 3],
+        read_flagfile=lambda p: flags_lib.flagfile_configs(p, extra),
+        count_macs=_macs,
+    )
     compute = plan.compute()
     work = sum(r.examples * r.macs for r in plan.runs)
     hours = work / mac_rate / 3600
-    lines += ["", f"Tables 2-3: {compute['runs']} runs ({compute['cnns']} CNNs), "
-              f"{compute['examples']:,} training examples, {compute['train_flops'] / 1e15:.1f} "
-              f"PFLOP; at the fastest 1A CNN setting ({best_1a[1]}: {best_1a[0]:,.0f} "
-              f"examples/s) one run at a time: **{hours:.2f} h** projected"
-              f"{' (smoke shapes: meaningless)' if smoke else ''}."]
+    lines += [
+        "",
+        f"Tables 2-3: {compute['runs']} runs ({compute['cnns']} CNNs), "
+        f"{compute['examples']:,} training examples, {compute['train_flops'] / 1e15:.1f} "
+        f"PFLOP; at the fastest 1A CNN setting ({best_1a[1]}: {best_1a[0]:,.0f} "
+        f"examples/s) one run at a time: **{hours:.2f} h** projected"
+        f"{' (smoke shapes: meaningless)' if smoke else ''}.",
+    ]
 
     # 3. The largest joint model.
     _, _, big_cfg, _ = _configs(largest, extra)
-    lines += ["", f"| largest joint model ({largest}) | precision | examples/s | peak GiB |",
-              "|---|---|---|---|"]
+    lines += [
+        "",
+        f"| largest joint model ({largest}) | precision | examples/s | peak GiB |",
+        "|---|---|---|---|",
+    ]
     for precision in [p for p in ("float32", "mixed_bfloat16") if p in precisions]:
-        r = throughput(big_cfg, batch=batch, precision=precision, jit_compile=False, ks=(1,),
-                       steps=max(2, steps // 10), device=device)
+        r = throughput(
+            big_cfg,
+            batch=batch,
+            precision=precision,
+            jit_compile=False,
+            ks=(1,),
+            steps=max(2, steps // 10),
+            device=device,
+        )
         lines.append(f"| batch {batch} | {precision} | {r[1]:,.0f} | {r['peak']} |")
         print(lines[-1], flush=True)
 
     # 4. Every flagfile, with and without --deterministic.
     if not args.skip_flagfiles:
         names = tuple(n for n in args.flagfiles.split(",") if n) or (
-            SMOKE_FLAGFILES if smoke else tuple(os.path.basename(p) for p in sorted(
-                glob.glob(os.path.join(REPO, "configs", "1*.flags")))))
-        lines += ["", f"| flagfile ({args.flagfile_steps} steps, batch {batch}) | default | "
-                  "--deterministic |", "|---|---|---|"]
+            SMOKE_FLAGFILES
+            if smoke
+            else tuple(
+                os.path.basename(p)
+                for p in sorted(glob.glob(os.path.join(REPO, "configs", "1*.flags")))
+            )
+        )
+        lines += [
+            "",
+            f"| flagfile ({args.flagfile_steps} steps, batch {batch}) | default | "
+            "--deterministic |",
+            "|---|---|---|",
+        ]
         with tempfile.TemporaryDirectory() as work_dir:
             for name in names:
-                cells = [flagfile_run(name, extra, steps=args.flagfile_steps, batch=batch,
-                                      deterministic=d, work=work_dir) for d in (False, True)]
+                cells = [
+                    flagfile_run(
+                        name,
+                        extra,
+                        steps=args.flagfile_steps,
+                        batch=batch,
+                        deterministic=d,
+                        work=work_dir,
+                    )
+                    for d in (False, True)
+                ]
                 lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
                 print(lines[-1], flush=True)
 

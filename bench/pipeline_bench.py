@@ -31,8 +31,12 @@ sys.path.insert(0, REPO)
 
 CASES = {
     "1A logmel": {"logmel": (862, 40)},
-    "4 representations": {"logmel": (862, 40), "cqt": (862, 64), "gamma": (862, 64),
-                          "mfcc": (862, 40)},
+    "4 representations": {
+        "logmel": (862, 40),
+        "cqt": (862, 64),
+        "gamma": (862, 64),
+        "mfcc": (862, 40),
+    },
 }
 CLIPS_PER_SHARD = 64
 
@@ -56,20 +60,32 @@ def write_records(folder: str, shapes: dict, num_examples: int, *, seed: int = 0
         name = f"train-{s:05d}-of-{count:05d}.tfrecord"
         with tf.io.TFRecordWriter(os.path.join(folder, name)) as w:
             for i in range(s * CLIPS_PER_SHARD, min(num_examples, (s + 1) * CLIPS_PER_SHARD)):
-                feats = {r: rng.normal(size=shape).astype(np.float32)
-                         for r, shape in shapes.items()}
+                feats = {
+                    r: rng.normal(size=shape).astype(np.float32) for r, shape in shapes.items()
+                }
                 fname = f"audio/clip-{i}-a.wav"
-                w.write(schema.serialize_example(feats, label=i % len(classes), filename=fname,
-                                                 device="a"))
+                w.write(
+                    schema.serialize_example(
+                        feats, label=i % len(classes), filename=fname, device="a"
+                    )
+                )
                 files.append(fname)
         shards.append(name)
     split = manifest_lib.SplitInfo("train", num_examples, tuple(shards), tuple(files))
-    norm = {r: {"mean": np.zeros(s[1], np.float32), "std": np.ones(s[1], np.float32)}
-            for r, s in shapes.items()}
+    norm = {
+        r: {"mean": np.zeros(s[1], np.float32), "std": np.ones(s[1], np.float32)}
+        for r, s in shapes.items()
+    }
     m = manifest_lib.Manifest(
-        path=folder, task="1a", classes=classes,
-        feature_config=FeatureConfig(representations=tuple(shapes)), dtype="float32",
-        shapes=shapes, splits={"train": split}, normalization=norm)
+        path=folder,
+        task="1a",
+        classes=classes,
+        feature_config=FeatureConfig(representations=tuple(shapes)),
+        dtype="float32",
+        shapes=shapes,
+        splits={"train": split},
+        normalization=norm,
+    )
     manifest_lib.write_manifest(m)
     return manifest_lib.load_manifest(folder)
 
@@ -78,8 +94,13 @@ def measure(manifest, *, batches: int, batch_size: int) -> tuple[float, float]:
     """`(first pass, steady state)` examples/s of the training pipeline."""
     from asc_keras.data import pipeline
 
-    ds = pipeline.train_dataset(manifest, representations=tuple(manifest.shapes),
-                                batch_size=batch_size, seed=0, mixup_alpha=0.2)
+    ds = pipeline.train_dataset(
+        manifest,
+        representations=tuple(manifest.shapes),
+        batch_size=batch_size,
+        seed=0,
+        mixup_alpha=0.2,
+    )
     it = iter(ds)
     per_epoch = manifest.split("train").num_examples // batch_size
     t0 = time.perf_counter()
@@ -113,8 +134,10 @@ def main() -> int:
             first, steady = measure(m, batches=args.batches, batch_size=args.batch_size)
             mb = sum(a * b for a, b in shapes.values()) * 4 / 2**20
             rows.append((name, mb, first, steady, write_s))
-    print(f"tf.data training pipeline, batch {args.batch_size} with mixup, {args.examples} clips, "
-          f"{os.cpu_count()} CPU(s), TensorFlow {tf.__version__}")
+    print(
+        f"tf.data training pipeline, batch {args.batch_size} with mixup, {args.examples} clips, "
+        f"{os.cpu_count()} CPU(s), TensorFlow {tf.__version__}"
+    )
     print(f"{'case':20s} {'MiB/clip':>9s} {'first pass ex/s':>16s} {'steady ex/s':>12s}")
     for name, mb, first, steady, _ in rows:
         print(f"{name:20s} {mb:9.2f} {first:16.0f} {steady:12.0f}")

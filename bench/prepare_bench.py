@@ -47,8 +47,9 @@ def _naive(data_dir: str) -> int:
         y = librosa.util.fix_length(y, size=10 * sr)
         mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=40)
         librosa.power_to_db(mel, amin=1e-10)
-        librosa.amplitude_to_db(np.abs(librosa.cqt(y, sr=sr, hop_length=hop, fmin=220.0,
-                                                   n_bins=64, bins_per_octave=12)))
+        librosa.amplitude_to_db(
+            np.abs(librosa.cqt(y, sr=sr, hop_length=hop, fmin=220.0, n_bins=64, bins_per_octave=12))
+        )
         fft_gtgram(y, sr, n_fft / sr, hop / sr, 64, 20.0)
         librosa.feature.mfcc(y=y, sr=sr, n_mfcc=40, n_fft=n_fft, hop_length=hop, n_mels=128)
     return len(files)
@@ -59,10 +60,12 @@ def _ours(data_dir: str, workers: int, task: str) -> int:
     from asc_keras.data import manifest, precompute
 
     with tempfile.TemporaryDirectory() as out:
-        data_cfg = DataConfig(data_dir=data_dir, features_dir=out, task=task,
-                              num_workers=workers, clips_per_shard=64)
-        folder = precompute.ensure_features(FeatureConfig(), data_cfg, progress=False,
-                                            log=lambda *_: None)
+        data_cfg = DataConfig(
+            data_dir=data_dir, features_dir=out, task=task, num_workers=workers, clips_per_shard=64
+        )
+        folder = precompute.ensure_features(
+            FeatureConfig(), data_cfg, progress=False, log=lambda *_: None
+        )
         m = manifest.load_manifest(folder)
         return sum(s.num_examples for s in m.splits.values())
 
@@ -76,29 +79,43 @@ def _child(mode: str, data_dir: str, task: str) -> None:
     t0 = time.perf_counter()
     n = _naive(data_dir) if mode == "naive" else _ours(data_dir, int(mode[-1]), task)
     seconds = time.perf_counter() - t0
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    peak = (
+        max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        / 1024
+    )
     print(json.dumps({"clips": n, "seconds": seconds, "peak_mib": peak}))
 
 
 def _measure(mode: str, data_dir: str, task: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", mode, "--data_dir", data_dir,
-                          "--task", task], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--data_dir", data_dir, "--task", task],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _dataset(root: str, task: str, clips_per_class: int) -> str:
     from asc_keras.data import synthetic
 
-    synthetic.generate(root, task=task, clips_per_class=clips_per_class, clips_per_location=1,
-                       seed=0)
+    synthetic.generate(
+        root, task=task, clips_per_class=clips_per_class, clips_per_location=1, seed=0
+    )
     return root
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--clips_per_class", type=int, default=4,
-                   help="device-a clips per class in the smaller dataset (the larger has 3x)")
+    p.add_argument(
+        "--clips_per_class",
+        type=int,
+        default=4,
+        help="device-a clips per class in the smaller dataset (the larger has 3x)",
+    )
     p.add_argument("--task", default="1a", choices=["1a", "1b"])
     p.add_argument("--child")
     p.add_argument("--data_dir")
@@ -120,20 +137,29 @@ def main() -> None:
             return (big["clips"] - small["clips"]) / (big["seconds"] - small["seconds"])
 
         naive_rate = marginal("naive")
-        print(f"\nFeature precompute, task {a.task}, 10 s clips, all four representations, "
-              f"{os.cpu_count()} cores; clips/s = marginal rate between the two runs "
-              f"({sizes['naive'][0]['clips']} and {sizes['naive'][1]['clips']} clips)")
-        print(f"{'method':20s} {'wall s (small/3x)':>18s} {'clips/s':>8s} {'x naive':>8s} "
-              f"{'peak MiB (small/3x)':>20s} {'1A fold 1 (min)':>16s}")
-        for mode, label in (("naive", "naive librosa loop"), ("ours1", "ours, 1 worker"),
-                            ("ours2", "ours, 2 workers")):
+        print(
+            f"\nFeature precompute, task {a.task}, 10 s clips, all four representations, "
+            f"{os.cpu_count()} cores; clips/s = marginal rate between the two runs "
+            f"({sizes['naive'][0]['clips']} and {sizes['naive'][1]['clips']} clips)"
+        )
+        print(
+            f"{'method':20s} {'wall s (small/3x)':>18s} {'clips/s':>8s} {'x naive':>8s} "
+            f"{'peak MiB (small/3x)':>20s} {'1A fold 1 (min)':>16s}"
+        )
+        for mode, label in (
+            ("naive", "naive librosa loop"),
+            ("ours1", "ours, 1 worker"),
+            ("ours2", "ours, 2 workers"),
+        ):
             small, big = sizes[mode]
             rate = marginal(mode)
             rows.append((label, rate))
             wall = f"{small['seconds']:.1f} / {big['seconds']:.1f}"
             peak = f"{small['peak_mib']:.0f} / {big['peak_mib']:.0f}"
-            print(f"{label:20s} {wall:>18s} {rate:8.2f} {rate / naive_rate:8.2f} {peak:>20s} "
-                  f"{FOLD1_1A_CLIPS / rate / 60:16.1f}")
+            print(
+                f"{label:20s} {wall:>18s} {rate:8.2f} {rate / naive_rate:8.2f} {peak:>20s} "
+                f"{FOLD1_1A_CLIPS / rate / 60:16.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples_per_s", type=float, default=0.0,
-                        help="measured training examples/s of one full-size 1A CNN")
+    parser.add_argument(
+        "--examples_per_s",
+        type=float,
+        default=0.0,
+        help="measured training examples/s of one full-size 1A CNN",
+    )
     args = parser.parse_args()
 
     from asc_keras import flags as flags_lib
@@ -42,19 +46,24 @@ def main() -> None:
             cache[key] = complexity.macs(build_model(cfg))
         return cache[key]
 
-    print("| tables | plan runs (CNNs) | plan examples | plan PFLOP | joint models (CNNs) | "
-          "joint CNN-examples | joint PFLOP | joint / plan |"
-          + (" projected plan time |" if args.examples_per_s else ""))
+    print(
+        "| tables | plan runs (CNNs) | plan examples | plan PFLOP | joint models (CNNs) | "
+        "joint CNN-examples | joint PFLOP | joint / plan |"
+        + (" projected plan time |" if args.examples_per_s else "")
+    )
     print("|---|---|---|---|---|---|---|---|" + ("---|" if args.examples_per_s else ""))
     for tables in ([2, 3], [4], [2, 3, 4]):
-        plan = plan_lib.make_plan(configs, tables=tables, read_flagfile=flags_lib.flagfile_configs,
-                                  count_macs=count)
+        plan = plan_lib.make_plan(
+            configs, tables=tables, read_flagfile=flags_lib.flagfile_configs, count_macs=count
+        )
         c = plan.compute()
-        row = (f"| {','.join(map(str, tables))} | {c['runs']} ({c['cnns']}) | "
-               f"{c['examples']:,} | {c['train_flops'] / 1e15:.1f} | {c['joint_models']} "
-               f"({c['joint_cnns']}) | {c['joint_examples']:,} | "
-               f"{c['joint_train_flops'] / 1e15:.1f} | "
-               f"{c['joint_train_flops'] / c['train_flops']:.2f}x |")
+        row = (
+            f"| {','.join(map(str, tables))} | {c['runs']} ({c['cnns']}) | "
+            f"{c['examples']:,} | {c['train_flops'] / 1e15:.1f} | {c['joint_models']} "
+            f"({c['joint_cnns']}) | {c['joint_examples']:,} | "
+            f"{c['joint_train_flops'] / 1e15:.1f} | "
+            f"{c['joint_train_flops'] / c['train_flops']:.2f}x |"
+        )
         if args.examples_per_s:
             single = next((r for r in plan.runs if r.name == "1a_logmel"), None)
             if single is None:

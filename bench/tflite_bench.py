@@ -72,13 +72,16 @@ def _runner(path: str, *, num_threads: int, seed: int = 0):
     from asc_keras.export import verify
 
     runner = verify.make_interpreter(path, num_threads=num_threads).get_signature_runner(
-        "serving_default")
+        "serving_default"
+    )
     rng = np.random.default_rng(seed)
     feed = {}
     for name, d in runner.get_input_details().items():
         shape = [1, *d["shape_signature"][1:]]
-        x = (rng.standard_normal(shape) * (0.1 if name == "waveform" else 10.0)
-             - (0 if name == "waveform" else 40.0)).astype(np.float32)
+        x = (
+            rng.standard_normal(shape) * (0.1 if name == "waveform" else 10.0)
+            - (0 if name == "waveform" else 40.0)
+        ).astype(np.float32)
         feed[name] = verify.quantize(x, d)
     return runner, feed
 
@@ -109,9 +112,15 @@ def _time_rows(rows, *, num_threads: int, warmup: int, runs: int, rounds: int) -
 def _full_size_config(inputs, strategies):
     from asc_keras.config import ModelConfig
 
-    return ModelConfig(backbone="1b", inputs=inputs, input_bins={r: 64 for r in inputs},
-                       num_frames=862, num_classes=3,
-                       fusion="ef" if len(inputs) > 1 else "single", strategies=strategies)
+    return ModelConfig(
+        backbone="1b",
+        inputs=inputs,
+        input_bins={r: 64 for r in inputs},
+        num_frames=862,
+        num_classes=3,
+        fusion="ef" if len(inputs) > 1 else "single",
+        strategies=strategies,
+    )
 
 
 def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
@@ -133,9 +142,19 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
     for kind in ("baseline", "current"):
         out = os.path.join(folder, name, kind)
         os.makedirs(out)
-        exports[kind] = out, export_run.write_artifacts(
-            model, normalization, out, feature_cfg=feature_cfg, calibration=calib, audio=audio,
-            rewrite=kind == "current", log=lambda *_: None)
+        exports[kind] = (
+            out,
+            export_run.write_artifacts(
+                model,
+                normalization,
+                out,
+                feature_cfg=feature_cfg,
+                calibration=calib,
+                audio=audio,
+                rewrite=kind == "current",
+                log=lambda *_: None,
+            ),
+        )
     return export_run.size_summary(model, "1b"), exports
 
 
@@ -149,18 +168,25 @@ def _layer_profile(folder: str, timing: dict) -> str:
 
     network = rewrite.for_tflite(build_model(_full_size_config(EF_INPUTS, ("spsmt",))))
     macs = layer_macs(network)
-    ends = (keras.layers.ReLU, keras.layers.DepthwiseConv2D, rewrite.ChannelStack,
-            rewrite.FrequencyNeighbours)
+    ends = (
+        keras.layers.ReLU,
+        keras.layers.DepthwiseConv2D,
+        rewrite.ChannelStack,
+        rewrite.FrequencyNeighbours,
+    )
     outputs = {id(t) for t in network.outputs}
-    cuts = [layer for layer in network.layers
-            if isinstance(layer, ends) or id(layer.output) in outputs]
+    cuts = [
+        layer for layer in network.layers if isinstance(layer, ends) or id(layer.output) in outputs
+    ]
     rng = np.random.default_rng(0)
     shapes = {t.name: tuple(t.shape[1:]) for t in network.inputs}
 
     def representative():
         for _ in range(16):
-            yield {n: rng.standard_normal((1, *shape)).astype(np.float32)
-                   for n, shape in shapes.items()}
+            yield {
+                n: rng.standard_normal((1, *shape)).astype(np.float32)
+                for n, shape in shapes.items()
+            }
 
     rows, group_macs, seen = [], [], set()
     for layer in cuts:
@@ -176,17 +202,21 @@ def _layer_profile(folder: str, timing: dict) -> str:
         rows.append(Row(layer.name, type(layer).__name__, os.path.getsize(path) / 1024, path))
         group_macs.append(sum(macs[n] for n in between))
     _time_rows(rows, **timing)
-    lines = [f"int8 1b_ef_spsmt (untrained, rewritten as export.py writes it) cut after each "
-             f"fused group; LiteRT num_threads={timing['num_threads']}; load average "
-             f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
-             f"{'cut after':28s} {'layer type':20s} {'cumulative ms':>14s} {'+ms':>7s} "
-             f"{'MACs (M)':>9s} {'GMAC/s':>7s}"]
+    lines = [
+        f"int8 1b_ef_spsmt (untrained, rewritten as export.py writes it) cut after each "
+        f"fused group; LiteRT num_threads={timing['num_threads']}; load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        f"{'cut after':28s} {'layer type':20s} {'cumulative ms':>14s} {'+ms':>7s} "
+        f"{'MACs (M)':>9s} {'GMAC/s':>7s}",
+    ]
     before = 0.0
     for r, group in zip(rows, group_macs, strict=True):
         delta = r.median_ms - before
         rate = f"{group / delta / 1e6:7.0f}" if group > 1e6 and delta > 0 else "-"
-        lines.append(f"{r.model:28s} {r.artifact:20s} {r.median_ms:14.3f} {delta:+7.3f} "
-                     f"{group / 1e6:9.1f} {rate:>7s}")
+        lines.append(
+            f"{r.model:28s} {r.artifact:20s} {r.median_ms:14.3f} {delta:+7.3f} "
+            f"{group / 1e6:9.1f} {rate:>7s}"
+        )
         before = r.median_ms
     return "\n".join(lines)
 
@@ -195,24 +225,34 @@ def _score(path: str, manifest, split: str, batch_size: int, classes):
     from asc_keras.evaluation import metrics, predictors
     from asc_keras.evaluation import run as eval_run
 
-    probs, meta = eval_run.predict(predictors.TFLitePredictor(path), manifest, split=split,
-                                   normalization=None, batch_size=batch_size)
+    probs, meta = eval_run.predict(
+        predictors.TFLitePredictor(path),
+        manifest,
+        split=split,
+        normalization=None,
+        batch_size=batch_size,
+    )
     m = metrics.compute_metrics(meta["label"], probs, meta["device"], classes)["all"]
     return m["accuracy"], m["log_loss"]
 
 
 def _format(rows, *, threads: int, note: str, clip_seconds: float) -> str:
-    lines = [note, f"LiteRT, num_threads={threads}, one {clip_seconds:g} s clip per call; "
-             f"load average "
-             f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
-             f"{'model':43s} {'artifact':20s} {'file KB':>8s} {'median ms':>10s} "
-             f"{'p90 ms':>8s} {'rounds ms':>13s} {'accuracy':>9s} {'log loss':>9s}"]
+    lines = [
+        note,
+        f"LiteRT, num_threads={threads}, one {clip_seconds:g} s clip per call; "
+        f"load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        f"{'model':43s} {'artifact':20s} {'file KB':>8s} {'median ms':>10s} "
+        f"{'p90 ms':>8s} {'rounds ms':>13s} {'accuracy':>9s} {'log loss':>9s}",
+    ]
     for r in rows:
         acc = "-" if r.accuracy is None else f"{r.accuracy * 100:.2f}%"
         ll = "-" if r.log_loss is None else f"{r.log_loss:.4f}"
         spread = f"{r.round_ms[0]:.2f}-{r.round_ms[1]:.2f}"
-        lines.append(f"{r.model:43s} {r.artifact:20s} {r.kb:8.1f} {r.median_ms:10.3f} "
-                     f"{r.p90_ms:8.3f} {spread:>13s} {acc:>9s} {ll:>9s}")
+        lines.append(
+            f"{r.model:43s} {r.artifact:20s} {r.kb:8.1f} {r.median_ms:10.3f} "
+            f"{r.p90_ms:8.3f} {spread:>13s} {acc:>9s} {ll:>9s}"
+        )
     return "\n".join(lines)
 
 
@@ -225,9 +265,11 @@ def _ratios(rows) -> list[str]:
         base_name = r.model.replace(", current", ", baseline")
         base = [b for b in rows if b.model == base_name and b.artifact == r.artifact]
         if base:
-            lines.append(f"speed-up {r.model.split(' (')[0]} {r.artifact}: baseline "
-                         f"{base[0].median_ms:.3f} ms / current {r.median_ms:.3f} ms = "
-                         f"{base[0].median_ms / r.median_ms:.2f}x")
+            lines.append(
+                f"speed-up {r.model.split(' (')[0]} {r.artifact}: baseline "
+                f"{base[0].median_ms:.3f} ms / current {r.median_ms:.3f} ms = "
+                f"{base[0].median_ms / r.median_ms:.2f}x"
+            )
     return lines
 
 
@@ -246,11 +288,15 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--num_threads", type=int, default=1)
-    parser.add_argument("--layers", action="store_true",
-                        help="where the int8 1B EF + SPSMT latency goes, layer group by group")
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="where the int8 1B EF + SPSMT latency goes, layer group by group",
+    )
     args = parser.parse_args(argv)
-    timing = dict(num_threads=args.num_threads, warmup=args.warmup, runs=args.runs,
-                  rounds=args.rounds)
+    timing = dict(
+        num_threads=args.num_threads, warmup=args.warmup, runs=args.runs, rounds=args.rounds
+    )
     if args.layers:
         with tempfile.TemporaryDirectory() as tmp:
             print(_layer_profile(tmp, timing))
@@ -260,18 +306,22 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         clip_seconds = 10.0
         if args.model_dir is None:
-            note = ("UNTRAINED full-size models (latency and size only; no accuracy without "
-                    "--model_dir)")
+            note = (
+                "UNTRAINED full-size models (latency and size only; no accuracy without "
+                "--model_dir)"
+            )
             for name, inputs, strategies, audio in (
-                    ("1b_ef_spsmt", EF_INPUTS, ("spsmt",), False),
-                    ("1b_logmel", ("logmel",), (), True)):
+                ("1b_ef_spsmt", EF_INPUTS, ("spsmt",), False),
+                ("1b_logmel", ("logmel",), (), True),
+            ):
                 size, exports = _untrained(tmp, name, inputs, strategies, audio=audio)
                 for kind, (out, entries) in exports.items():
                     label = f"{name} ({size['dcase_kb']:.0f} KB rule), {kind}"
-                    rows += [Row(label, e["name"], e["bytes"] / 1024,
-                                 os.path.join(out, e["name"]))
-                             for e in entries
-                             if e["name"].endswith(".tflite") and e["status"] == "ok"]
+                    rows += [
+                        Row(label, e["name"], e["bytes"] / 1024, os.path.join(out, e["name"]))
+                        for e in entries
+                        if e["name"].endswith(".tflite") and e["status"] == "ok"
+                    ]
             _time_rows(rows, **timing)
         else:
             from asc_keras.config import DataConfig, ExportConfig
@@ -282,25 +332,33 @@ def main(argv=None) -> int:
             trained = serving.load_run(args.model_dir)
             clip_seconds = trained.feature_config.clip_seconds
             export_dir = args.export_dir or os.path.join(tmp, "export")
-            have = all(os.path.exists(os.path.join(export_dir, f))
-                       for f in (export_run.TFLITE, export_run.TFLITE_INT8))
+            have = all(
+                os.path.exists(os.path.join(export_dir, f))
+                for f in (export_run.TFLITE, export_run.TFLITE_INT8)
+            )
             data_cfg = None
             if args.data_dir:
-                data_cfg = DataConfig(data_dir=args.data_dir, task=trained.task,
-                                      features_dir=args.features_dir or os.path.join(
-                                          os.path.expanduser("~"), ".cache", "asc_keras",
-                                          "features"))
+                data_cfg = DataConfig(
+                    data_dir=args.data_dir,
+                    task=trained.task,
+                    features_dir=args.features_dir
+                    or os.path.join(os.path.expanduser("~"), ".cache", "asc_keras", "features"),
+                )
             if not have:
-                export_run.run(ExportConfig(model_dir=args.model_dir, export_dir=export_dir),
-                               data_cfg=data_cfg, features_dir=args.features_dir)
-            manifest = export_run.find_features(trained, data_cfg=data_cfg,
-                                                features_dir=args.features_dir,
-                                                log=lambda *_: None)
+                export_run.run(
+                    ExportConfig(model_dir=args.model_dir, export_dir=export_dir),
+                    data_cfg=data_cfg,
+                    features_dir=args.features_dir,
+                )
+            manifest = export_run.find_features(
+                trained, data_cfg=data_cfg, features_dir=args.features_dir, log=lambda *_: None
+            )
             if manifest is not None and args.split not in manifest.splits:
                 from asc_keras.data import precompute
 
-                folder = precompute.ensure_features(trained.feature_config, data_cfg,
-                                                    splits=(args.split,), progress=False)
+                folder = precompute.ensure_features(
+                    trained.feature_config, data_cfg, splits=(args.split,), progress=False
+                )
                 manifest = load_manifest(folder)
             size = export_run.size_summary(trained.model, trained.task)
             label = f"{trained.model.name} ({size['dcase_kb']:.0f} KB rule)"
@@ -314,25 +372,36 @@ def main(argv=None) -> int:
             for row in rows:
                 name = row.artifact
                 if manifest is not None and name in (export_run.TFLITE, export_run.TFLITE_INT8):
-                    row.accuracy, row.log_loss = _score(row.path, manifest, args.split,
-                                                        args.batch_size, trained.classes)
+                    row.accuracy, row.log_loss = _score(
+                        row.path, manifest, args.split, args.batch_size, trained.classes
+                    )
     print(_format(rows, threads=args.num_threads, note=note, clip_seconds=clip_seconds))
     for line in _ratios(rows):
         print(line)
-    ef = [r for r in rows if r.artifact in ("model.tflite", "model_int8.tflite")
-          and not r.model.endswith(", baseline")]
+    ef = [
+        r
+        for r in rows
+        if r.artifact in ("model.tflite", "model_int8.tflite")
+        and not r.model.endswith(", baseline")
+    ]
     for r in ef:
         ok = r.median_ms <= TARGET_MS
-        print(f"target {r.model} {r.artifact}: {r.median_ms:.3f} ms "
-              f"{'<=' if ok else '>'} {TARGET_MS} ms")
+        print(
+            f"target {r.model} {r.artifact}: {r.median_ms:.3f} ms "
+            f"{'<=' if ok else '>'} {TARGET_MS} ms"
+        )
     for r in (r for r in ef if r.artifact == "model_int8.tflite"):
-        print(f"target {r.model} int8 file: {r.kb:.1f} KB "
-              f"{'<=' if r.kb <= TARGET_INT8_KB else '>'} {TARGET_INT8_KB:.0f} KB")
+        print(
+            f"target {r.model} int8 file: {r.kb:.1f} KB "
+            f"{'<=' if r.kb <= TARGET_INT8_KB else '>'} {TARGET_INT8_KB:.0f} KB"
+        )
     scored = {r.artifact: r for r in rows if r.accuracy is not None}
     if {"model.tflite", "model_int8.tflite"} <= set(scored):
         f, q = scored["model.tflite"], scored["model_int8.tflite"]
-        print(f"int8 vs float: accuracy {100 * (q.accuracy - f.accuracy):+.2f} points, "
-              f"log loss {q.log_loss - f.log_loss:+.4f}")
+        print(
+            f"int8 vs float: accuracy {100 * (q.accuracy - f.accuracy):+.2f} points, "
+            f"log loss {q.log_loss - f.log_loss:+.4f}"
+        )
     return 0
 
 

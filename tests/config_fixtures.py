@@ -22,14 +22,27 @@ CONFIGS = os.path.join(ROOT, "configs")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "configs")
 
 # Paths every config needs; the same strings in the fixtures on every machine.
-PATHS = ("--data_dir=/data/set", "--features_dir=/cache/features", "--model_dir=/runs/run",
-         "--export_dir=/exports/run")
+PATHS = (
+    "--data_dir=/data/set",
+    "--features_dir=/cache/features",
+    "--model_dir=/runs/run",
+    "--export_dir=/exports/run",
+)
 # Override sets a user types on top of a flagfile.
 OVERRIDES = {
     "plain": (),
-    "tiny": ("--width=0.25", "--train_steps=3", "--batch_size=4", "--seed=2",
-             "--precision=mixed_bfloat16", "--steps_per_loop=5", "--mixup_alpha=0",
-             "--fusion_weights=3", "--split=test", "--export_int8=false"),
+    "tiny": (
+        "--width=0.25",
+        "--train_steps=3",
+        "--batch_size=4",
+        "--seed=2",
+        "--precision=mixed_bfloat16",
+        "--steps_per_loop=5",
+        "--mixup_alpha=0",
+        "--fusion_weights=3",
+        "--split=test",
+        "--export_int8=false",
+    ),
 }
 
 
@@ -52,12 +65,14 @@ def configs_of(path: str, extra: tuple[str, ...]) -> dict:
         with mock.patch.object(flags, "FLAGS", fv):
             return flags_lib.export_config()
 
-    makers = {"feature": lambda: feature_cfg,
-              "data": lambda: flags_lib.data_config(fv),
-              "model": lambda: flags_lib.model_config(feature_cfg, fv),
-              "train": lambda: flags_lib.train_config(fv),
-              "eval": lambda: flags_lib.eval_config(fv),
-              "export": export_config}
+    makers = {
+        "feature": lambda: feature_cfg,
+        "data": lambda: flags_lib.data_config(fv),
+        "model": lambda: flags_lib.model_config(feature_cfg, fv),
+        "train": lambda: flags_lib.train_config(fv),
+        "eval": lambda: flags_lib.eval_config(fv),
+        "export": export_config,
+    }
     out = {}
     for key, make in makers.items():
         try:
@@ -69,15 +84,16 @@ def configs_of(path: str, extra: tuple[str, ...]) -> dict:
 
 
 def flagfiles() -> list[str]:
-    return sorted(name[:-len(".flags")] for name in os.listdir(CONFIGS)
-                  if name.endswith(".flags"))
+    return sorted(name[: -len(".flags")] for name in os.listdir(CONFIGS) if name.endswith(".flags"))
 
 
 def main() -> None:
     os.makedirs(FIXTURES, exist_ok=True)
     for name in flagfiles():
-        record = {key: configs_of(os.path.join(CONFIGS, f"{name}.flags"), extra)
-                  for key, extra in OVERRIDES.items()}
+        record = {
+            key: configs_of(os.path.join(CONFIGS, f"{name}.flags"), extra)
+            for key, extra in OVERRIDES.items()
+        }
         with open(os.path.join(FIXTURES, f"{name}.json"), "w") as f:
             json.dump(record, f, indent=1, sort_keys=True)
             f.write("\n")

@@ -25,12 +25,14 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 CLIP_SECONDS = 1.0
 TINY_FEATURES_1A = FeatureConfig(clip_seconds=CLIP_SECONDS)
-TINY_FEATURES_1B = FeatureConfig(clip_seconds=CLIP_SECONDS, logmel_bins=64,
-                                 representations=("logmel", "cqt", "gamma"))
+TINY_FEATURES_1B = FeatureConfig(
+    clip_seconds=CLIP_SECONDS, logmel_bins=64, representations=("logmel", "cqt", "gamma")
+)
 
 
-def write_wav(path, *, seconds=CLIP_SECONDS, sr=44100, channels=1, subtype="PCM_24", seed=0,
-              fmt=None):
+def write_wav(
+    path, *, seconds=CLIP_SECONDS, sr=44100, channels=1, subtype="PCM_24", seed=0, fmt=None
+):
     rng = np.random.default_rng(seed)
     x = 0.1 * rng.standard_normal((int(seconds * sr), channels)).astype(np.float32)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -87,8 +89,10 @@ def _synthetic(tmp_path_factory, task):
     from asc_keras.data import synthetic
 
     root = str(tmp_path_factory.mktemp(f"tiny_{task}") / "data")
-    sizes = {"1a": dict(clips_per_class=4, clips_per_location=2),
-             "1b": dict(clips_per_class=9, clips_per_location=3)}[task]
+    sizes = {
+        "1a": dict(clips_per_class=4, clips_per_location=2),
+        "1b": dict(clips_per_class=9, clips_per_location=3),
+    }[task]
     synthetic.generate(root, task=task, **sizes, clip_seconds=CLIP_SECONDS, seed=1)
     return root
 
@@ -106,16 +110,25 @@ def tiny_1b_dir(tmp_path_factory):
 def feature_flags(features) -> list[str]:
     """Command-line flags that point a script at a `tiny_*_features` fixture's features."""
     _, feature_cfg, data_cfg = features
-    return [f"--data_dir={data_cfg.data_dir}", f"--features_dir={data_cfg.features_dir}",
-            f"--clips_per_shard={data_cfg.clips_per_shard}",
-            f"--num_workers={data_cfg.num_workers}", f"--clip_seconds={feature_cfg.clip_seconds}"]
+    return [
+        f"--data_dir={data_cfg.data_dir}",
+        f"--features_dir={data_cfg.features_dir}",
+        f"--clips_per_shard={data_cfg.clips_per_shard}",
+        f"--num_workers={data_cfg.num_workers}",
+        f"--clip_seconds={feature_cfg.clip_seconds}",
+    ]
 
 
 def _features(tmp_path_factory, data_dir, task, feature_cfg):
     from asc_keras.data import precompute
 
-    data_cfg = DataConfig(data_dir=data_dir, features_dir=str(tmp_path_factory.mktemp("features")),
-                          task=task, num_workers=1, clips_per_shard=16)
+    data_cfg = DataConfig(
+        data_dir=data_dir,
+        features_dir=str(tmp_path_factory.mktemp("features")),
+        task=task,
+        num_workers=1,
+        clips_per_shard=16,
+    )
     folder = precompute.ensure_features(feature_cfg, data_cfg, progress=False, log=lambda *_: None)
     return folder, feature_cfg, data_cfg
 
@@ -138,8 +151,10 @@ def shard_logmel(folder, split="train") -> dict:
 
     m = manifest.load_manifest(folder)
     parse = schema.make_parser(m.shapes, dtype=m.dtype)
-    return {r["filename"].numpy().decode(): r["logmel"].numpy()
-            for r in map(parse, tf.data.TFRecordDataset(m.shard_paths(split)))}
+    return {
+        r["filename"].numpy().decode(): r["logmel"].numpy()
+        for r in map(parse, tf.data.TFRecordDataset(m.shard_paths(split)))
+    }
 
 
 def check_metrics_against_predictions(saved: dict, tsv, classes) -> None:
@@ -162,11 +177,14 @@ def check_metrics_against_predictions(saved: dict, tsv, classes) -> None:
     for key, mask in (("all", np.ones(len(y), bool)), ("device_a", devices == "a")):
         entry = saved[key]
         assert entry["num_examples"] == int(mask.sum())
-        recall = sk.recall_score(y[mask], pred[mask], labels=labels, average=None,
-                                 zero_division=np.nan)
+        recall = sk.recall_score(
+            y[mask], pred[mask], labels=labels, average=None, zero_division=np.nan
+        )
         assert entry["accuracy"] == pytest.approx(np.nanmean(recall), abs=1e-9)
         assert entry["micro_accuracy"] == pytest.approx(sk.accuracy_score(y[mask], pred[mask]))
         assert entry["log_loss"] == pytest.approx(
-            sk.log_loss(y[mask], probs[mask], labels=labels), rel=1e-6)
-        np.testing.assert_array_equal(entry["confusion_matrix"],
-                                      sk.confusion_matrix(y[mask], pred[mask], labels=labels))
+            sk.log_loss(y[mask], probs[mask], labels=labels), rel=1e-6
+        )
+        np.testing.assert_array_equal(
+            entry["confusion_matrix"], sk.confusion_matrix(y[mask], pred[mask], labels=labels)
+        )

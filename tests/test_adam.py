@@ -54,10 +54,10 @@ def torch_adam_reference(p, grads, cfg: TrainConfig, *, amsgrad: bool = False) -
         lr = cfg.learning_rate * cfg.lr_decay_rate ** (k // cfg.lr_decay_steps)
         m = m + f32(1 - b1) * (g - m)
         v = v * f32(b2) + f32(1 - b2) * (g * g)
-        step_size = lr / (1 - b1 ** t)
+        step_size = lr / (1 - b1**t)
         if amsgrad:
             v_max = np.maximum(v_max, v)
-        denom = np.sqrt(v_max if amsgrad else v) / f32((1 - b2 ** t) ** 0.5) + f32(eps)
+        denom = np.sqrt(v_max if amsgrad else v) / f32((1 - b2**t) ** 0.5) + f32(eps)
         p = p - f32(step_size) * (m / denom)
     return p
 
@@ -89,8 +89,9 @@ def test_pytorch_adam_matches_the_torch_formula_for_200_steps(amsgrad):
     expected = torch_adam_reference(_initial(), grads, CFG, amsgrad=amsgrad)
     optimizer = optimizer_lib.make_optimizer(CFG)
     if amsgrad:
-        optimizer = optimizer_lib.PyTorchAdam.from_config({**optimizer.get_config(),
-                                                            "amsgrad": True})
+        optimizer = optimizer_lib.PyTorchAdam.from_config(
+            {**optimizer.get_config(), "amsgrad": True}
+        )
     assert isinstance(optimizer, optimizer_lib.PyTorchAdam)
     got, _ = _run_keras(optimizer, grads)
     assert _max_relative_difference(got, expected) <= 1e-6
@@ -114,14 +115,14 @@ def test_resume_from_a_checkpoint_is_bitwise_exact(tmp_path):
     grads = _gradients(seed=2)
     whole, _ = _run_keras(optimizer_lib.make_optimizer(CFG), grads)
     first = optimizer_lib.make_optimizer(CFG)
-    _, var = _run_keras(first, grads[:STEPS // 2])
+    _, var = _run_keras(first, grads[: STEPS // 2])
     path = tf.train.Checkpoint(optimizer=first, var=var).save(str(tmp_path / "ckpt"))
     second = optimizer_lib.make_optimizer(CFG)
     var2 = keras.Variable(np.zeros(SHAPE, np.float32), dtype="float32")
     second.build([var2])
     tf.train.Checkpoint(optimizer=second, var=var2).restore(path).assert_consumed()
     assert int(second.iterations.numpy()) == STEPS // 2
-    resumed, _ = _run_keras(second, grads[STEPS // 2:], var2)
+    resumed, _ = _run_keras(second, grads[STEPS // 2 :], var2)
     np.testing.assert_array_equal(resumed, whole)
 
 
@@ -153,13 +154,17 @@ def test_a_run_recorded_before_the_choice_resumes_only_with_keras_adam(tmp_path)
     from asc_keras.training import checkpoints
 
     def record(cfg):
-        return {"task": "1b", "classes": ["indoor", "outdoor", "transportation"],
-                "train_config": cfg.to_dict()}
+        return {
+            "task": "1b",
+            "classes": ["indoor", "outdoor", "transportation"],
+            "train_config": cfg.to_dict(),
+        }
 
     old = record(TrainConfig())
     del old["train_config"]["adam_update"]
     (tmp_path / "config.json").write_text(json.dumps(old))
-    with pytest.raises(checkpoints.IncompatibleModelDirError,
-                       match="adam_update: 'keras' -> 'pytorch'"):
+    with pytest.raises(
+        checkpoints.IncompatibleModelDirError, match="adam_update: 'keras' -> 'pytorch'"
+    ):
         checkpoints.check_resumable(str(tmp_path), record(TrainConfig()))
     assert checkpoints.check_resumable(str(tmp_path), record(TrainConfig(adam_update="keras")))

@@ -99,7 +99,8 @@ def test_corrupt_bytes(tmp_path, capfd, seed, size):
     with pytest.raises(AudioError) as info:
         load_clip(path, CFG)
     assert str(info.value) == (
-        f"{path}: cannot decode audio (not a WAV or any other recognised audio format)")
+        f"{path}: cannot decode audio (not a WAV or any other recognised audio format)"
+    )
     assert capfd.readouterr().err == ""
 
 
@@ -112,7 +113,8 @@ def test_header_only_file(tmp_path):
         load_clip(cut, CFG)
     # libsndfile's own detail, without its "Error opening '<path>': " prefix.
     assert str(info.value) == (
-        f"{cut}: cannot decode audio (Error in WAV file. No 'data' chunk marker.)")
+        f"{cut}: cannot decode audio (Error in WAV file. No 'data' chunk marker.)"
+    )
 
 
 def test_truncated_wav_is_an_error(tmp_path):

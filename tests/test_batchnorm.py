@@ -29,8 +29,9 @@ def _quiet(*_):
 
 def _train_split_accuracy(model, manifest, reps, *, training: bool) -> float:
     correct = total = 0
-    for features, meta in pipeline.eval_dataset(manifest, "train", representations=reps,
-                                                 batch_size=16):
+    for features, meta in pipeline.eval_dataset(
+        manifest, "train", representations=reps, batch_size=16
+    ):
         probs = keras.ops.convert_to_numpy(model(features, training=training)["probs"])
         correct += int(np.sum(probs.argmax(axis=1) == meta["label"].numpy()))
         total += len(probs)
@@ -40,24 +41,37 @@ def _train_split_accuracy(model, manifest, reps, *, training: bool) -> float:
 def _train(features, tmp_path, *, model_kw=None, **train_kw):
     folder, feature_cfg, data_cfg = features
     inputs = ("logmel",)
-    model_cfg = ModelConfig(backbone="1a", inputs=inputs, input_bins={"logmel": 40},
-                            num_frames=feature_cfg.num_frames, num_classes=10, width=0.125,
-                            **(model_kw or {}))
-    train_cfg = TrainConfig(model_dir=str(tmp_path / "run"), train_steps=STEPS, batch_size=16,
-                            eval_every=0, checkpoint_every=STEPS, log_every=STEPS, **train_kw)
+    model_cfg = ModelConfig(
+        backbone="1a",
+        inputs=inputs,
+        input_bins={"logmel": 40},
+        num_frames=feature_cfg.num_frames,
+        num_classes=10,
+        width=0.125,
+        **(model_kw or {}),
+    )
+    train_cfg = TrainConfig(
+        model_dir=str(tmp_path / "run"),
+        train_steps=STEPS,
+        batch_size=16,
+        eval_every=0,
+        checkpoint_every=STEPS,
+        log_every=STEPS,
+        **train_kw,
+    )
     out = run_lib.run(feature_cfg, data_cfg, model_cfg, train_cfg, progress=False, log=_quiet)
     model = keras.saving.load_model(out["model_path"], safe_mode=True)
     manifest = load_manifest(folder)
-    return (_train_split_accuracy(model, manifest, inputs, training=False),
-            _train_split_accuracy(model, manifest, inputs, training=True))
+    return (
+        _train_split_accuracy(model, manifest, inputs, training=False),
+        _train_split_accuracy(model, manifest, inputs, training=True),
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategies", [(), ("spsmf",), ("spsmt",)],
-                         ids=["cnn", "spsmf", "spsmt"])
+@pytest.mark.parametrize("strategies", [(), ("spsmf",), ("spsmt",)], ids=["cnn", "spsmf", "spsmt"])
 def test_inference_mode_fits_like_training_mode(tiny_1a_features, tmp_path, strategies):
-    inference, training = _train(tiny_1a_features, tmp_path,
-                                 model_kw={"strategies": strategies})
+    inference, training = _train(tiny_1a_features, tmp_path, model_kw={"strategies": strategies})
     assert inference >= 0.6, (inference, training)  # chance is 0.1
     assert inference >= training - 0.1, (inference, training)
 
@@ -66,14 +80,17 @@ def test_defaults_follow_the_authors_framework():
     from asc_keras.strategies import build_model
     from asc_keras.training import optimizer as optimizer_lib
 
-    model = build_model(ModelConfig(backbone="1b", num_classes=3, width=0.125,
-                                    input_bins={"logmel": 64}))
+    model = build_model(
+        ModelConfig(backbone="1b", num_classes=3, width=0.125, input_bins={"logmel": 64})
+    )
     bns = batchnorm.batchnorm_layers(model)
     assert len(bns) == 4
-    assert all(b.momentum == pytest.approx(0.9) and b.epsilon == pytest.approx(1e-5)
-               for b in bns)
-    weighted = [layer for layer in model.layers
-                if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)]
+    assert all(b.momentum == pytest.approx(0.9) and b.epsilon == pytest.approx(1e-5) for b in bns)
+    weighted = [
+        layer
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Dense)
+    ]
     assert all(type(layer.kernel_initializer).__name__ == "HeUniform" for layer in weighted)
     assert all(not np.any(layer.bias.numpy()) for layer in weighted if layer.use_bias)
     assert optimizer_lib.make_optimizer(TrainConfig()).epsilon == pytest.approx(1e-8)
@@ -97,15 +114,16 @@ def test_recalibrate_sets_plain_average_of_batch_statistics():
     outputs = keras.layers.BatchNormalization(name="bn")(inputs)
     model = keras.Model({"x": inputs}, {"probs": outputs})
     rng = np.random.default_rng(0)
-    batches = [{"x": (rng.standard_normal((5, 6, 4, 3)) * (i + 1) + i).astype(np.float32)}
-               for i in range(3)]
+    batches = [
+        {"x": (rng.standard_normal((5, 6, 4, 3)) * (i + 1) + i).astype(np.float32)}
+        for i in range(3)
+    ]
     assert batchnorm.recalibrate(model, iter(batches), 10) == 3
     bn = model.get_layer("bn")
     means = [b["x"].reshape(-1, 3).mean(axis=0) for b in batches]
     variances = [b["x"].reshape(-1, 3).var(axis=0) for b in batches]
     np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean(means, axis=0), rtol=1e-5)
-    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean(variances, axis=0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean(variances, axis=0), rtol=1e-5)
     with pytest.raises(ValueError, match="no batches"):
         batchnorm.recalibrate(model, iter([]), 2)
 
@@ -114,7 +132,10 @@ def test_recalibrate_sets_plain_average_of_batch_statistics():
 def test_recalibrate_bn_rescues_keras_defaults(tiny_1a_features, tmp_path):
     """Keras's BatchNorm defaults with `recalibrate_bn`: inference mode fits again."""
     inference, training = _train(
-        tiny_1a_features, tmp_path, model_kw={"bn_momentum": 0.99, "bn_epsilon": 1e-3},
-        recalibrate_bn=4)
+        tiny_1a_features,
+        tmp_path,
+        model_kw={"bn_momentum": 0.99, "bn_epsilon": 1e-3},
+        recalibrate_bn=4,
+    )
     assert inference >= 0.6, (inference, training)
     assert inference >= training - 0.1, (inference, training)

@@ -23,8 +23,9 @@ from asc_keras.features.normalization import RunningStats
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = FeatureConfig(clip_seconds=1.0)
 IN_MEMORY = "--runner=DirectRunner --direct_running_mode=in_memory"
-TWO_PROCESSES = ("--runner=DirectRunner --direct_num_workers=2 "
-                 "--direct_running_mode=multi_processing")
+TWO_PROCESSES = (
+    "--runner=DirectRunner --direct_num_workers=2 --direct_running_mode=multi_processing"
+)
 
 
 def _data_cfg(data_dir, features_dir, **kw):
@@ -104,8 +105,11 @@ def test_bad_clip_fails_naming_it_and_a_rerun_keeps_finished_shards(small_1a_dir
     folder = glob.glob(str(tmp_path / "f" / "*"))[0]
     # Every other shard is written; the failing one leaves nothing, nor does the pipeline.
     assert sorted(os.listdir(folder)) == [
-        "evaluate-00000-of-00001.tfrecord", "evaluate-00000-of-00001.tfrecord.json",
-        "train-00000-of-00002.tfrecord", "train-00000-of-00002.tfrecord.json"]
+        "evaluate-00000-of-00001.tfrecord",
+        "evaluate-00000-of-00001.tfrecord.json",
+        "train-00000-of-00002.tfrecord",
+        "train-00000-of-00002.tfrecord.json",
+    ]
     mtimes = {n: os.stat(os.path.join(folder, n)).st_mtime_ns for n in os.listdir(folder)}
     with open(path, "wb") as f:
         f.write(good)
@@ -154,29 +158,43 @@ def test_beam_takes_no_hand_made_machine_split():
     with pytest.raises(ValueError, match="drop --num_shards"):
         DataConfig(engine="beam", num_shards=2, shard_index=1)
     assert beam.pipeline_args(DataConfig(num_workers=3))[:3] == [
-        "--runner=DirectRunner", "--direct_num_workers=3", "--direct_running_mode=multi_processing"]
-    assert beam.pipeline_args(DataConfig(beam_pipeline_options=TWO_PROCESSES)) == \
-        TWO_PROCESSES.split()
+        "--runner=DirectRunner",
+        "--direct_num_workers=3",
+        "--direct_running_mode=multi_processing",
+    ]
+    assert (
+        beam.pipeline_args(DataConfig(beam_pipeline_options=TWO_PROCESSES)) == TWO_PROCESSES.split()
+    )
 
 
 def _prepare(args, cwd, *, without_beam=False):
     """Run prepare.py in a fresh process; `without_beam` hides apache_beam from imports."""
     hide = "import sys; sys.modules['apache_beam'] = None; " if without_beam else "import sys; "
-    code = (hide + f"sys.argv = ['prepare.py'] + {args!r}; import runpy; "
-            f"runpy.run_path({os.path.join(REPO, 'prepare.py')!r}, run_name='__main__')")
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=str(cwd))
+    code = (
+        hide + f"sys.argv = ['prepare.py'] + {args!r}; import runpy; "
+        f"runpy.run_path({os.path.join(REPO, 'prepare.py')!r}, run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(cwd)
+    )
 
 
 def test_prepare_cli_engine_beam(small_1a_dir, tmp_path):
-    args = [f"--data_dir={small_1a_dir}", f"--features_dir={tmp_path / 'f'}", "--clip_seconds=1",
-            "--representations=logmel", "--clips_per_shard=3", "--engine=beam",
-            f"--beam_pipeline_options={IN_MEMORY}"]
+    args = [
+        f"--data_dir={small_1a_dir}",
+        f"--features_dir={tmp_path / 'f'}",
+        "--clip_seconds=1",
+        "--representations=logmel",
+        "--clips_per_shard=3",
+        "--engine=beam",
+        f"--beam_pipeline_options={IN_MEMORY}",
+    ]
     ok = _prepare(args, tmp_path)
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert "train" in ok.stdout and "[87, 40]" in ok.stdout and "train mean" in ok.stdout
-    missing = _prepare(args + ["--features_dir=" + str(tmp_path / "g")], tmp_path,
-                       without_beam=True)
+    missing = _prepare(
+        args + ["--features_dir=" + str(tmp_path / "g")], tmp_path, without_beam=True
+    )
     assert missing.returncode == 1
     err = [ln for ln in missing.stderr.splitlines() if ln.startswith("error:")]
     assert len(err) == 1 and "pip install -e '.[beam]'" in err[0], missing.stderr[-3000:]

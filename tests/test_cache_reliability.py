@@ -115,7 +115,7 @@ def test_truncated_shard_is_recomputed(small_1a_dir, tmp_path):
     path = os.path.join(folder, SHARD1)
     sha = _sha(path)
     data = open(path, "rb").read()
-    for cut in (data[:-100], data[:len(data) // 2 + 8]):  # inside a record; the first record
+    for cut in (data[:-100], data[: len(data) // 2 + 8]):  # inside a record; the first record
         with open(path, "wb") as f:
             f.write(cut)
         _, lines = _run(d)
@@ -129,10 +129,14 @@ def test_leftovers_are_removed_and_nothing_else(small_1a_dir, tmp_path):
     os.remove(os.path.join(folder, SHARD1))  # a run killed while writing the second shard
     os.remove(os.path.join(folder, SHARD1 + ".json"))
     dead = 1 << 23  # above Linux's largest pid
-    leftovers = [f".{SHARD1}.tmp-{dead}", f"{SHARD1}.json.tmp-{dead}",
-                 f"manifest.json.tmp-{dead}"]
-    foreign = ["notes.txt", f".{SHARD1}.tmp-x", f"{SHARD0}.bak", f"{SHARD1}.tmp-{dead}",
-               "train-0-of-2.tfrecord"]
+    leftovers = [f".{SHARD1}.tmp-{dead}", f"{SHARD1}.json.tmp-{dead}", f"manifest.json.tmp-{dead}"]
+    foreign = [
+        "notes.txt",
+        f".{SHARD1}.tmp-x",
+        f"{SHARD0}.bak",
+        f"{SHARD1}.tmp-{dead}",
+        "train-0-of-2.tfrecord",
+    ]
     for name in leftovers + foreign:
         with open(os.path.join(folder, name), "w") as f:
             f.write("x")

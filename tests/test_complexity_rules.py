@@ -23,8 +23,9 @@ from asc_keras.models import rules
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _dense_model(units: int, *, inputs: tuple[int, ...] = (1,), batchnorm: bool = False,
-                 zero_bias: bool = False) -> keras.Model:
+def _dense_model(
+    units: int, *, inputs: tuple[int, ...] = (1,), batchnorm: bool = False, zero_bias: bool = False
+) -> keras.Model:
     """Input `inputs` -> Dense(units) with non-zero (ones) kernels: `in * units` parameters and
     `prod(inputs) * units` MACs; optionally a zero bias and a BatchNorm layer on top."""
     x = inp = keras.Input(inputs)
@@ -46,8 +47,12 @@ def _judge(model: keras.Model, task: str) -> dict:
 
 def test_the_task_table_states_limits_in_bytes_and_macs():
     tau, b = tasks.get("tau2022").limits, tasks.get("1b").limits
-    assert (tau.max_bytes, tau.max_macs, tau.dtype, tau.unit_bytes) == (128_000, 30_000_000,
-                                                                        "int8", 1000)
+    assert (tau.max_bytes, tau.max_macs, tau.dtype, tau.unit_bytes) == (
+        128_000,
+        30_000_000,
+        "int8",
+        1000,
+    )
     assert (b.max_bytes, b.max_macs, b.unit_bytes) == (512_000, None, 1024)
     assert tasks.get("1a").limits is None and tasks.get("custom").limits is None
 
@@ -78,10 +83,12 @@ def test_tau2022_macs_boundary(macs, within):
     assert size["macs"] == macs and size["memory_within"] is True
     assert (size["macs_within"], size["within_limit"]) == (within, within)
     assert ("limit 30,000,000 (30 M): " + ("within" if within else "OVER")) in "\n".join(
-        rules.rule_lines(size))
+        rules.rule_lines(size)
+    )
     if not within:
-        with pytest.raises(export_run.SizeRuleError, match="multiply-accumulates per clip, over "
-                                                           "30 M"):
+        with pytest.raises(
+            export_run.SizeRuleError, match="multiply-accumulates per clip, over 30 M"
+        ):
             rules.check_size_rule(size, model_dir="run", error=export_run.SizeRuleError)
 
 
@@ -98,8 +105,11 @@ def test_1b_parameter_bytes_boundary(params, within):
     assert f"= {4 * params:,} bytes" in text and "1 KB = 1024 bytes" in text
     assert ("limit 512,000 bytes (500 KB): " + ("within" if within else "OVER")) in text
     if not within:
-        with pytest.raises(export_run.SizeRuleError, match=r"512,004 bytes .* over 512,000 "
-                                                           r"bytes \(500 KB\)"):
+        with pytest.raises(
+            export_run.SizeRuleError,
+            match=r"512,004 bytes .* over 512,000 "
+            r"bytes \(500 KB\)",
+        ):
             rules.check_size_rule(size, model_dir="run", error=export_run.SizeRuleError)
 
 
@@ -107,14 +117,19 @@ def test_a_task_without_a_rule_is_measured_only():
     size = _judge(_dense_model(10**6), "1a")
     assert size["within_limit"] and size["rule"] is None
     assert rules.rule_lines(size) == [
-        "task 1a: no complexity rule; multiply-accumulates: 1,000,000 per clip (1.00 M)"]
+        "task 1a: no complexity rule; multiply-accumulates: 1,000,000 per clip (1.00 M)"
+    ]
 
 
 def _summary(*args: str, cwd) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "asc_keras.summary", *args], capture_output=True, text=True,
-        cwd=cwd, timeout=300,
-        env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONPATH": str(REPO)})
+        [sys.executable, "-m", "asc_keras.summary", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONPATH": str(REPO)},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -122,8 +137,9 @@ def _summary(*args: str, cwd) -> str:
 def test_summary_command_applies_the_flagfiles_own_task_rule(tmp_path):
     """TAU 2022 at full width: its parameter bytes are within 128,000, its 62 M MACs per 1 s
     clip are not; no word of the 2020 500 KB rule. 1B: the 500 KB rule, in bytes."""
-    tau = _summary(f"--flagfile={REPO / 'configs' / 'tau2022_ef_spsmt.flags'}", "--width=1.0",
-                   cwd=tmp_path)
+    tau = _summary(
+        f"--flagfile={REPO / 'configs' / 'tau2022_ef_spsmt.flags'}", "--width=1.0", cwd=tmp_path
+    )
     assert "DCASE 2022-2025 Task 1 rule (task tau2022), 1 kB = 1000 bytes:" in tau
     assert "parameters x 1 byte (int8)" in tau
     assert "limit 128,000 bytes (128 kB): within" in tau

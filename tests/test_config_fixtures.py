@@ -26,4 +26,4 @@ def test_flagfile_configures_what_it_did(name):
 
 
 def test_every_flagfile_has_a_fixture():
-    assert sorted(n[:-len(".json")] for n in os.listdir(fixtures.FIXTURES)) == fixtures.flagfiles()
+    assert sorted(n[: -len(".json")] for n in os.listdir(fixtures.FIXTURES)) == fixtures.flagfiles()

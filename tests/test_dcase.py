@@ -15,15 +15,20 @@ def test_reads_splits_with_metadata(small_1a_dir):
     assert len(train) == 4 and len(ev) == 2
     row = train.iloc[1]
     assert (row.filename, row.label, row.label_index) == (
-        "audio/bus-lyon-1001-40001-b.wav", "bus", 1)
+        "audio/bus-lyon-1001-40001-b.wav",
+        "bus",
+        1,
+    )
     assert (row.device, row.city, row.identifier) == ("b", "lyon", "lyon-1001")
     assert ev.iloc[0].device == "s4"
 
 
 def test_1b_maps_scenes_and_accepts_three_classes(tmp_path):
-    rows = [("audio/airport-lisbon-1000-1-a.wav", "indoor", "train"),
-            ("audio/bus-lyon-1001-2-a.wav", "bus", "train"),  # a 10-scene label is mapped
-            ("audio/park-paris-1002-3-a.wav", "outdoor", "evaluate")]
+    rows = [
+        ("audio/airport-lisbon-1000-1-a.wav", "indoor", "train"),
+        ("audio/bus-lyon-1001-2-a.wav", "bus", "train"),  # a 10-scene label is mapped
+        ("audio/park-paris-1002-3-a.wav", "outdoor", "evaluate"),
+    ]
     root = make_layout(tmp_path, rows)
     tables = dcase.read_dataset(root, "1b")
     assert list(tables["train"].label) == ["indoor", "transportation"]
@@ -47,17 +52,27 @@ def _rewrite(path, text):
         f.write(text)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty file"),
-    ("filename,scene_label\naudio/a.wav,bus\n", "expected header"),
-    ("filename\tscene_label\n", "no rows after the header"),
-    ("filename\tscene_label\naudio/airport-lisbon-1000-40000-a.wav\tspaceship\n",
-     "line 2: unknown label 'spaceship'"),
-    ("filename\tscene_label\naudio/nope-x-1-2-a.wav\tbus\n",
-     "line 2: audio/nope-x-1-2-a.wav is listed but missing"),
-    ("filename\tscene_label\naudio/airport-lisbon-1000-40000-a.wav\tairport\n"
-     "audio/airport-lisbon-1000-40000-a.wav\tairport\n", "listed more than once (lines 2 and 3)"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty file"),
+        ("filename,scene_label\naudio/a.wav,bus\n", "expected header"),
+        ("filename\tscene_label\n", "no rows after the header"),
+        (
+            "filename\tscene_label\naudio/airport-lisbon-1000-40000-a.wav\tspaceship\n",
+            "line 2: unknown label 'spaceship'",
+        ),
+        (
+            "filename\tscene_label\naudio/nope-x-1-2-a.wav\tbus\n",
+            "line 2: audio/nope-x-1-2-a.wav is listed but missing",
+        ),
+        (
+            "filename\tscene_label\naudio/airport-lisbon-1000-40000-a.wav\tairport\n"
+            "audio/airport-lisbon-1000-40000-a.wav\tairport\n",
+            "listed more than once (lines 2 and 3)",
+        ),
+    ],
+)
 def test_bad_lists_give_one_line_errors_naming_the_file(small_1a_dir, content, message):
     path = os.path.join(small_1a_dir, "evaluation_setup", "fold1_train.csv")
     _rewrite(path, content)

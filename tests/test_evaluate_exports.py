@@ -32,8 +32,13 @@ CLASSES = ["indoor", "outdoor", "transportation"]
 
 
 def _script(name, *args, cwd):
-    proc = subprocess.run([sys.executable, os.path.join(REPO, name), *args], capture_output=True,
-                          text=True, timeout=300, cwd=str(cwd))
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, name), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(cwd),
+    )
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
     return proc.stdout
 
@@ -55,19 +60,28 @@ def spsmr(tmp_path_factory, tiny_1b_features):
     folder, feature_cfg, data_cfg = tiny_1b_features
     root = tmp_path_factory.mktemp("spsmr")
     model_cfg = tiny_model_config(feature_cfg, inputs=INPUTS, fusion="spsmr", width=0.125)
-    run_dir = make_model_dir(root / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder, spread=40.0)
-    cfg = ExportConfig(model_dir=run_dir, export_dir=str(root / "export"),
-                       calibration_examples=12, parity_examples=4, audio_frontend=False)
+    run_dir = make_model_dir(
+        root / "run", model_cfg, task="1b", feature_cfg=feature_cfg, features=folder, spread=40.0
+    )
+    cfg = ExportConfig(
+        model_dir=run_dir,
+        export_dir=str(root / "export"),
+        calibration_examples=12,
+        parity_examples=4,
+        audio_frontend=False,
+    )
     report = export_run.run(cfg, log=lambda *_: None)
     assert report["passed"], report["failures"]
-    keras = eval_run.run(EvalConfig(model_dirs=(run_dir,), out_dir=str(root / "keras_eval"),
-                                    batch_size=16), data_cfg, progress=False, print_fn=None)
+    keras = eval_run.run(
+        EvalConfig(model_dirs=(run_dir,), out_dir=str(root / "keras_eval"), batch_size=16),
+        data_cfg,
+        progress=False,
+        print_fn=None,
+    )
     return run_dir, cfg.export_dir, keras
 
 
-def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_features,
-                                                                 tmp_path):
+def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_features, tmp_path):
     from asc_keras.export import verify
 
     run_dir, export_dir, keras = spsmr
@@ -79,9 +93,15 @@ def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_
         assert set(outs) == {"probs", *parts}
     scale, zero_point = outs["probs"]["quantization"]  # the int8 file's fused output
     out = tmp_path / "cli"
-    stdout = _script("evaluate.py", f"--model_dir={run_dir}", *feature_flags(tiny_1b_features),
-                     f"--tflite={float_file},{int8_file}", f"--out_dir={out}",
-                     "--batch_size=8", cwd=tmp_path)
+    stdout = _script(
+        "evaluate.py",
+        f"--model_dir={run_dir}",
+        *feature_flags(tiny_1b_features),
+        f"--tflite={float_file},{int8_file}",
+        f"--out_dir={out}",
+        "--batch_size=8",
+        cwd=tmp_path,
+    )
     saved = {}
     for name in ("model", "model_int8"):
         with open(out / name / "metrics.json") as f:
@@ -94,8 +114,9 @@ def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_
     float_probs = np.stack([v[2] for v in got.values()])  # [N, 3]
     np.testing.assert_allclose(float_probs, system["probs"], atol=1e-5)
     assert float_probs.max() > 0.5  # far from uniform, so the int8 file differs visibly
-    int8_probs = np.stack([v[2] for v in _predictions(out / "model_int8" / "predictions.tsv")
-                           .values()])
+    int8_probs = np.stack(
+        [v[2] for v in _predictions(out / "model_int8" / "predictions.tsv").values()]
+    )
     steps = int8_probs / scale + zero_point  # int8 values, dequantized with the output's scale
     np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
     assert np.abs(int8_probs - float_probs).max() > 1e-3  # two different files
@@ -108,10 +129,12 @@ def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_
         change = comparison["change_vs_reference"]["model_int8"][key]
         for metric in ("accuracy", "log_loss"):
             assert change[metric] == pytest.approx(
-                saved["model_int8"][key][metric] - saved["model"][key][metric], abs=1e-12)
+                saved["model_int8"][key][metric] - saved["model"][key][metric], abs=1e-12
+            )
     d = comparison["change_vs_reference"]["model_int8"]["all"]
-    assert (f"all: accuracy {100 * d['accuracy']:+.2f} points, log loss {d['log_loss']:+.4f}"
-            in stdout)
+    assert (
+        f"all: accuracy {100 * d['accuracy']:+.2f} points, log loss {d['log_loss']:+.4f}" in stdout
+    )
 
 
 def test_challenge_folder_to_submission(spsmr, tiny_1b_features, tmp_path):
@@ -129,15 +152,31 @@ def test_challenge_folder_to_submission(spsmr, tiny_1b_features, tmp_path):
         key[f"{k}.wav"] = (i, CLASSES[int(system["meta"]["label"][i])])
     assert os.listdir(challenge) == ["audio"]
     features = tmp_path / "features"
-    common = [f"--data_dir={challenge}", f"--features_dir={features}", "--clip_seconds=1.0",
-              "--num_workers=1"]
-    _script("prepare.py", f"--flagfile={REPO}/configs/base_1b.flags", *common, "--splits=test",
-            cwd=tmp_path)
+    common = [
+        f"--data_dir={challenge}",
+        f"--features_dir={features}",
+        "--clip_seconds=1.0",
+        "--num_workers=1",
+    ]
+    _script(
+        "prepare.py",
+        f"--flagfile={REPO}/configs/base_1b.flags",
+        *common,
+        "--splits=test",
+        cwd=tmp_path,
+    )
     (folder,) = os.listdir(features)
     sub = tmp_path / "submission.csv"
-    stdout = _script("evaluate.py", f"--model_dir={run_dir}", *common, "--split=test",
-                     f"--tflite={export_dir}/model.tflite", f"--submission={sub}",
-                     f"--out_dir={tmp_path / 'out'}", cwd=tmp_path)
+    stdout = _script(
+        "evaluate.py",
+        f"--model_dir={run_dir}",
+        *common,
+        "--split=test",
+        f"--tflite={export_dir}/model.tflite",
+        f"--submission={sub}",
+        f"--out_dir={tmp_path / 'out'}",
+        cwd=tmp_path,
+    )
     assert os.listdir(features) == [folder]  # prepare's features were the ones evaluated
     assert "unlabeled split, no metrics" in stdout
     names, scenes, probs, classes = submission.read_submission(str(sub))
@@ -147,8 +186,9 @@ def test_challenge_folder_to_submission(spsmr, tiny_1b_features, tmp_path):
     np.testing.assert_allclose(probs, system["probs"][order], atol=1e-5)
     y = np.array([CLASSES.index(key[n][1]) for n in names])
     scored = metrics_lib.compute_metrics(y, probs, ["a"] * len(y), CLASSES)["all"]
-    want = metrics_lib.compute_metrics(system["meta"]["label"][order], system["probs"][order],
-                                       ["a"] * len(y), CLASSES)["all"]
+    want = metrics_lib.compute_metrics(
+        system["meta"]["label"][order], system["probs"][order], ["a"] * len(y), CLASSES
+    )["all"]
     assert scored["accuracy"] == pytest.approx(want["accuracy"])
     assert scored["log_loss"] == pytest.approx(want["log_loss"], rel=1e-5)
     assert scored["confusion_matrix"] == want["confusion_matrix"]

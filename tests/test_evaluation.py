@@ -29,8 +29,9 @@ def test_fuse_probs_is_mean():
     b = np.array([[0.4, 0.6], [0.0, 1.0]])
     np.testing.assert_allclose(fusion.fuse_probs([a, b]), [[0.3, 0.7], [0.3, 0.7]], atol=1e-7)
     np.testing.assert_allclose(fusion.fuse_probs([a]), a, atol=1e-7)
-    np.testing.assert_allclose(fusion.fuse_probs([a, b], weights=[3, 1]), 0.75 * a + 0.25 * b,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        fusion.fuse_probs([a, b], weights=[3, 1]), 0.75 * a + 0.25 * b, atol=1e-7
+    )
     with pytest.raises(ValueError, match="different shapes"):
         fusion.fuse_probs([a, b[:1]])
     with pytest.raises(ValueError, match="nothing"):
@@ -45,15 +46,19 @@ def test_submission_format(tmp_path):
     lines = open(path).read().splitlines()
     assert lines[0] == "filename\tscene_label\tindoor\toutdoor\ttransportation"
     rows = [line.split("\t") for line in lines[1:]]
-    assert [r[:2] for r in rows] == [["0.wav", "outdoor"], ["1.wav", "indoor"],
-                                     ["2.wav", "transportation"]]
+    assert [r[:2] for r in rows] == [
+        ["0.wav", "outdoor"],
+        ["1.wav", "indoor"],
+        ["2.wav", "transportation"],
+    ]
     assert all(len(r) == 5 for r in rows)
     names, scene, back, cls = submission.read_submission(path)
     assert names == ["0.wav", "1.wav", "2.wav"] and cls == list(classes)
     assert scene == ["outdoor", "indoor", "transportation"]
     np.testing.assert_allclose(back, probs, rtol=1e-7, atol=1e-12)
-    kept = submission.write_submission(str(tmp_path / "k.csv"), files, probs, classes,
-                                       keep_dirs=True)
+    kept = submission.write_submission(
+        str(tmp_path / "k.csv"), files, probs, classes, keep_dirs=True
+    )
     assert open(kept).read().splitlines()[1].startswith("audio/0.wav\toutdoor\t")
     with pytest.raises(ValueError, match="do not match"):
         submission.write_submission(str(tmp_path / "x.csv"), files[:2], probs, classes)
@@ -83,22 +88,36 @@ def test_write_report(tmp_path):
     classes = labels.classes("1b")
     y, p, devices = _hand_metrics()
     m = metrics.compute_metrics(y, p, devices, classes, device_order=labels.devices("1a"))
-    meta = {"label": y, "filename": np.array([f"audio/{i}.wav" for i in range(6)], object),
-            "device": np.array(devices, object)}
+    meta = {
+        "label": y,
+        "filename": np.array([f"audio/{i}.wav" for i in range(6)], object),
+        "device": np.array(devices, object),
+    }
     printed = []
-    table = report.write_report(str(tmp_path), m, classes, probs=p, meta=meta,
-                                extra={"split": "evaluate"}, title="hand", print_fn=printed.append)
+    table = report.write_report(
+        str(tmp_path),
+        m,
+        classes,
+        probs=p,
+        meta=meta,
+        extra={"split": "evaluate"},
+        title="hand",
+        print_fn=printed.append,
+    )
     assert printed == [table]
     for name in ("indoor", "outdoor", "transportation", "device a"):
         assert name in table
     # Every figure is labelled by what it is: macro (DCASE) and micro accuracy on separate rows.
     rows = {line[:30].strip(): line[30:].split() for line in table.splitlines()}
     assert float(rows["DCASE: macro acc, log loss"][0]) == pytest.approx(
-        100 * m["all"]["accuracy"], abs=0.01)
+        100 * m["all"]["accuracy"], abs=0.01
+    )
     assert float(rows["DCASE: macro acc, log loss"][1]) == pytest.approx(
-        m["all"]["log_loss"], abs=1e-3)
+        m["all"]["log_loss"], abs=1e-3
+    )
     assert float(rows["micro acc (of clips)"][0]) == pytest.approx(
-        100 * m["all"]["micro_accuracy"], abs=0.01)
+        100 * m["all"]["micro_accuracy"], abs=0.01
+    )
     assert rows["micro acc (of clips)"][1] == "-"
     assert rows["class-mean log loss"][0] == "-"
     assert "per device (micro accuracy)" in table
@@ -118,24 +137,32 @@ def test_write_report(tmp_path):
 # Predictors over a tiny model and its exports.
 
 T, F_LOGMEL, F_CQT = 12, 5, 7
-NORM = {"logmel": {"mean": np.linspace(-3, 3, F_LOGMEL).astype(np.float32),
-                   "std": np.linspace(1, 4, F_LOGMEL).astype(np.float32)},
-        "cqt": {"mean": np.linspace(5, 1, F_CQT).astype(np.float32),
-                "std": np.linspace(2, 0.5, F_CQT).astype(np.float32)}}
+NORM = {
+    "logmel": {
+        "mean": np.linspace(-3, 3, F_LOGMEL).astype(np.float32),
+        "std": np.linspace(1, 4, F_LOGMEL).astype(np.float32),
+    },
+    "cqt": {
+        "mean": np.linspace(5, 1, F_CQT).astype(np.float32),
+        "std": np.linspace(2, 0.5, F_CQT).astype(np.float32),
+    },
+}
 
 
 def tiny_model(input_bins, num_classes, *, seed=0):
     """A functional model with one named input per representation and a `probs` output."""
     import keras
 
-    inputs = {name: keras.Input(tuple(bins), name=name)
-              for name, bins in input_bins.items()}
+    inputs = {name: keras.Input(tuple(bins), name=name) for name, bins in input_bins.items()}
     pooled = [keras.layers.GlobalAveragePooling1D(name=f"{n}_pool")(x) for n, x in inputs.items()]
     x = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(name="concat")(pooled)
     init = keras.initializers.RandomNormal(stddev=1.0, seed=seed)
-    logits = keras.layers.Dense(num_classes, kernel_initializer=init,
-                                bias_initializer=keras.initializers.RandomNormal(seed=seed + 1),
-                                name="logits")(x)
+    logits = keras.layers.Dense(
+        num_classes,
+        kernel_initializer=init,
+        bias_initializer=keras.initializers.RandomNormal(seed=seed + 1),
+        name="logits",
+    )(x)
     probs = keras.layers.Softmax(name="probs")(logits)
     return keras.Model(inputs, {"probs": probs, "logits": logits})
 
@@ -147,8 +174,10 @@ def export_artifacts(model, normalization, out_dir, *, int8_samples=None):
 
     names = [t.name for t in model.inputs]
     specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32, name=t.name) for t in model.inputs]
-    stats = {n: (tf.constant(normalization[n]["mean"]), tf.constant(normalization[n]["std"]))
-             for n in names}
+    stats = {
+        n: (tf.constant(normalization[n]["mean"]), tf.constant(normalization[n]["std"]))
+        for n in names
+    }
 
     def serve(*raw):
         x = {n: (r - stats[n][0]) / stats[n][1] for n, r in zip(names, raw, strict=True)}
@@ -168,7 +197,8 @@ def export_artifacts(model, normalization, out_dir, *, int8_samples=None):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         count = len(int8_samples[names[0]])
         conv.representative_dataset = lambda: (
-            {n: int8_samples[n][i:i + 1] for n in names} for i in range(count))
+            {n: int8_samples[n][i : i + 1] for n in names} for i in range(count)
+        )
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
@@ -183,8 +213,9 @@ def _raw_batch(n, seed=0):
     rng = np.random.default_rng(seed)
     raw = {}
     for name, f in (("logmel", F_LOGMEL), ("cqt", F_CQT)):
-        raw[name] = (NORM[name]["mean"] + NORM[name]["std"] * rng.normal(size=(n, T, f))
-                     ).astype(np.float32)
+        raw[name] = (NORM[name]["mean"] + NORM[name]["std"] * rng.normal(size=(n, T, f))).astype(
+            np.float32
+        )
     return raw
 
 
@@ -221,8 +252,9 @@ def test_predictors_agree(tiny_artifacts):
     np.testing.assert_allclose(saved(raw), want, atol=1e-5)
     np.testing.assert_allclose(lite(raw), want, atol=1e-5)
     # Extra representations in the batch are ignored; a missing one is an error naming it.
-    np.testing.assert_allclose(lite(dict(raw, gamma=np.zeros((5, T, 3), np.float32))), want,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        lite(dict(raw, gamma=np.zeros((5, T, 3), np.float32))), want, atol=1e-5
+    )
     with pytest.raises(KeyError, match="cqt"):
         saved({"logmel": raw["logmel"]})
 
@@ -241,8 +273,13 @@ def test_int8_tflite_quantizes_inputs_and_dequantizes_outputs(tiny_artifacts):
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=0.05)
     # Dequantized with the output's own parameters (softmax: scale 1/256, zero point -128).
     np.testing.assert_allclose(got * 256, np.round(got * 256), atol=1e-3)
-    details = {"dtype": np.int8, "quantization_parameters": {
-        "scales": np.array([0.5], np.float32), "zero_points": np.array([-3], np.int32)}}
+    details = {
+        "dtype": np.int8,
+        "quantization_parameters": {
+            "scales": np.array([0.5], np.float32),
+            "zero_points": np.array([-3], np.int32),
+        },
+    }
     q = predictors.quantize(np.array([0.0, 1.0, -100.0, 100.0]), details)
     np.testing.assert_array_equal(q, [-3, -1, -128, 127])
     np.testing.assert_allclose(predictors.dequantize(q, details), [0.0, 1.0, -62.5, 65.0])
@@ -264,17 +301,31 @@ def _model_dir(root, name, rep, *, seed):
     model = tiny_model({rep: (frames, bins)}, 10, seed=seed)
     model.save(os.path.join(path, "model.keras"))
     rng = np.random.default_rng(seed)
-    norm = {r: {"mean": (-40 + 5 * rng.normal(size=E2E_FEATURES.bins(r))).tolist(),
-                "std": (10 + rng.uniform(size=E2E_FEATURES.bins(r))).tolist()}
-            for r in E2E_FEATURES.representations}
+    norm = {
+        r: {
+            "mean": (-40 + 5 * rng.normal(size=E2E_FEATURES.bins(r))).tolist(),
+            "std": (10 + rng.uniform(size=E2E_FEATURES.bins(r))).tolist(),
+        }
+        for r in E2E_FEATURES.representations
+    }
     with open(os.path.join(path, "normalization.json"), "w") as f:
         json.dump(norm, f)
     with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump({"task": "1a", "classes": list(labels.classes("1a")),
-                   "feature_config": E2E_FEATURES.to_dict(),
-                   "model_config": ModelConfig(
-                       backbone="1a", inputs=(rep,), input_bins={rep: bins}, num_frames=frames,
-                       num_classes=10).to_dict()}, f)
+        json.dump(
+            {
+                "task": "1a",
+                "classes": list(labels.classes("1a")),
+                "feature_config": E2E_FEATURES.to_dict(),
+                "model_config": ModelConfig(
+                    backbone="1a",
+                    inputs=(rep,),
+                    input_bins={rep: bins},
+                    num_frames=frames,
+                    num_classes=10,
+                ).to_dict(),
+            },
+            f,
+        )
     return path, model, norm
 
 
@@ -282,32 +333,40 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     from asc_keras.data.manifest import load_manifest
     from asc_keras.evaluation import run
 
-    runs = {rep: _model_dir(str(tmp_path), f"run_{rep}", rep, seed=i)
-            for i, rep in enumerate(("logmel", "cqt"))}
-    data_cfg = DataConfig(data_dir=small_1a_dir, features_dir=str(tmp_path / "features"),
-                          task="1a", num_workers=1, clips_per_shard=4)
+    runs = {
+        rep: _model_dir(str(tmp_path), f"run_{rep}", rep, seed=i)
+        for i, rep in enumerate(("logmel", "cqt"))
+    }
+    data_cfg = DataConfig(
+        data_dir=small_1a_dir,
+        features_dir=str(tmp_path / "features"),
+        task="1a",
+        num_workers=1,
+        clips_per_shard=4,
+    )
     quiet = dict(progress=False, print_fn=None)
 
     # One Keras model_dir: default out_dir, every file written, device a reported apart.
-    single = run.run(EvalConfig(model_dirs=(runs["logmel"][0],), batch_size=1), data_cfg,
-                     **quiet)
+    single = run.run(EvalConfig(model_dirs=(runs["logmel"][0],), batch_size=1), data_cfg, **quiet)
     out = os.path.join(runs["logmel"][0], "eval_evaluate")
     assert single["out_dir"] == out
-    for name in ("metrics.json", "confusion.png", "devices.png", "predictions.tsv",
-                 "report.txt"):
+    for name in ("metrics.json", "confusion.png", "devices.png", "predictions.tsv", "report.txt"):
         assert os.path.exists(os.path.join(out, name)), name
     saved = json.load(open(os.path.join(out, "metrics.json")))
     assert saved["all"]["num_examples"] == 2 and saved["device_a"]["num_examples"] == 1
     assert list(saved["all"]["device_wise"]) == ["a", "s4"]
     logmel = single["systems"]["run_logmel"]
-    assert list(logmel["meta"]["filename"]) == ["audio/metro-milan-1004-40004-s4.wav",
-                                                "audio/park-prague-1005-40005-a.wav"]
+    assert list(logmel["meta"]["filename"]) == [
+        "audio/metro-milan-1004-40004-s4.wav",
+        "audio/park-prague-1005-40005-a.wav",
+    ]
 
     # train.py's entry point gives the same numbers for the in-memory model.
     _, model, norm = runs["logmel"]
     norm = {r: {k: np.asarray(v, np.float32) for k, v in s.items()} for r, s in norm.items()}
-    m, probs, meta = run.evaluate_keras_model(model, load_manifest(single["features"]),
-                                              split="evaluate", normalization=norm, batch_size=2)
+    m, probs, meta = run.evaluate_keras_model(
+        model, load_manifest(single["features"]), split="evaluate", normalization=norm, batch_size=2
+    )
     np.testing.assert_allclose(probs, logmel["probs"], atol=1e-6)
     assert m["all"]["log_loss"] == pytest.approx(saved["all"]["log_loss"])
     assert list(meta["device"]) == ["s4", "a"]
@@ -316,34 +375,51 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     paths = export_artifacts(model, norm, runs["logmel"][0])
     for kind in ("saved_model", "tflite"):
         arg = {"tflite": (paths["tflite"],)} if kind == "tflite" else {"saved_model": paths[kind]}
-        res = run.run(EvalConfig(model_dirs=(runs["logmel"][0],), out_dir=str(tmp_path / kind),
-                                 **arg), data_cfg, **quiet)
+        res = run.run(
+            EvalConfig(model_dirs=(runs["logmel"][0],), out_dir=str(tmp_path / kind), **arg),
+            data_cfg,
+            **quiet,
+        )
         (system,) = res["systems"].values()
         np.testing.assert_allclose(system["probs"], logmel["probs"], atol=1e-5)
 
     # Two model_dirs are fused: the mean of each run's probabilities.
     cqt = run.run(EvalConfig(model_dirs=(runs["cqt"][0],)), data_cfg, **quiet)
-    fused = run.run(EvalConfig(model_dirs=(runs["logmel"][0], runs["cqt"][0]),
-                               out_dir=str(tmp_path / "fused")), data_cfg, **quiet)
-    np.testing.assert_allclose(fused["systems"]["fusion"]["probs"],
-                               (logmel["probs"] + cqt["systems"]["run_cqt"]["probs"]) / 2,
-                               atol=1e-6)
+    fused = run.run(
+        EvalConfig(model_dirs=(runs["logmel"][0], runs["cqt"][0]), out_dir=str(tmp_path / "fused")),
+        data_cfg,
+        **quiet,
+    )
+    np.testing.assert_allclose(
+        fused["systems"]["fusion"]["probs"],
+        (logmel["probs"] + cqt["systems"]["run_cqt"]["probs"]) / 2,
+        atol=1e-6,
+    )
     saved = json.load(open(tmp_path / "fused" / "metrics.json"))
     assert set(saved["member_metrics"]) == {"run_logmel", "run_cqt"}
     # Weighted fusion (systems of systems, e.g. SPSMR + SPSMF + SPSMT from separate runs).
-    weighted = run.run(EvalConfig(model_dirs=(runs["logmel"][0], runs["cqt"][0]),
-                                  fusion_weights=(3, 1), out_dir=str(tmp_path / "weighted")),
-                       data_cfg, **quiet)
-    np.testing.assert_allclose(weighted["systems"]["fusion"]["probs"],
-                               0.75 * logmel["probs"] + 0.25 * cqt["systems"]["run_cqt"]["probs"],
-                               atol=1e-6)
+    weighted = run.run(
+        EvalConfig(
+            model_dirs=(runs["logmel"][0], runs["cqt"][0]),
+            fusion_weights=(3, 1),
+            out_dir=str(tmp_path / "weighted"),
+        ),
+        data_cfg,
+        **quiet,
+    )
+    np.testing.assert_allclose(
+        weighted["systems"]["fusion"]["probs"],
+        0.75 * logmel["probs"] + 0.25 * cqt["systems"]["run_cqt"]["probs"],
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="one per model_dir"):
         EvalConfig(model_dirs=(runs["logmel"][0], runs["cqt"][0]), fusion_weights=(1,))
 
     # An unlabeled split: no metrics, a DCASE submission.
     sub = str(tmp_path / "submission.csv")
-    test = run.run(EvalConfig(model_dirs=(runs["logmel"][0],), split="test", submission=sub),
-                   data_cfg, **quiet)
+    test = run.run(
+        EvalConfig(model_dirs=(runs["logmel"][0],), split="test", submission=sub), data_cfg, **quiet
+    )
     assert test["systems"]["run_logmel"]["metrics"] is None
     names, scene, probs, classes = submission.read_submission(sub)
     assert names == ["metro-milan-1004-40004-s4.wav", "park-prague-1005-40005-a.wav"]
@@ -352,8 +428,11 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     assert scene == [classes[k] for k in np.argmax(probs, axis=1)]
 
     with pytest.raises(ValueError, match="artifact names must differ"):
-        run.run(EvalConfig(model_dirs=(runs["logmel"][0],),
-                           tflite=(paths["tflite"], paths["tflite"])), data_cfg, **quiet)
+        run.run(
+            EvalConfig(model_dirs=(runs["logmel"][0],), tflite=(paths["tflite"], paths["tflite"])),
+            data_cfg,
+            **quiet,
+        )
 
     # The command line comparing a float and an int8 file of a real export (two different
     # files): tests/test_evaluate_exports.py.
@@ -373,15 +452,18 @@ def test_evaluate_1b_on_tiny_features(tiny_1b_features, tmp_path):
     model = tiny_model({r: feature_cfg.shapes[r] for r in ("logmel", "gamma")}, 3, seed=3)
     model.save(os.path.join(path, "model.keras"))
     manifest = load_manifest(folder)
-    norm = {r: {k: np.asarray(v).tolist() for k, v in s.items()}
-            for r, s in manifest.normalization.items()}
+    norm = {
+        r: {k: np.asarray(v).tolist() for k, v in s.items()}
+        for r, s in manifest.normalization.items()
+    }
     with open(os.path.join(path, "normalization.json"), "w") as f:
         json.dump(norm, f)
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump({"task": "1b", "feature_config": feature_cfg.to_dict()}, f)
 
-    res = run.run(EvalConfig(model_dirs=(path,), batch_size=8), data_cfg, progress=False,
-                  print_fn=None)
+    res = run.run(
+        EvalConfig(model_dirs=(path,), batch_size=8), data_cfg, progress=False, print_fn=None
+    )
     assert res["features"] == folder  # nothing recomputed
     system = res["systems"]["run_1b"]
     n = manifest.split("evaluate").num_examples

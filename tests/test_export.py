@@ -28,8 +28,13 @@ def _quiet(*_):
 
 
 def _export(tmp_path, model_dir, name="export", **kwargs):
-    cfg = ExportConfig(model_dir=model_dir, export_dir=str(tmp_path / name),
-                       calibration_examples=12, parity_examples=6, **kwargs)
+    cfg = ExportConfig(
+        model_dir=model_dir,
+        export_dir=str(tmp_path / name),
+        calibration_examples=12,
+        parity_examples=6,
+        **kwargs,
+    )
     return cfg, export_run.run(cfg, log=_quiet)
 
 
@@ -56,11 +61,9 @@ def test_calibration_sample_shares_devices_equally(tiny_1a_features):
     labels = rng.integers(0, 10, len(devices))
     idx = calibration.stratified_indices(labels, 200, seed=0, devices=devices)
     names, counts = np.unique(devices[idx], return_counts=True)
-    assert dict(zip(names, counts, strict=True)) == {"a": 40, "b": 40, "c": 40, "s1": 40,
-                                                     "s2": 40}
+    assert dict(zip(names, counts, strict=True)) == {"a": 40, "b": 40, "c": 40, "s1": 40, "s2": 40}
     assert len(set(labels[idx[devices[idx] == "a"]])) == 10  # classes within each device
-    assert np.array_equal(idx, calibration.stratified_indices(labels, 200, seed=0,
-                                                              devices=devices))
+    assert np.array_equal(idx, calibration.stratified_indices(labels, 200, seed=0, devices=devices))
     # A device with too few clips gives them all, the others take the rest.
     idx = calibration.stratified_indices(labels, 250, seed=0, devices=devices)
     assert (devices[idx] == "s2").sum() == 40 and len(idx) == 250
@@ -69,23 +72,30 @@ def test_calibration_sample_shares_devices_equally(tiny_1a_features):
     labels, devices = calibration.split_strata(manifest, "train")
     names, sizes = np.unique(devices, return_counts=True)
     assert len(names) > 1 and sizes.max() > sizes.min()
-    sample = calibration.sample_split(manifest, "train", len(names) * int(sizes.min()), seed=0,
-                                      representations=("logmel",))
+    sample = calibration.sample_split(
+        manifest, "train", len(names) * int(sizes.min()), seed=0, representations=("logmel",)
+    )
     assert sample.device_counts() == {str(n): int(sizes.min()) for n in names}
 
 
 def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     folder, feature_cfg, _ = tiny_1b_features
-    model_cfg = tiny_model_config(feature_cfg, inputs=EF_INPUTS, fusion="ef",
-                                  strategies=("spsmt",))
-    run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder)
+    model_cfg = tiny_model_config(feature_cfg, inputs=EF_INPUTS, fusion="ef", strategies=("spsmt",))
+    run_dir = make_model_dir(
+        tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg, features=folder
+    )
     cfg, report = _export(tmp_path, run_dir)
     out = cfg.export_dir
     assert report["passed"], report["failures"]
-    assert sorted(os.listdir(out)) == sorted([
-        "saved_model", "model.tflite", "model_int8.tflite", "export_config.json",
-        "export_report.json"])  # three inputs: no audio-in model
+    assert sorted(os.listdir(out)) == sorted(
+        [
+            "saved_model",
+            "model.tflite",
+            "model_int8.tflite",
+            "export_config.json",
+            "export_report.json",
+        ]
+    )  # three inputs: no audio-in model
     assert not [p for p in os.listdir(tmp_path) if ".partial-" in p or p.endswith(".rejected")]
 
     # Named signature, raw features in, every output of the model out.
@@ -134,8 +144,10 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     assert set(saved["calibration"]["class_counts"]) == {"indoor", "outdoor", "transportation"}
     assert saved["parity_data"]["split"] == "evaluate"
     int8 = next(a for a in saved["artifacts"] if a["name"] == "model_int8.tflite")
-    assert {p["artifact"] for p in int8["parity"]} == {"model_int8.tflite litert",
-                                                      "model_int8.tflite tensorflow"}
+    assert {p["artifact"] for p in int8["parity"]} == {
+        "model_int8.tflite litert",
+        "model_int8.tflite tensorflow",
+    }
     assert all(p["passed"] for p in int8["parity"])
     assert all(p["argmax_agreement"] >= 0.8 for p in int8["parity"][:2])
     float_checks = next(a for a in saved["artifacts"] if a["name"] == "model.tflite")["parity"]
@@ -143,8 +155,15 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
 
     config = json.load(open(os.path.join(out, "export_config.json")))
     assert config["task"] == "1b" and config["classes"] == ["indoor", "outdoor", "transportation"]
-    assert FeatureConfig(**{**config["feature_config"], "representations": tuple(
-        config["feature_config"]["representations"])}) == feature_cfg
+    assert (
+        FeatureConfig(
+            **{
+                **config["feature_config"],
+                "representations": tuple(config["feature_config"]["representations"]),
+            }
+        )
+        == feature_cfg
+    )
     assert config["outputs"]["probs"] == [3]
     assert set(config["normalization"]) == set(EF_INPUTS)
 
@@ -153,14 +172,20 @@ def test_export_spsmf_lambda_and_audio(tmp_path, tiny_1b_features):
     """SPSMF's Lambda band cuts survive every conversion; a logmel model also gets audio in."""
     folder, feature_cfg, _ = tiny_1b_features
     model_cfg = tiny_model_config(feature_cfg, inputs=("logmel",), strategies=("spsmf",))
-    run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder)
+    run_dir = make_model_dir(
+        tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg, features=folder
+    )
     cfg, report = _export(tmp_path, run_dir)
     assert report["passed"], report["failures"]
     names = {a["name"]: a for a in report["artifacts"]}
     assert all(a["status"] == "ok" for a in names.values())
-    assert set(names) == {"saved_model", "model.tflite", "model_int8.tflite",
-                          "audio_saved_model", "model_audio.tflite"}
+    assert set(names) == {
+        "saved_model",
+        "model.tflite",
+        "model_int8.tflite",
+        "audio_saved_model",
+        "model_audio.tflite",
+    }
     _, outs = verify.tflite_io(os.path.join(cfg.export_dir, "model_int8.tflite"))
     assert set(outs) == {"probs", *(f"logmel_band{k}_probs" for k in range(5))}
     ins, _ = verify.tflite_io(os.path.join(cfg.export_dir, "model_audio.tflite"))
@@ -174,8 +199,9 @@ def test_export_spsmf_lambda_and_audio(tmp_path, tiny_1b_features):
 def test_export_1a_without_data(tmp_path):
     """A 1A run (no 500 KB rule) without its features: float artifacts, synthetic parity."""
     feature_cfg = FeatureConfig(clip_seconds=1.0)
-    model_cfg = tiny_model_config(feature_cfg, task="1a", backbone="1a", inputs=("cqt",),
-                                  width=1 / 16)
+    model_cfg = tiny_model_config(
+        feature_cfg, task="1a", backbone="1a", inputs=("cqt",), width=1 / 16
+    )
     run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg)
     with pytest.raises(export_run.ExportError, match="int8 calibration needs"):
         _export(tmp_path, run_dir)
@@ -190,8 +216,9 @@ def test_overwrite_refused_and_failed_checks_rejected(tmp_path, tiny_1b_features
     model_cfg = tiny_model_config(feature_cfg, inputs=("gamma",))
     # Probabilities spread as in the LiteRT tests: a random tiny network scaled 10x sits on
     # softmax edges where one int8 step of a logit moves a probability by more than 0.1.
-    run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder, spread=3.0)
+    run_dir = make_model_dir(
+        tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg, features=folder, spread=3.0
+    )
     out = tmp_path / "export"
     out.mkdir()
     (out / "keep.txt").write_text("an earlier export")
@@ -211,12 +238,22 @@ def test_overwrite_refused_and_failed_checks_rejected(tmp_path, tiny_1b_features
 def test_export_cli_fails_on_the_1b_size_rule(tmp_path, tiny_1b_features):
     folder, feature_cfg, _ = tiny_1b_features
     model_cfg = tiny_model_config(feature_cfg, inputs=EF_INPUTS, fusion="ef", width=1.1)
-    run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg,
-                             features=folder)
+    run_dir = make_model_dir(
+        tmp_path / "run", model_cfg, task="1b", feature_cfg=feature_cfg, features=folder
+    )
     out = tmp_path / "export"
     proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "export.py"), f"--model_dir={run_dir}",
-         f"--export_dir={out}"], capture_output=True, text=True, cwd=REPO, timeout=300)
+        [
+            sys.executable,
+            os.path.join(REPO, "export.py"),
+            f"--model_dir={run_dir}",
+            f"--export_dir={out}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "the 1b model breaks its complexity rule" in proc.stderr
     assert "non-BatchNorm parameters at their dtype's bytes" in proc.stderr
@@ -232,14 +269,16 @@ def test_flatten_time_distributed_keeps_the_numbers():
     from asc_keras.strategies import build_model
 
     feature_cfg = FeatureConfig(clip_seconds=0.5, logmel_bins=64, representations=("logmel",))
-    model = build_model(tiny_model_config(feature_cfg, inputs=("logmel",),
-                                          strategies=("spsmt",)))
+    model = build_model(tiny_model_config(feature_cfg, inputs=("logmel",), strategies=("spsmt",)))
     flat = serving.flatten_time_distributed(model)
     assert any(isinstance(la, keras.layers.TimeDistributed) for la in model.layers)
     assert not any(isinstance(la, keras.layers.TimeDistributed) for la in flat.layers)
     assert flat.count_params() == model.count_params()
-    x = {"logmel": np.random.default_rng(0).standard_normal((2, *feature_cfg.shapes["logmel"]))
-         .astype(np.float32)}
+    x = {
+        "logmel": np.random.default_rng(0)
+        .standard_normal((2, *feature_cfg.shapes["logmel"]))
+        .astype(np.float32)
+    }
     a, b = model(x, training=False), flat(x, training=False)
     assert set(a) == set(b) == {"probs", "frames"}
     for k in a:

@@ -81,8 +81,11 @@ def test_reading_a_complete_cache_writes_nothing(small_1a_dir, tmp_path, monkeyp
     monkeypatch.setattr(manifest, "write_json_atomic", read_only)
     monkeypatch.setattr(precompute, "write_json_atomic", read_only)
     os.symlink(small_1a_dir, tmp_path / "mounted_elsewhere")  # another machine's path
-    for splits, data_dir in ((("train", "evaluate"), small_1a_dir), (("evaluate",), small_1a_dir),
-                             (("train",), str(tmp_path / "mounted_elsewhere"))):
+    for splits, data_dir in (
+        (("train", "evaluate"), small_1a_dir),
+        (("evaluate",), small_1a_dir),
+        (("train",), str(tmp_path / "mounted_elsewhere")),
+    ):
         folder, lines = _run(_data_cfg(data_dir, tmp_path / "f"), splits=splits)
         assert lines == []
         assert manifest.load_manifest(folder).splits["train"].num_examples == 4
@@ -94,22 +97,31 @@ def test_reading_a_complete_cache_writes_nothing(small_1a_dir, tmp_path, monkeyp
 
 def test_tau2022_name_off_the_pattern_without_meta_row_is_refused(tmp_path):
     root = tmp_path / "data"
-    rows = [("audio/airport-lisbon-1000-40000-0-a.wav", "airport", "train"),
-            ("audio/bus-lyon-1001-40001-0-b.wav", "bus", "train"),
-            ("audio/park-paris-1002-40002-0-a.wav", "park", "evaluate")]
+    rows = [
+        ("audio/airport-lisbon-1000-40000-0-a.wav", "airport", "train"),
+        ("audio/bus-lyon-1001-40001-0-b.wav", "bus", "train"),
+        ("audio/park-paris-1002-40002-0-a.wav", "park", "evaluate"),
+    ]
     for i, (name, _, _) in enumerate(rows):
         write_wav(str(root / name), seed=i)
     odd = "audio/bus-lyon-1001-b.wav"  # a subsegment short, and not in meta.csv
     write_wav(str(root / odd), seed=9)
-    (root / "meta.csv").write_text("filename\tscene_label\tidentifier\tsource_label\n" + "".join(
-        f"{n}\t{lab}\t{n.split('-')[1]}-{n.split('-')[2]}\t{n[:-4].split('-')[-1]}\n"
-        for n, lab, _ in rows))
+    (root / "meta.csv").write_text(
+        "filename\tscene_label\tidentifier\tsource_label\n"
+        + "".join(
+            f"{n}\t{lab}\t{n.split('-')[1]}-{n.split('-')[2]}\t{n[:-4].split('-')[-1]}\n"
+            for n, lab, _ in rows
+        )
+    )
     (root / "evaluation_setup").mkdir()
     (root / "evaluation_setup" / "fold1_train.csv").write_text(
-        "filename\tscene_label\n" + "".join(f"{n}\t{lab}\n" for n, lab, s in rows
-                                            if s == "train") + f"{odd}\tbus\n")
+        "filename\tscene_label\n"
+        + "".join(f"{n}\t{lab}\n" for n, lab, s in rows if s == "train")
+        + f"{odd}\tbus\n"
+    )
     (root / "evaluation_setup" / "fold1_evaluate.csv").write_text(
-        f"filename\tscene_label\n{rows[2][0]}\tpark\n")
+        f"filename\tscene_label\n{rows[2][0]}\tpark\n"
+    )
     with pytest.raises(dcase.DatasetError) as e:
         dcase.read_dataset(str(root), "tau2022")
     msg = str(e.value)
@@ -119,8 +131,12 @@ def test_tau2022_name_off_the_pattern_without_meta_row_is_refused(tmp_path):
 
 def test_folder_layout_error_names_the_folder_not_a_list(tmp_path):
     root = tmp_path / "mine"
-    for name in ("train/cat/1.wav", "train/dog/2.wav", "evaluate/cat/3.wav",
-                 "evaluate/ghost/4.wav"):
+    for name in (
+        "train/cat/1.wav",
+        "train/dog/2.wav",
+        "evaluate/cat/3.wav",
+        "evaluate/ghost/4.wav",
+    ):
         write_wav(str(root / name), seconds=0.2)
     classes = dcase.resolve_classes(str(root), "custom")
     with pytest.raises(dcase.DatasetError) as e:
@@ -137,8 +153,7 @@ def test_evaluate_with_another_clips_per_shard_reuses_the_shards(small_1a_dir, t
     _run(_data_cfg(small_1a_dir, tmp_path, clips_per_shard=2))  # as train.py did
     before = _snapshot(tmp_path)
     for size, splits in ((1, ("evaluate",)), (2, ("train", "evaluate")), (3, ("evaluate",))):
-        folder, lines = _run(_data_cfg(small_1a_dir, tmp_path, clips_per_shard=size),
-                             splits=splits)
+        folder, lines = _run(_data_cfg(small_1a_dir, tmp_path, clips_per_shard=size), splits=splits)
         assert lines == []  # nothing recomputed, nothing removed
     assert _snapshot(tmp_path) == before
     m = manifest.load_manifest(folder)
@@ -196,8 +211,13 @@ app.run(main)
 @pytest.mark.parametrize("verbosity", [[], ["--verbosity=1"]])
 def test_beam_notes_are_quiet_unless_asked(verbosity):
     pytest.importorskip("apache_beam")
-    out = subprocess.run([sys.executable, "-c", _BEAM_CHATTER, *verbosity], capture_output=True,
-                         text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+    out = subprocess.run(
+        [sys.executable, "-c", _BEAM_CHATTER, *verbosity],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=REPO),
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert any("a real Beam error stays" in ln for ln in lines), out.stderr
@@ -211,15 +231,25 @@ def test_beam_notes_are_quiet_unless_asked(verbosity):
 
 
 def test_synthetic_tau2022_with_two_clips_per_class(tmp_path):
-    args = [sys.executable, "-m", "asc_keras.data.synthetic", "--task=tau2022",
-            "--clips_per_class=2", "--subsegments=1", "--clip_seconds=0.2", "--num_cities=2"]
-    ok = subprocess.run(args + [f"--out={tmp_path / 'a'}"], capture_output=True, text=True,
-                        cwd=REPO)
+    args = [
+        sys.executable,
+        "-m",
+        "asc_keras.data.synthetic",
+        "--task=tau2022",
+        "--clips_per_class=2",
+        "--subsegments=1",
+        "--clip_seconds=0.2",
+        "--num_cities=2",
+    ]
+    ok = subprocess.run(
+        args + [f"--out={tmp_path / 'a'}"], capture_output=True, text=True, cwd=REPO
+    )
     assert ok.returncode == 0 and "Traceback" not in ok.stderr, ok.stderr[-2000:]
     tables = dcase.read_dataset(str(tmp_path / "a"), "tau2022")
     assert set(tables["train"]["label"]) == set(tables["evaluate"]["label"])
-    again = subprocess.run(args + [f"--out={tmp_path / 'a'}"], capture_output=True, text=True,
-                           cwd=REPO)  # not empty now
+    again = subprocess.run(
+        args + [f"--out={tmp_path / 'a'}"], capture_output=True, text=True, cwd=REPO
+    )  # not empty now
     assert again.returncode == 1 and "Traceback" not in again.stderr
     assert again.stderr.startswith("error: ") and len(again.stderr.splitlines()) == 1
 
@@ -247,8 +277,9 @@ def test_custom_set_takes_the_length_its_clips_share(tmp_path):
     cfg, lines = _feature_config(f"--data_dir={root}")
     assert cfg.clip_seconds == 0.5
     assert len(lines) == 1 and "0.5 s" in lines[0] and "--clip_seconds" in lines[0]
-    folder, _ = _run(_data_cfg(root, tmp_path / "f", task="custom", classes=("cat", "dog")),
-                     cfg=cfg)
+    folder, _ = _run(
+        _data_cfg(root, tmp_path / "f", task="custom", classes=("cat", "dog")), cfg=cfg
+    )
     assert manifest.load_manifest(folder).splits["train"].num_examples == 2
     given, lines = _feature_config(f"--data_dir={root}", "--clip_seconds=1")
     assert given.clip_seconds == 1.0 and lines == []
@@ -261,4 +292,3 @@ def test_custom_clips_of_different_lengths_name_the_flag(tmp_path):
     msg = str(e.value)
     assert "\n" not in msg and "evaluate/dog/4.wav is 1.00 s" in msg
     assert "set --clip_seconds" in msg
-

@@ -34,7 +34,7 @@ def _signals(n: int) -> dict[str, np.ndarray]:
     brown = np.cumsum(rng.standard_normal(n))
     brown = brown - np.convolve(brown, np.ones(2048) / 2048, mode="same")  # no DC drift
     half_silent = 0.2 * rng.standard_normal(n)
-    half_silent[n // 2:] = 0.0  # digital silence: the -100 dB floor in the second half
+    half_silent[n // 2 :] = 0.0  # digital silence: the -100 dB floor in the second half
     return {
         "noise": 0.1 * rng.standard_normal(n),
         "brown": 0.01 * brown,
@@ -47,9 +47,15 @@ def _signals(n: int) -> dict[str, np.ndarray]:
 
 
 def _layer(cfg: FeatureConfig) -> LogMelSpectrogram:
-    return LogMelSpectrogram(sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
-                             hop_length=cfg.hop_length, n_mels=cfg.logmel_bins,
-                             fmin=cfg.logmel_fmin, fmax=cfg.logmel_fmax, top_db=cfg.top_db)
+    return LogMelSpectrogram(
+        sample_rate=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        n_mels=cfg.logmel_bins,
+        fmin=cfg.logmel_fmin,
+        fmax=cfg.logmel_fmax,
+        top_db=cfg.top_db,
+    )
 
 
 @pytest.mark.parametrize("cfg", [CFG_1B, CFG_1A], ids=["1b_64_bins", "1a_40_bins"])

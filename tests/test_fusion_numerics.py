@@ -41,8 +41,10 @@ def test_bilinear_oracle_is_tf_image_resize():
 
 def _inputs(cfg: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {n: (rng.normal(size=(2, cfg.num_frames, cfg.bins(n))) + 3 * k).astype(np.float32)
-            for k, n in enumerate(cfg.inputs)}  # each input offset: channels are recognisable
+    return {
+        n: (rng.normal(size=(2, cfg.num_frames, cfg.bins(n))) + 3 * k).astype(np.float32)
+        for k, n in enumerate(cfg.inputs)
+    }  # each input offset: channels are recognisable
 
 
 def _tap(model, names: dict[str, str], x) -> dict[str, np.ndarray]:
@@ -80,9 +82,10 @@ def test_mf_resizes_each_first_block_and_concatenates_channels_in_input_order():
     assert got["concat"].shape[2:] == (common, channels * len(ORDER))
     for k, name in enumerate(ORDER):
         assert np.abs(got[name]).max() > 0, name
-        part = got["concat"][..., k * channels:(k + 1) * channels]
-        np.testing.assert_allclose(part, bilinear_freq(got[name], common), rtol=1e-5, atol=1e-5,
-                                   err_msg=name)
+        part = got["concat"][..., k * channels : (k + 1) * channels]
+        np.testing.assert_allclose(
+            part, bilinear_freq(got[name], common), rtol=1e-5, atol=1e-5, err_msg=name
+        )
 
 
 def test_lf_concatenates_the_final_maps_along_frequency_in_input_order():
@@ -90,8 +93,11 @@ def test_lf_concatenates_the_final_maps_along_frequency_in_input_order():
     model = build_model(cfg)
     # Weights that make each branch recognisable: the last BatchNorm of branch k outputs k + 1
     # everywhere (gamma 0, beta k + 1), so its final map is the constant k + 1.
-    last_block = max(int(layer.name.split("_block")[1].split("_")[0]) for layer in model.layers
-                     if layer.name.startswith("lf_gamma_block"))
+    last_block = max(
+        int(layer.name.split("_block")[1].split("_")[0])
+        for layer in model.layers
+        if layer.name.startswith("lf_gamma_block")
+    )
     for k, name in enumerate(ORDER):
         bn = model.get_layer(_last_layer(model, f"lf_{name}_block{last_block}_bn"))
         gamma, beta, mean, var = bn.get_weights()
@@ -103,7 +109,7 @@ def test_lf_concatenates_the_final_maps_along_frequency_in_input_order():
     assert got["concat"].shape[2] == sum(widths) and len(set(widths)) > 1
     start = 0
     for k, (name, w) in enumerate(zip(ORDER, widths, strict=True)):
-        part = got["concat"][:, :, start:start + w, :]
+        part = got["concat"][:, :, start : start + w, :]
         np.testing.assert_array_equal(part, got[name], err_msg=name)
         np.testing.assert_allclose(part, k + 1.0, err_msg=name)
         start += w

@@ -13,9 +13,19 @@ def test_gpu_check_smoke(tmp_path, capsys):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "gpu.md"
-    assert module.main(["--smoke", "--precisions=float32,mixed_bfloat16", "--steps=2",
-                        "--largest=1b_logmel.flags", "--flagfiles=1b_ef_spsmt.flags",
-                        f"--out={out}"]) == 0
+    assert (
+        module.main(
+            [
+                "--smoke",
+                "--precisions=float32,mixed_bfloat16",
+                "--steps=2",
+                "--largest=1b_logmel.flags",
+                "--flagfiles=1b_ef_spsmt.flags",
+                f"--out={out}",
+            ]
+        )
+        == 0
+    )
     text = out.read_text()
     assert "no GPU (CPU)" in text
     rows = [line for line in text.splitlines() if line.startswith("| 1")]

@@ -19,8 +19,10 @@ def _int8_probs(probs: np.ndarray) -> np.ndarray:
 
 def test_int8_log_loss_is_flagged_and_explained(tmp_path):
     labels = np.array([0, 1, 2, 0])
-    probs = np.array([[0.90, 0.05, 0.05], [0.20, 0.70, 0.10], [0.30, 0.69, 0.01],
-                      [0.999, 0.0005, 0.0005]], np.float32)
+    probs = np.array(
+        [[0.90, 0.05, 0.05], [0.20, 0.70, 0.10], [0.30, 0.69, 0.01], [0.999, 0.0005, 0.0005]],
+        np.float32,
+    )
     probs[2] = [0.5, 0.4999, 0.0001]  # a confident miss: the true class rounds to 0 in int8
     quantized = _int8_probs(probs)
     assert quantized[2, 2] == 0.0
@@ -31,17 +33,22 @@ def test_int8_log_loss_is_flagged_and_explained(tmp_path):
     caveat = report.int8_log_loss_caveat(quantized, labels)
     assert caveat is not None and "(1 of 4 clips here)" in caveat and "34.5" in caveat
 
-    meta = {"filename": np.array([f"f{i}.wav" for i in range(4)]), "label": labels,
-            "device": np.array(["a"] * 4)}
+    meta = {
+        "filename": np.array([f"f{i}.wav" for i in range(4)]),
+        "label": labels,
+        "device": np.array(["a"] * 4),
+    }
     m = metrics.compute_metrics(labels, quantized, meta["device"], CLASSES)
-    table = report.write_report(str(tmp_path / "int8"), m, CLASSES, probs=quantized, meta=meta,
-                                print_fn=None)
+    table = report.write_report(
+        str(tmp_path / "int8"), m, CLASSES, probs=quantized, meta=meta, print_fn=None
+    )
     assert table.splitlines()[-1] == caveat
     with open(tmp_path / "int8" / report.METRICS_NAME) as f:
         assert json.load(f)["log_loss_caveat"] == caveat
     m = metrics.compute_metrics(labels, probs, meta["device"], CLASSES)
-    table = report.write_report(str(tmp_path / "float"), m, CLASSES, probs=probs, meta=meta,
-                                print_fn=None)
+    table = report.write_report(
+        str(tmp_path / "float"), m, CLASSES, probs=probs, meta=meta, print_fn=None
+    )
     assert "int8" not in table
     with open(tmp_path / "float" / report.METRICS_NAME) as f:
         assert "log_loss_caveat" not in json.load(f)

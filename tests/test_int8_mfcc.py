@@ -25,8 +25,12 @@ from asc_keras.models.frontend import FeatureNormalization
 
 FRAMES, BINS = 20, 40
 # MFCC-like statistics: c0 near -300 with spread 50, the other coefficients a few units.
-MFCC_STATS = {"mfcc": {"mean": np.r_[-300.0, np.linspace(60.0, -5.0, BINS - 1)],
-                       "std": np.r_[50.0, np.linspace(20.0, 3.5, BINS - 1)]}}
+MFCC_STATS = {
+    "mfcc": {
+        "mean": np.r_[-300.0, np.linspace(60.0, -5.0, BINS - 1)],
+        "std": np.r_[50.0, np.linspace(20.0, 3.5, BINS - 1)],
+    }
+}
 
 
 def _probe_saved_model(path: str) -> None:
@@ -61,8 +65,10 @@ def test_normalized_features_keep_their_resolution(tmp_path):
     calib = lambda: examples.batches(batch_size=1)  # noqa: E731
     truth = export_run.normalized(examples.features, MFCC_STATS)["mfcc"]  # [N, T, F]
     errors = {}
-    for kind, content in (("ours", tflite.convert_int8(sm, calib)),
-                          ("plain", _plain_int8(sm, calib))):
+    for kind, content in (
+        ("ours", tflite.convert_int8(sm, calib)),
+        ("plain", _plain_int8(sm, calib)),
+    ):
         path = tmp_path / f"{kind}.tflite"
         path.write_bytes(content)
         got = verify.tflite_outputs(str(path), examples.features)["probs"][..., 0]
@@ -88,12 +94,19 @@ def test_int8_refuses_float_ops_outside_the_normalization(tmp_path):
 
 def test_export_1a_mfcc_int8(tmp_path, tiny_1a_features):
     folder, feature_cfg, _ = tiny_1a_features
-    model_cfg = tiny_model_config(feature_cfg, task="1a", backbone="1a", inputs=("mfcc",),
-                                  width=0.125)
-    run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg,
-                             features=folder)
-    cfg = ExportConfig(model_dir=run_dir, export_dir=str(tmp_path / "export"),
-                       calibration_examples=40, parity_examples=12, audio_frontend=False)
+    model_cfg = tiny_model_config(
+        feature_cfg, task="1a", backbone="1a", inputs=("mfcc",), width=0.125
+    )
+    run_dir = make_model_dir(
+        tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg, features=folder
+    )
+    cfg = ExportConfig(
+        model_dir=run_dir,
+        export_dir=str(tmp_path / "export"),
+        calibration_examples=40,
+        parity_examples=12,
+        audio_frontend=False,
+    )
     report = export_run.run(cfg, log=lambda *_: None)
     assert report["passed"], report["failures"]
     int8 = next(a for a in report["artifacts"] if a["name"] == "model_int8.tflite")

@@ -29,16 +29,23 @@ def ef_model():
     import keras
 
     keras.utils.set_random_seed(1)
-    model = build_model(tiny_model_config(FEATURES, inputs=INPUTS, fusion="ef",
-                                          strategies=("spsmt",)))
+    model = build_model(
+        tiny_model_config(FEATURES, inputs=INPUTS, fusion="ef", strategies=("spsmt",))
+    )
     spread_probabilities(model, 50.0)
     # Random BatchNorm statistics, so that a wrong weight order cannot hide behind identity BN.
     rng = np.random.default_rng(0)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape),
+                    rng.normal(0, 0.1, beta.shape),
+                    rng.normal(0, 0.1, mean.shape),
+                    rng.uniform(0.5, 1.5, var.shape),
+                ]
+            )
     return model
 
 
@@ -55,8 +62,9 @@ def test_rewrite_keeps_the_numbers_and_names(tmp_path, ef_model):
     # no 4 x 2 strides): its numbers are checked in the float TFLite file it converts to.
     identity = {r: {"mean": np.zeros(64), "std": np.ones(64)} for r in INPUTS}
     sm_dir = str(tmp_path / "sm")
-    savedmodel.export_saved_model(serving.feature_serving_model(ef_model, identity,
-                                                                rewrite=True), sm_dir)
+    savedmodel.export_saved_model(
+        serving.feature_serving_model(ef_model, identity, rewrite=True), sm_dir
+    )
     path = str(tmp_path / "fast.tflite")
     with open(path, "wb") as f:
         f.write(tflite.convert_float(sm_dir))
@@ -101,8 +109,7 @@ def test_split_convolution_with_bias_and_activation():
 
 
 def test_rewritten_int8_file_has_no_average_pool(tmp_path, ef_model):
-    normalization = {r: {"mean": np.full(64, -40.0), "std": np.linspace(5, 15, 64)}
-                     for r in INPUTS}
+    normalization = {r: {"mean": np.full(64, -40.0), "std": np.linspace(5, 15, 64)} for r in INPUTS}
     examples = calibration.synthetic_examples(FEATURES.shapes, normalization, 6, seed=0)
     reference = verify.keras_outputs(ef_model, run.normalized(examples.features, normalization))
     frames = reference["frames"].reshape(-1, 3)  # [N * t, classes]
@@ -111,8 +118,10 @@ def test_rewritten_int8_file_has_no_average_pool(tmp_path, ef_model):
     counts, probs = {}, {}
     for kind in ("baseline", "current"):
         sm_dir = str(tmp_path / f"sm_{kind}")
-        savedmodel.export_saved_model(serving.feature_serving_model(
-            ef_model, normalization, rewrite=kind == "current"), sm_dir)
+        savedmodel.export_saved_model(
+            serving.feature_serving_model(ef_model, normalization, rewrite=kind == "current"),
+            sm_dir,
+        )
         path = str(tmp_path / f"{kind}.tflite")
         with open(path, "wb") as f:
             f.write(tflite.convert_int8(sm_dir, lambda: examples.batches(batch_size=1)))

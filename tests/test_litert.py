@@ -20,11 +20,13 @@ def artifacts(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("litert")
     keras.utils.set_random_seed(0)
-    model = build_model(tiny_model_config(FEATURES, inputs=("logmel", "cqt"), fusion="ef",
-                                          strategies=("spsmt",)))
+    model = build_model(
+        tiny_model_config(FEATURES, inputs=("logmel", "cqt"), fusion="ef", strategies=("spsmt",))
+    )
     spread_probabilities(model, factor=3.0)
-    normalization = {r: {"mean": np.full(64, -40.0), "std": np.linspace(5, 15, 64)}
-                     for r in ("logmel", "cqt")}
+    normalization = {
+        r: {"mean": np.full(64, -40.0), "std": np.linspace(5, 15, 64)} for r in ("logmel", "cqt")
+    }
     examples = calibration.synthetic_examples(FEATURES.shapes, normalization, 8, seed=0)
     sm_dir = str(root / "saved_model")
     savedmodel.export_saved_model(serving.feature_serving_model(model, normalization), sm_dir)
@@ -40,12 +42,15 @@ def artifacts(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["float", "int8"])
 def test_litert_and_tensorflow_interpreters_agree(artifacts, kind):
     paths, examples, reference = artifacts
-    outs = {rt: verify.tflite_outputs(paths[kind], examples.features, runtime=rt)
-            for rt in verify.RUNTIMES}
+    outs = {
+        rt: verify.tflite_outputs(paths[kind], examples.features, runtime=rt)
+        for rt in verify.RUNTIMES
+    }
     assert set(outs["litert"]) == set(outs["tensorflow"]) == {"probs", "frames"}
     for name in outs["litert"]:
-        np.testing.assert_allclose(outs["tensorflow"][name], outs["litert"][name], atol=1e-6,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            outs["tensorflow"][name], outs["litert"][name], atol=1e-6, err_msg=name
+        )
     tolerance = 1e-5 if kind == "float" else 0.05
     check = verify.compare(reference, outs["litert"], tolerance=tolerance, artifact=kind)
     assert check.passed, check
@@ -54,8 +59,9 @@ def test_litert_and_tensorflow_interpreters_agree(artifacts, kind):
     top2 = np.sort(reference["probs"], axis=-1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > tolerance
     assert clear.any()
-    np.testing.assert_array_equal(outs["litert"]["probs"][clear].argmax(-1),
-                                  reference["probs"][clear].argmax(-1))
+    np.testing.assert_array_equal(
+        outs["litert"]["probs"][clear].argmax(-1), reference["probs"][clear].argmax(-1)
+    )
 
 
 def test_litert_resizes_the_batch(artifacts):

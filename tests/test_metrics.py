@@ -11,13 +11,15 @@ from asc_keras.evaluation import metrics
 CLASSES = ("a_cls", "b_cls", "c_cls")
 # Five clips, three classes. Predictions (argmax): 0, 1, 1, 0, 2.
 Y = np.array([0, 0, 1, 2, 1])
-P = np.array([
-    [0.7, 0.2, 0.1],
-    [0.2, 0.5, 0.3],
-    [0.1, 0.8, 0.1],
-    [0.5, 0.25, 0.25],
-    [0.1, 0.1, 0.8],
-])
+P = np.array(
+    [
+        [0.7, 0.2, 0.1],
+        [0.2, 0.5, 0.3],
+        [0.1, 0.8, 0.1],
+        [0.5, 0.25, 0.25],
+        [0.1, 0.1, 0.8],
+    ]
+)
 DEVICES = ["a", "b", "a", "c", "a"]
 TRUE_P = [0.7, 0.2, 0.8, 0.25, 0.1]  # probability of the true class, per clip
 
@@ -46,7 +48,8 @@ def test_hand_example_all_devices():
     assert a["class_wise"]["a_cls"]["log_loss"] == pytest.approx((losses[0] + losses[1]) / 2)
     assert a["class_wise"]["c_cls"]["log_loss"] == pytest.approx(losses[3])
     assert a["macro_log_loss"] == pytest.approx(
-        np.mean([(losses[0] + losses[1]) / 2, (losses[2] + losses[4]) / 2, losses[3]]))
+        np.mean([(losses[0] + losses[1]) / 2, (losses[2] + losses[4]) / 2, losses[3]])
+    )
     assert a["confusion_matrix"] == [[1, 1, 0], [0, 1, 1], [1, 0, 0]]
     assert list(a["device_wise"]) == ["a", "b", "c"]
     assert a["device_wise"]["a"] == {
@@ -89,7 +92,8 @@ def test_log_loss_clipping_and_renormalisation():
     assert metrics.log_loss([1], [[2.0, 2.0]]) == pytest.approx(math.log(2))
     # A larger eps changes the clipped value.
     assert metrics.log_loss([0], [[0.0, 1.0]], eps=1e-7) == pytest.approx(
-        sklearn_log_loss([0], [[0.0, 1.0]], eps=1e-7))
+        sklearn_log_loss([0], [[0.0, 1.0]], eps=1e-7)
+    )
 
 
 def test_log_loss_matches_sklearn_formula_on_random_data():
@@ -149,27 +153,32 @@ def test_metrics_equal_sklearn(seed):
         # DCASE accuracy = macro class-wise accuracy = sklearn's balanced accuracy (every class
         # present); micro accuracy = sklearn's accuracy.
         assert entry["accuracy"] == pytest.approx(
-            sk.balanced_accuracy_score(yy, pred[mask]), rel=1e-12)
+            sk.balanced_accuracy_score(yy, pred[mask]), rel=1e-12
+        )
         assert entry["micro_accuracy"] == pytest.approx(sk.accuracy_score(yy, pred[mask]))
-        np.testing.assert_array_equal(entry["confusion_matrix"],
-                                      sk.confusion_matrix(yy, pred[mask], labels=labels))
+        np.testing.assert_array_equal(
+            entry["confusion_matrix"], sk.confusion_matrix(yy, pred[mask], labels=labels)
+        )
         recall = sk.recall_score(yy, pred[mask], labels=labels, average=None)
         for c, name in enumerate(classes):
             assert entry["class_wise"][name]["accuracy"] == pytest.approx(recall[c])
             sel = yy == c
             assert entry["class_wise"][name]["log_loss"] == pytest.approx(
-                sk.log_loss(yy[sel], pp[sel], labels=labels), rel=1e-10)
+                sk.log_loss(yy[sel], pp[sel], labels=labels), rel=1e-10
+            )
     assert list(m["all"]["device_wise"]) == ["a", "b", "c", "s1", "s2"]
     for dev, entry in m["all"]["device_wise"].items():
         sel = d == dev
         assert entry["num_examples"] == int(sel.sum())
         assert entry["accuracy"] == pytest.approx(sk.accuracy_score(y[sel], pred[sel]))
         assert entry["log_loss"] == pytest.approx(
-            sk.log_loss(y[sel], p[sel], labels=labels), rel=1e-10)
+            sk.log_loss(y[sel], p[sel], labels=labels), rel=1e-10
+        )
     # The standalone helpers agree too.
     assert metrics.log_loss(y, p) == pytest.approx(sk.log_loss(y, p), rel=1e-10)
-    np.testing.assert_array_equal(metrics.confusion_matrix(y, pred, len(classes)),
-                                  sk.confusion_matrix(y, pred, labels=labels))
+    np.testing.assert_array_equal(
+        metrics.confusion_matrix(y, pred, len(classes)), sk.confusion_matrix(y, pred, labels=labels)
+    )
 
 
 def test_log_loss_with_hard_zeros_equals_sklearn_on_clipped_input():

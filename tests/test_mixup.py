@@ -12,8 +12,10 @@ def _batch(n=32, classes=4, seed=0):
     rng = np.random.default_rng(seed)
     labels = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, n)]  # [B, C]
     # Features that encode the label: mixing them must mix the labels the same way.
-    feats = {"logmel": np.repeat(labels[:, None, :], 3, axis=1),  # [B, 3, C]
-             "cqt": np.tile(labels[:, None, :], (1, 2, 2)) * 5.0}  # [B, 2, 2C]
+    feats = {
+        "logmel": np.repeat(labels[:, None, :], 3, axis=1),  # [B, 3, C]
+        "cqt": np.tile(labels[:, None, :], (1, 2, 2)) * 5.0,
+    }  # [B, 2, 2C]
     return feats, labels
 
 
@@ -24,10 +26,12 @@ def test_features_and_labels_mixed_alike():
     seed = tf.constant([1, 2], tf.int64)
     mixed, mixed_labels = mixup.mixup_batch(feats, labels, alpha=0.2, seed=seed)
     mixed_labels = mixed_labels.numpy()
-    np.testing.assert_allclose(mixed["logmel"].numpy(),
-                               np.repeat(mixed_labels[:, None, :], 3, 1), atol=1e-6)
-    np.testing.assert_allclose(mixed["cqt"].numpy(),
-                               np.tile(mixed_labels[:, None, :], (1, 2, 2)) * 5.0, atol=1e-5)
+    np.testing.assert_allclose(
+        mixed["logmel"].numpy(), np.repeat(mixed_labels[:, None, :], 3, 1), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        mixed["cqt"].numpy(), np.tile(mixed_labels[:, None, :], (1, 2, 2)) * 5.0, atol=1e-5
+    )
     np.testing.assert_allclose(mixed_labels.sum(1), 1.0, atol=1e-6)
     again = mixup.mixup_batch(feats, labels, alpha=0.2, seed=seed)[1].numpy()
     np.testing.assert_array_equal(mixed_labels, again)
@@ -40,8 +44,9 @@ def test_partner_is_a_permutation():
 
     n = 16
     labels = np.eye(n, dtype=np.float32)  # every example its own class
-    _, mixed = mixup.mixup_batch({"x": labels[:, None, :]}, labels, alpha=1.0,
-                                 seed=tf.constant([5, 6], tf.int64))
+    _, mixed = mixup.mixup_batch(
+        {"x": labels[:, None, :]}, labels, alpha=1.0, seed=tf.constant([5, 6], tf.int64)
+    )
     mixed = mixed.numpy()
     partners = []
     for i in range(n):
@@ -70,8 +75,9 @@ def test_alpha_zero_is_identity_and_negative_fails():
     import tensorflow as tf
 
     feats, labels = _batch()
-    mixed, mixed_labels = mixup.mixup_batch(feats, labels, alpha=0.0,
-                                            seed=tf.constant([0, 0], tf.int64))
+    mixed, mixed_labels = mixup.mixup_batch(
+        feats, labels, alpha=0.0, seed=tf.constant([0, 0], tf.int64)
+    )
     np.testing.assert_array_equal(np.asarray(mixed["logmel"]), feats["logmel"])
     np.testing.assert_array_equal(np.asarray(mixed_labels), labels)
     with pytest.raises(ValueError, match="alpha"):

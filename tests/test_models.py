@@ -38,8 +38,9 @@ def test_backbone_follows_table_1(backbone):
             conv = model.get_layer(f"logmel_block{i}_conv{j}")
             assert conv.kernel_size == (block.kernel, block.kernel)
             assert conv.filters == block.filters and not conv.use_bias
-            assert isinstance(model.get_layer(f"logmel_block{i}_bn{j}"),
-                              keras.layers.BatchNormalization)
+            assert isinstance(
+                model.get_layer(f"logmel_block{i}_bn{j}"), keras.layers.BatchNormalization
+            )
             assert isinstance(model.get_layer(f"logmel_block{i}_relu{j}"), keras.layers.ReLU)
         if block.pool is not None:
             shape = (shape[0] // block.pool[0], shape[1] // block.pool[1])
@@ -113,16 +114,32 @@ def test_full_size_1a_single_cnn_forward():
     cfg = ModelConfig(num_frames=128)  # full width, short clip
     model = build_model(cfg)
     x = {"logmel": np.random.default_rng(0).standard_normal((1, 128, 40)).astype("float32")}
-    names = ["logmel_block1_relu2", "logmel_block1_pool", "logmel_block2_relu2",
-             "logmel_block2_pool", "logmel_block3_relu2", "logmel_block3_pool",
-             "logmel_block4_relu2", "probs"]
+    names = [
+        "logmel_block1_relu2",
+        "logmel_block1_pool",
+        "logmel_block2_relu2",
+        "logmel_block2_pool",
+        "logmel_block3_relu2",
+        "logmel_block3_pool",
+        "logmel_block4_relu2",
+        "probs",
+    ]
     probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
-    outs = dict(zip(names, (keras.ops.convert_to_numpy(o) for o in probe(x, training=False)),
-                    strict=True))
+    outs = dict(
+        zip(names, (keras.ops.convert_to_numpy(o) for o in probe(x, training=False)), strict=True)
+    )
     # [batch, time, freq, channels]: Conv3x3@64 x2, AvgPool(4,2), @128 x2, AvgPool(4,2),
     # @256 x2, AvgPool(2,2), @512 x2.
-    expected = [(1, 128, 40, 64), (1, 32, 20, 64), (1, 32, 20, 128), (1, 8, 10, 128),
-                (1, 8, 10, 256), (1, 4, 5, 256), (1, 4, 5, 512), (1, 10)]
+    expected = [
+        (1, 128, 40, 64),
+        (1, 32, 20, 64),
+        (1, 32, 20, 128),
+        (1, 8, 10, 128),
+        (1, 8, 10, 256),
+        (1, 4, 5, 256),
+        (1, 4, 5, 512),
+        (1, 10),
+    ]
     assert [outs[n].shape for n in names] == expected
     # Head from the last block: mean over frequency, max over time, Dense 512 + ReLU, Dense 10
     # + softmax (dropout is off at inference).
@@ -141,16 +158,23 @@ def test_summary_applies_the_1b_rule_to_1b_only(capsys):
 
     text_1a = summary.run(ModelConfig(num_frames=128, width=1 / 16), task="1a", layers=False)
     assert "OVER" not in text_1a and "task 1a: no complexity rule" in text_1a
-    text_1b = summary.run(ModelConfig(backbone="1b", num_frames=128, num_classes=3,
-                                      width=1 / 4), task="1b", layers=False)
+    text_1b = summary.run(
+        ModelConfig(backbone="1b", num_frames=128, num_classes=3, width=1 / 4),
+        task="1b",
+        layers=False,
+    )
     assert "limit 512,000 bytes (500 KB): within" in text_1b
     assert "non-zero values" in text_1b  # why export.py (trained weights) shows more
 
 
 def test_full_size_1b_ef_spsmt_forward():
     cfg = ModelConfig(
-        backbone="1b", inputs=("logmel", "cqt", "gamma"), fusion="ef", strategies=("spsmt",),
-        input_bins={"logmel": 64, "cqt": 64, "gamma": 64}, num_classes=3,
+        backbone="1b",
+        inputs=("logmel", "cqt", "gamma"),
+        fusion="ef",
+        strategies=("spsmt",),
+        input_bins={"logmel": 64, "cqt": 64, "gamma": 64},
+        num_classes=3,
     )
     model = build_model(cfg)
     rng = np.random.default_rng(0)

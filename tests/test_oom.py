@@ -16,8 +16,10 @@ from export_helpers import make_model_dir, tiny_model_config
 from asc_keras import oom
 from asc_keras.config import EvalConfig, ExportConfig, ModelConfig, TrainConfig
 
-TF_OOM_MESSAGE = ("OOM when allocating tensor with shape[100000,87,40,64] and type float on "
-                  "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc")
+TF_OOM_MESSAGE = (
+    "OOM when allocating tensor with shape[100000,87,40,64] and type float on "
+    "/job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc"
+)
 
 
 def _tf_oom():
@@ -52,10 +54,22 @@ def _train(tmp_path, model_dir, monkeypatch):
     from asc_keras.training import run as run_lib
 
     feature_cfg = FeatureConfig(clip_seconds=0.25, representations=("logmel",))
-    model_cfg = ModelConfig(backbone="1b", inputs=("logmel",), input_bins={"logmel": 40},
-                            num_frames=feature_cfg.num_frames, num_classes=3, width=0.125)
-    train_cfg = TrainConfig(model_dir=str(model_dir), train_steps=2, batch_size=100000,
-                            eval_every=2, checkpoint_every=2, eval_batch_size=16)
+    model_cfg = ModelConfig(
+        backbone="1b",
+        inputs=("logmel",),
+        input_bins={"logmel": 40},
+        num_frames=feature_cfg.num_frames,
+        num_classes=3,
+        width=0.125,
+    )
+    train_cfg = TrainConfig(
+        model_dir=str(model_dir),
+        train_steps=2,
+        batch_size=100000,
+        eval_every=2,
+        checkpoint_every=2,
+        eval_batch_size=16,
+    )
     x = np.zeros((2, 4, feature_cfg.num_frames, 40), np.float32)
     labels = np.tile(np.eye(3, dtype=np.float32)[[0, 1, 2, 0]], (2, 1, 1))
     train = tf.data.Dataset.from_tensor_slices(({"logmel": x}, labels)).repeat()
@@ -66,8 +80,14 @@ def _train(tmp_path, model_dir, monkeypatch):
     monkeypatch.setattr(run_lib, "_train", out_of_memory)
     data_cfg = DataConfig(data_dir=str(tmp_path), task="1b")
     with pytest.raises(oom.OutOfMemoryError, match=r"--batch_size \(now 100000\)") as info:
-        run_lib.run(feature_cfg, data_cfg, model_cfg, train_cfg, datasets={"train": train},
-                    log=lambda *_: None)
+        run_lib.run(
+            feature_cfg,
+            data_cfg,
+            model_cfg,
+            train_cfg,
+            datasets={"train": train},
+            log=lambda *_: None,
+        )
     return str(info.value)
 
 
@@ -94,21 +114,28 @@ def test_evaluation_and_export_oom(tmp_path, monkeypatch, tiny_1a_features):
     from asc_keras.export import run as export_run
 
     folder, feature_cfg, data_cfg = tiny_1a_features
-    model_cfg = tiny_model_config(feature_cfg, task="1a", backbone="1a", inputs=("logmel",),
-                                  width=1 / 16)
-    run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg,
-                             features=folder)
+    model_cfg = tiny_model_config(
+        feature_cfg, task="1a", backbone="1a", inputs=("logmel",), width=1 / 16
+    )
+    run_dir = make_model_dir(
+        tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg, features=folder
+    )
 
     def no_memory(*_, **__):
         raise MemoryError()
 
     monkeypatch.setattr(eval_run, "predict_many", no_memory)
-    with pytest.raises(oom.OutOfMemoryError,
-                       match=r"^evaluation ran out of host memory \(RAM\); lower --batch_size "
-                             r"\(now 7\)$"):
-        eval_run.run(EvalConfig(model_dirs=(run_dir,), batch_size=7,
-                                out_dir=str(tmp_path / "eval")), data_cfg, progress=False,
-                     print_fn=None)
+    with pytest.raises(
+        oom.OutOfMemoryError,
+        match=r"^evaluation ran out of host memory \(RAM\); lower --batch_size "
+        r"\(now 7\)$",
+    ):
+        eval_run.run(
+            EvalConfig(model_dirs=(run_dir,), batch_size=7, out_dir=str(tmp_path / "eval")),
+            data_cfg,
+            progress=False,
+            print_fn=None,
+        )
 
     def tf_oom(*_, **__):
         raise _tf_oom()
@@ -116,9 +143,11 @@ def test_evaluation_and_export_oom(tmp_path, monkeypatch, tiny_1a_features):
     monkeypatch.setattr(calibration, "sample_split", tf_oom)
     export_dir = tmp_path / "export"
     with pytest.raises(oom.OutOfMemoryError, match=r"--calibration_examples \(now 30\)"):
-        export_run.run(ExportConfig(model_dir=run_dir, export_dir=str(export_dir),
-                                    calibration_examples=30), features_dir=folder,
-                       log=lambda *_: None)
+        export_run.run(
+            ExportConfig(model_dir=run_dir, export_dir=str(export_dir), calibration_examples=30),
+            features_dir=folder,
+            log=lambda *_: None,
+        )
     assert not [p for p in os.listdir(tmp_path) if p.startswith("export")]
 
 
@@ -141,8 +170,9 @@ def test_partial_files_that_cannot_be_removed_are_named_not_hidden(tmp_path, mon
     assert removal.removed == []
     assert removal.left == [f"{ckpt / 'ckpt-3_temp'} (Permission denied)"]
     assert (ckpt / "ckpt-3_temp").is_dir() and (ckpt / "ckpt-2.index").exists()
-    error = oom._no_space_error("training", OSError(28, "No space left on device"),
-                                where=folder.path, cleanup=folder)
+    error = oom._no_space_error(
+        "training", OSError(28, "No space left on device"), where=folder.path, cleanup=folder
+    )
     assert "could not remove" in str(error) and "ckpt-3_temp (Permission denied)" in str(error)
     assert "removed the partial files" not in str(error)
     assert "the checkpoint at step 2 is kept" in str(error)

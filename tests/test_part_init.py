@@ -34,8 +34,11 @@ def row(name: str, *extra: str) -> ModelConfig:
 
 def weights(model: keras.Model, prefix: str = "") -> dict[str, list[np.ndarray]]:
     """`{layer name: weights}` of the layers with weights whose names start with `prefix`."""
-    return {layer.name: layer.get_weights() for layer in model.layers
-            if layer.weights and layer.name.startswith(prefix)}
+    return {
+        layer.name: layer.get_weights()
+        for layer in model.layers
+        if layer.weights and layer.name.startswith(prefix)
+    }
 
 
 def first_kernel(model: keras.Model, part: str) -> np.ndarray:
@@ -70,8 +73,10 @@ def test_spsmr_members_of_one_seed_start_from_different_weights():
         assert not np.array_equal(head_a, head_b), (a, b)
 
 
-@pytest.mark.parametrize("name,part", [("1a_spsmr", "cqt"), ("1a_logmel_spsmf", "logmel_band3"),
-                                       ("1a_spsmr_spsmt", "gamma")])
+@pytest.mark.parametrize(
+    "name,part",
+    [("1a_spsmr", "cqt"), ("1a_logmel_spsmf", "logmel_band3"), ("1a_spsmr_spsmt", "gamma")],
+)
 def test_a_part_starts_the_same_alone_and_inside_the_joint_model(name, part):
     alone_cfg = row(name, f"--model_part={part}")  # what a separate run builds
     assert alone_cfg == row(name).part(part)
@@ -88,9 +93,16 @@ def test_a_part_starts_the_same_alone_and_inside_the_joint_model(name, part):
 
 
 def test_same_seed_twice_is_bit_identical_and_the_seed_matters():
-    cfg = ModelConfig(inputs=("logmel", "cqt"), input_bins=BINS_1A, fusion="spsmr",
-                      strategies=("spsmf",), num_bands=2, band_width=32, width=0.04,
-                      num_frames=32)
+    cfg = ModelConfig(
+        inputs=("logmel", "cqt"),
+        input_bins=BINS_1A,
+        fusion="spsmr",
+        strategies=("spsmf",),
+        num_bands=2,
+        band_width=32,
+        width=0.04,
+        num_frames=32,
+    )
     keras.utils.set_random_seed(1)
     first = weights(build_model(cfg, seed=7))
     keras.utils.set_random_seed(2)
@@ -109,8 +121,9 @@ def test_every_part_of_a_seed_sees_the_same_batches(tiny_1a_features):
     manifest = manifest_lib.load_manifest(tiny_1a_features[0])
 
     def labels(representations, seed=3):
-        ds = pipeline.train_dataset(manifest, representations=representations, batch_size=4,
-                                    seed=seed, mixup_alpha=0.2)
+        ds = pipeline.train_dataset(
+            manifest, representations=representations, batch_size=4, seed=seed, mixup_alpha=0.2
+        )
         return np.stack([y for _, y in ds.take(5).as_numpy_iterator()])
 
     logmel = labels(("logmel",))

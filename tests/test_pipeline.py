@@ -15,8 +15,18 @@ SHAPES = {"logmel": (5, 4), "cqt": (5, 6)}
 CLASSES = ("a0", "a1", "a2")
 
 
-def write_tiny_features(folder, *, num_train=12, num_eval=5, per_shard=4, seed=0,
-                        nan_clip=None, shapes=SHAPES, classes=CLASSES, feature_cfg=None):
+def write_tiny_features(
+    folder,
+    *,
+    num_train=12,
+    num_eval=5,
+    per_shard=4,
+    seed=0,
+    nan_clip=None,
+    shapes=SHAPES,
+    classes=CLASSES,
+    feature_cfg=None,
+):
     """A hand-made features folder: records whose logmel[0, 0] is the clip number."""
     import tensorflow as tf
 
@@ -33,8 +43,9 @@ def write_tiny_features(folder, *, num_train=12, num_eval=5, per_shard=4, seed=0
             name = f"{split}-{s:05d}-of-{count:05d}.tfrecord"
             with tf.io.TFRecordWriter(os.path.join(folder, name)) as w:
                 for i in range(s * per_shard, min(n, (s + 1) * per_shard)):
-                    feats = {r: rng.normal(size=shape).astype(np.float32)
-                             for r, shape in SHAPES.items()}
+                    feats = {
+                        r: rng.normal(size=shape).astype(np.float32) for r, shape in SHAPES.items()
+                    }
                     feats["logmel"][0, 0] = i
                     if split == "train":
                         for r, x in feats.items():
@@ -42,17 +53,28 @@ def write_tiny_features(folder, *, num_train=12, num_eval=5, per_shard=4, seed=0
                     fname = f"audio/{split}-{i}-{'abc'[i % 3]}.wav"
                     if nan_clip == (split, i):
                         feats["cqt"][1, 1] = np.nan
-                    w.write(schema.serialize_example(
-                        feats, label=i % len(CLASSES), filename=fname, device="abc"[i % 3]))
+                    w.write(
+                        schema.serialize_example(
+                            feats, label=i % len(CLASSES), filename=fname, device="abc"[i % 3]
+                        )
+                    )
                     files.append(fname)
             shards.append(name)
         splits[split] = manifest_lib.SplitInfo(split, n, tuple(shards), tuple(files))
-    norm = {r: {"mean": np.concatenate(v).mean(0), "std": np.concatenate(v).std(0)}
-            for r, v in sums.items()}
+    norm = {
+        r: {"mean": np.concatenate(v).mean(0), "std": np.concatenate(v).std(0)}
+        for r, v in sums.items()
+    }
     m = manifest_lib.Manifest(
-        path=str(folder), task="1a", classes=CLASSES,
-        feature_config=feature_cfg, dtype="float32",
-        shapes=SHAPES, splits=splits, normalization=norm)
+        path=str(folder),
+        task="1a",
+        classes=CLASSES,
+        feature_config=feature_cfg,
+        dtype="float32",
+        shapes=SHAPES,
+        splits=splits,
+        normalization=norm,
+    )
     manifest_lib.write_manifest(m)
     return manifest_lib.load_manifest(str(folder))
 
@@ -88,15 +110,21 @@ def test_normalization_default_and_override(tiny):
     np.testing.assert_allclose(x.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(x.std(0), 1, atol=1e-4)
     ident = {"cqt": {"mean": np.zeros(6), "std": np.ones(6)}}
-    raw = next(iter(pipeline.eval_dataset(tiny, "train", representations=("cqt",),
-                                          batch_size=12, normalization=ident)))[0]["cqt"]
+    raw = next(
+        iter(
+            pipeline.eval_dataset(
+                tiny, "train", representations=("cqt",), batch_size=12, normalization=ident
+            )
+        )
+    )[0]["cqt"]
     mean, std = tiny.normalization["cqt"]["mean"], tiny.normalization["cqt"]["std"]
     np.testing.assert_allclose((raw.numpy() - mean) / std, x.reshape(12, 5, 6), atol=1e-5)
 
 
 def test_train_dataset_shapes_labels_and_epochs(tiny):
-    ds = pipeline.train_dataset(tiny, representations=("logmel",), batch_size=4, seed=3,
-                                mixup_alpha=0.0)
+    ds = pipeline.train_dataset(
+        tiny, representations=("logmel",), batch_size=4, seed=3, mixup_alpha=0.0
+    )
     seen = []
     for feats, labels in ds.take(6).as_numpy_iterator():  # 2 epochs of 12
         assert feats["logmel"].shape == (4, 5, 4) and labels.shape == (4, 3)
@@ -109,8 +137,9 @@ def test_train_dataset_shapes_labels_and_epochs(tiny):
 
 def test_train_order_is_seeded_and_skip_resumes(tiny):
     def take(seed, n, skip=0):
-        ds = pipeline.train_dataset(tiny, representations=("logmel", "cqt"), batch_size=3,
-                                    seed=seed, skip_batches=skip)
+        ds = pipeline.train_dataset(
+            tiny, representations=("logmel", "cqt"), batch_size=3, seed=seed, skip_batches=skip
+        )
         return list(ds.take(n).as_numpy_iterator())
 
     full = take(7, 9)
@@ -126,8 +155,9 @@ def test_train_order_is_seeded_and_skip_resumes(tiny):
 
 
 def test_train_mixup_labels_are_convex(tiny):
-    ds = pipeline.train_dataset(tiny, representations=("logmel",), batch_size=6, seed=0,
-                                mixup_alpha=0.2)
+    ds = pipeline.train_dataset(
+        tiny, representations=("logmel",), batch_size=6, seed=0, mixup_alpha=0.2
+    )
     for _, labels in ds.take(4).as_numpy_iterator():
         np.testing.assert_allclose(labels.sum(1), 1, atol=1e-6)
         assert (labels >= 0).all()
@@ -140,8 +170,15 @@ def test_input_context_shards_files(tiny):
     ids = []
     for i in range(2):
         ctx = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=i)
-        ds = pipeline.train_dataset(tiny, representations=("logmel",), batch_size=2, seed=1,
-                                    mixup_alpha=0.0, input_context=ctx, shuffle_buffer=4)
+        ds = pipeline.train_dataset(
+            tiny,
+            representations=("logmel",),
+            batch_size=2,
+            seed=1,
+            mixup_alpha=0.0,
+            input_context=ctx,
+            shuffle_buffer=4,
+        )
         ids.append({int(j) for f, _ in ds.take(6).as_numpy_iterator() for j in _clip_ids(f, tiny)})
     assert ids[0].isdisjoint(ids[1]) and len(ids[0] | ids[1]) == 12
 

@@ -18,11 +18,27 @@ def _quiet(*_):
 
 def _run(features, model_dir, **kw):
     _, feature_cfg, data_cfg = features
-    model_cfg = ModelConfig(backbone="1b", inputs=("logmel",),
-                            input_bins={"logmel": feature_cfg.bins("logmel")},
-                            num_frames=feature_cfg.num_frames, num_classes=3, width=0.04)
-    train_cfg = TrainConfig(**{**dict(model_dir=str(model_dir), batch_size=4, eval_every=0,
-                                      checkpoint_every=2, log_every=2, deterministic=True), **kw})
+    model_cfg = ModelConfig(
+        backbone="1b",
+        inputs=("logmel",),
+        input_bins={"logmel": feature_cfg.bins("logmel")},
+        num_frames=feature_cfg.num_frames,
+        num_classes=3,
+        width=0.04,
+    )
+    train_cfg = TrainConfig(
+        **{
+            **dict(
+                model_dir=str(model_dir),
+                batch_size=4,
+                eval_every=0,
+                checkpoint_every=2,
+                log_every=2,
+                deterministic=True,
+            ),
+            **kw,
+        }
+    )
     return run_lib.run(feature_cfg, data_cfg, model_cfg, train_cfg, progress=False, log=_quiet)
 
 
@@ -49,8 +65,10 @@ def test_mixed_precision_resumes_exactly(precision, tiny_1b_features, tmp_path):
         np.testing.assert_array_equal(a, b)
     record = json.loads((tmp_path / "resumed" / "config.json").read_text())
     assert record["train_config"]["precision"] == precision
-    with pytest.raises(checkpoints.IncompatibleModelDirError,
-                       match=rf"train_config\.precision: '{precision}' -> 'float32'") as e:
+    with pytest.raises(
+        checkpoints.IncompatibleModelDirError,
+        match=rf"train_config\.precision: '{precision}' -> 'float32'",
+    ) as e:
         _run(tiny_1b_features, tmp_path / "resumed", train_steps=6)
     assert "\n" not in str(e.value)
 
@@ -62,4 +80,5 @@ def test_runs_recorded_with_mixed_precision_resume_under_its_precision(tmp_path)
     assert checkpoints.check_resumable(str(tmp_path), new)
     with pytest.raises(checkpoints.IncompatibleModelDirError, match="precision"):
         checkpoints.check_resumable(
-            str(tmp_path), {"task": "1b", "train_config": {"seed": 0, "precision": "float32"}})
+            str(tmp_path), {"task": "1b", "train_config": {"seed": 0, "precision": "float32"}}
+        )

@@ -40,8 +40,10 @@ def _records(m, split):
     import tensorflow as tf
 
     parse = schema.make_parser(m.shapes, dtype=m.dtype)
-    return [{k: v.numpy() for k, v in parse(r).items()}
-            for r in tf.data.TFRecordDataset(m.shard_paths(split))]
+    return [
+        {k: v.numpy() for k, v in parse(r).items()}
+        for r in tf.data.TFRecordDataset(m.shard_paths(split))
+    ]
 
 
 def _leftovers(folder):
@@ -52,8 +54,12 @@ def test_round_trip_matches_direct_computation(small_1a_dir, tmp_path):
     folder = _run(_data_cfg(small_1a_dir, tmp_path / "f"))
     m = manifest.load_manifest(folder)
     assert m.splits["train"].num_examples == 4 and len(m.shard_paths("train")) == 2
-    assert dict(m.shapes) == {"logmel": (87, 40), "cqt": (87, 64), "gamma": (87, 64),
-                              "mfcc": (87, 40)}
+    assert dict(m.shapes) == {
+        "logmel": (87, 40),
+        "cqt": (87, 64),
+        "gamma": (87, 64),
+        "mfcc": (87, 40),
+    }
     recs = _records(m, "train")
     tables = dcase.read_dataset(small_1a_dir, "1a")
     direct = {r: [] for r in CFG.representations}
@@ -123,11 +129,13 @@ def test_split_across_machines(small_1a_dir, tmp_path):
     with pytest.raises(precompute.PrecomputeIncomplete, match="other machines"):
         _run(_data_cfg(small_1a_dir, tmp_path / "two", num_shards=2, shard_index=0))
     split = manifest.load_manifest(
-        _run(_data_cfg(small_1a_dir, tmp_path / "two", num_shards=2, shard_index=1)))
+        _run(_data_cfg(small_1a_dir, tmp_path / "two", num_shards=2, shard_index=1))
+    )
     assert split.splits == whole.splits
     for rep in CFG.representations:
-        np.testing.assert_allclose(split.normalization[rep]["mean"],
-                                   whole.normalization[rep]["mean"], rtol=1e-6)
+        np.testing.assert_allclose(
+            split.normalization[rep]["mean"], whole.normalization[rep]["mean"], rtol=1e-6
+        )
 
 
 def test_unlabeled_split_and_odd_sample_rate(small_1a_dir, tmp_path):
@@ -161,10 +169,16 @@ def _missing(path):
     os.remove(path)
 
 
-@pytest.mark.parametrize("damage, cause", [
-    (_corrupt, "cannot decode audio (Error in WAV"), (_truncate, "truncated WAV: data chunk"),
-    (_ulaw, "ULAW"), (_short, "0.30 s"), (_missing, "missing"),
-])
+@pytest.mark.parametrize(
+    "damage, cause",
+    [
+        (_corrupt, "cannot decode audio (Error in WAV"),
+        (_truncate, "truncated WAV: data chunk"),
+        (_ulaw, "ULAW"),
+        (_short, "0.30 s"),
+        (_missing, "missing"),
+    ],
+)
 def test_bad_clip_is_a_one_line_error_and_no_partial_shard(small_1a_dir, tmp_path, damage, cause):
     name = SMALL_ROWS_1A[1][0]
     damage(os.path.join(small_1a_dir, name))
@@ -188,20 +202,30 @@ def test_skip_bad_files_lists_them_in_the_manifest(small_1a_dir, tmp_path):
 
 
 def test_prepare_cli_exit_codes_and_identical_bytes(small_1a_dir, tmp_path):
-    base = [sys.executable, os.path.join(REPO, "prepare.py"), f"--data_dir={small_1a_dir}",
-            f"--features_dir={tmp_path / 'f'}", "--clip_seconds=1", "--num_workers=1",
-            "--representations=logmel", "--clips_per_shard=3"]
+    base = [
+        sys.executable,
+        os.path.join(REPO, "prepare.py"),
+        f"--data_dir={small_1a_dir}",
+        f"--features_dir={tmp_path / 'f'}",
+        "--clip_seconds=1",
+        "--num_workers=1",
+        "--representations=logmel",
+        "--clips_per_shard=3",
+    ]
     ok = subprocess.run(base, capture_output=True, text=True, cwd=str(tmp_path))
     assert ok.returncode == 0, ok.stderr
     assert "train" in ok.stdout and "[87, 40]" in ok.stdout and "train mean" in ok.stdout
     # Another process, another run: the same bytes in every file (shards, sidecars, manifest).
-    mine = _run(_data_cfg(small_1a_dir, tmp_path / "g", clips_per_shard=3),
-                FeatureConfig(clip_seconds=1.0, representations=("logmel",)))
+    mine = _run(
+        _data_cfg(small_1a_dir, tmp_path / "g", clips_per_shard=3),
+        FeatureConfig(clip_seconds=1.0, representations=("logmel",)),
+    )
     theirs = os.path.join(tmp_path / "f", os.path.basename(mine))
     names = sorted(os.listdir(mine))
     assert names == sorted(os.listdir(theirs)) and len(names) == 7  # 3 shards, 3 sidecars
     assert [_sha256(os.path.join(mine, n)) for n in names] == [
-        _sha256(os.path.join(theirs, n)) for n in names]
+        _sha256(os.path.join(theirs, n)) for n in names
+    ]
     with open(os.path.join(small_1a_dir, "evaluation_setup", "fold1_evaluate.csv"), "a") as f:
         f.write("audio/park-rome-1-2-a.wav\tpark\n")
     bad = subprocess.run(base, capture_output=True, text=True, cwd=str(tmp_path))

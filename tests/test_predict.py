@@ -21,8 +21,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_1b_features):
     """`(model_dir, export_dir, features folder)` of a tiny 1B Log-Mel SPSMT model."""
-    run_dir, export_dir = export_tiny_spsmt(tmp_path_factory.mktemp("predict"), tiny_1b_features,
-                                            spread=40.0, parity_examples=4)
+    run_dir, export_dir = export_tiny_spsmt(
+        tmp_path_factory.mktemp("predict"), tiny_1b_features, spread=40.0, parity_examples=4
+    )
     return run_dir, export_dir, tiny_1b_features[0]
 
 
@@ -41,7 +42,8 @@ def test_predict_features_are_the_training_features(exported):
     path = os.path.join(manifest.dataset["data_dir"], stored.filenames[0])
     wave = audio.load_clip(path, classifier.feature_config)
     np.testing.assert_array_equal(
-        compute_features(wave, classifier.feature_config)["logmel"], stored.features["logmel"][0])
+        compute_features(wave, classifier.feature_config)["logmel"], stored.features["logmel"][0]
+    )
 
 
 def test_every_model_kind_gives_the_same_probabilities(exported):
@@ -83,9 +85,18 @@ def test_predict_cli(exported, tmp_path):
     bad = tmp_path / "not_audio.wav"
     bad.write_bytes(b"RIFF....WAVEjunk")
     proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "predict.py"),
-         f"--model={os.path.join(export_dir, 'model_int8.tflite')}", *paths, str(bad)],
-        capture_output=True, text=True, cwd=REPO, timeout=300)
+        [
+            sys.executable,
+            os.path.join(REPO, "predict.py"),
+            f"--model={os.path.join(export_dir, 'model_int8.tflite')}",
+            *paths,
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert proc.returncode == 1  # the bad file
     assert f"error: {bad}:" in proc.stderr
     lines = proc.stdout.strip().splitlines()

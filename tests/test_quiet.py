@@ -18,8 +18,11 @@ from asc_keras.config import FeatureConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Independent of quiet.NOISE: what TensorFlow, absl C++ logging and the converter print.
-TF_LOG = re.compile(r"^[IWE]\d{4} .*\.(cc|h):\d+\]|absl::InitializeLog|oneDNN|fully_quantize|"
-                    r"XNNPACK|cpu_feature_guard|rebuild TensorFlow", re.MULTILINE)
+TF_LOG = re.compile(
+    r"^[IWE]\d{4} .*\.(cc|h):\d+\]|absl::InitializeLog|oneDNN|fully_quantize|"
+    r"XNNPACK|cpu_feature_guard|rebuild TensorFlow",
+    re.MULTILINE,
+)
 
 CONVERT = """
 import sys
@@ -40,11 +43,21 @@ print("probs", verify.tflite_outputs(sys.argv[1] + "/m.tflite", ex.features)["pr
 
 
 def _run(args, env_extra=None, **kwargs):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.ENV_SHOW_LOGS)}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_CPP_MIN_LOG_LEVEL", quiet.ENV_SHOW_LOGS)
+    }
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO,
-                          env=env, timeout=300, **kwargs)
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+        **kwargs,
+    )
 
 
 def test_noise_patterns():
@@ -76,11 +89,19 @@ def test_conversion_is_quiet_unless_asked(tmp_path):
 
 def test_script_is_quiet_and_reports_all_missing_flags(tmp_path):
     feature_cfg = FeatureConfig(clip_seconds=0.5)
-    model_cfg = tiny_model_config(feature_cfg, task="1a", backbone="1a", inputs=("logmel",),
-                                  width=1 / 16)
+    model_cfg = tiny_model_config(
+        feature_cfg, task="1a", backbone="1a", inputs=("logmel",), width=1 / 16
+    )
     run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg)
-    proc = _run(["export.py", f"--model_dir={run_dir}", f"--export_dir={tmp_path / 'out'}",
-                 "--noexport_int8", "--noexport_audio"])
+    proc = _run(
+        [
+            "export.py",
+            f"--model_dir={run_dir}",
+            f"--export_dir={tmp_path / 'out'}",
+            "--noexport_int8",
+            "--noexport_audio",
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "model.tflite" in proc.stdout
     assert not TF_LOG.search(proc.stdout + proc.stderr), proc.stderr[:2000]

@@ -24,23 +24,37 @@ RUN = "1b_logmel"
 
 def _overrides(features, *extra):
     _, feature_cfg, data_cfg = features
-    return (*TINY, f"--clip_seconds={feature_cfg.clip_seconds}",
-            f"--clips_per_shard={data_cfg.clips_per_shard}", "--num_workers=1", *extra)
+    return (
+        *TINY,
+        f"--clip_seconds={feature_cfg.clip_seconds}",
+        f"--clips_per_shard={data_cfg.clips_per_shard}",
+        "--num_workers=1",
+        *extra,
+    )
 
 
 def _plan(overrides):
     """Table 4's plan cut to its Log-Mel CNN row: one run, so that each test trains little."""
     plan = plan_lib.make_plan(
-        CONFIGS, tables=[4], read_flagfile=lambda path: flags_lib.flagfile_configs(path, overrides))
-    return dataclasses.replace(plan, runs=(plan.run(RUN),),
-                               rows=tuple(r for r in plan.rows if r.config == RUN))
+        CONFIGS, tables=[4], read_flagfile=lambda path: flags_lib.flagfile_configs(path, overrides)
+    )
+    return dataclasses.replace(
+        plan, runs=(plan.run(RUN),), rows=tuple(r for r in plan.rows if r.config == RUN)
+    )
 
 
 def _reproduce(features, out, *extra, **kwargs):
     overrides = _overrides(features, *extra)
-    return tool.reproduce(_plan(overrides), out_dir=str(out), data_cfgs={"1b": features[2]},
-                          launch="inline", overrides=overrides, progress=False,
-                          log=kwargs.pop("log", lambda *_: None), **kwargs)
+    return tool.reproduce(
+        _plan(overrides),
+        out_dir=str(out),
+        data_cfgs={"1b": features[2]},
+        launch="inline",
+        overrides=overrides,
+        progress=False,
+        log=kwargs.pop("log", lambda *_: None),
+        **kwargs,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +79,7 @@ def _edit_config(run_dir, **feature_fields):
     path.write_text(json.dumps(record))
 
 
-def test_a_changed_setting_stops_before_anything_is_computed(tiny_1b_features, trained,
-                                                             tmp_path):
+def test_a_changed_setting_stops_before_anything_is_computed(tiny_1b_features, trained, tmp_path):
     out = _copy(trained, tmp_path)
     run = pathlib.Path(runner.run_dir(str(out), 0, RUN))
     written = {p: p.stat().st_mtime_ns for p in (run / "model.keras", out / "results.md")}
@@ -94,41 +107,72 @@ def test_only_settings_that_change_the_weights_make_a_run_stale(tiny_1b_features
         overrides = _overrides(tiny_1b_features, *extra)
         data_dirs = {"1b": tiny_1b_features[2].data_dir}
         todo = runner.jobs(_plan(overrides), str(trained), seeds=(0,))
-        return [(job.key, diff) for job, diff in runner.stale_jobs(todo, lambda job: (
-            tool.planned_record(job, data_dirs=data_dirs, overrides=overrides,
-                                features_dir=tiny_1b_features[2].features_dir)))]
+        return [
+            (job.key, diff)
+            for job, diff in runner.stale_jobs(
+                todo,
+                lambda job: tool.planned_record(
+                    job,
+                    data_dirs=data_dirs,
+                    overrides=overrides,
+                    features_dir=tiny_1b_features[2].features_dir,
+                ),
+            )
+        ]
 
     assert stale() == []
-    assert stale("--log_every=2", "--checkpoint_every=1", "--eval_every=1",
-                 "--eval_batch_size=8", "--keep_checkpoints=1", "--steps_per_loop=1",
-                 "--num_workers=2", "--deterministic") == []
+    assert (
+        stale(
+            "--log_every=2",
+            "--checkpoint_every=1",
+            "--eval_every=1",
+            "--eval_batch_size=8",
+            "--keep_checkpoints=1",
+            "--steps_per_loop=1",
+            "--num_workers=2",
+            "--deterministic",
+        )
+        == []
+    )
     assert stale("--learning_rate=0.01", "--train_steps=3") == [
-        (f"seed0/{RUN}", ["train_steps 2 -> 3", "learning_rate 0.001 -> 0.01"])]
+        (f"seed0/{RUN}", ["train_steps 2 -> 3", "learning_rate 0.001 -> 0.01"])
+    ]
     assert stale("--bn_momentum=0.99") == [(f"seed0/{RUN}", ["bn_momentum 0.9 -> 0.99"])]
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     assert set(runner.MAY_DIFFER["train_config"]) <= fields
 
 
 def test_record_differences_read_old_records_and_skip_derived_sections():
-    planned = {"task": "1b", "model_config": {"width": 0.08, "bn_momentum": 0.9,
-                                              "bn_epsilon": 1e-5, "input_bins": {"logmel": 64}},
-               "train_config": {**LEGACY_TRAIN_FIELDS, "log_every": 5, "seed": 0}}
-    recorded = {"task": "1b", "model_config": {"width": 0.04, "input_bins": {"logmel": 40}},
-                "train_config": {"log_every": 1, "seed": 0},
-                "optimizer": {"class": "described from train_config"}}
+    planned = {
+        "task": "1b",
+        "model_config": {
+            "width": 0.08,
+            "bn_momentum": 0.9,
+            "bn_epsilon": 1e-5,
+            "input_bins": {"logmel": 64},
+        },
+        "train_config": {**LEGACY_TRAIN_FIELDS, "log_every": 5, "seed": 0},
+    }
+    recorded = {
+        "task": "1b",
+        "model_config": {"width": 0.04, "input_bins": {"logmel": 40}},
+        "train_config": {"log_every": 1, "seed": 0},
+        "optimizer": {"class": "described from train_config"},
+    }
     # A record from before bn_momentum existed reads as Keras's BatchNorm (0.99, 1e-3).
     assert runner.record_differences(recorded, planned) == [
-        "width 0.04 -> 0.08", "bn_momentum 0.99 -> 0.9", "bn_epsilon 0.001 -> 1e-05",
-        "input_bins.logmel 40 -> 64"]
+        "width 0.04 -> 0.08",
+        "bn_momentum 0.99 -> 0.9",
+        "bn_epsilon 0.001 -> 1e-05",
+        "input_bins.logmel 40 -> 64",
+    ]
     assert runner.record_differences(planned, planned) == []
 
 
-def test_retrain_stale_moves_the_run_aside_and_trains_it_again(tiny_1b_features, trained,
-                                                               tmp_path):
+def test_retrain_stale_moves_the_run_aside_and_trains_it_again(tiny_1b_features, trained, tmp_path):
     out = _copy(trained, tmp_path)
     lines = []
-    result = _reproduce(tiny_1b_features, out, "--width=0.08", retrain_stale=True,
-                        log=lines.append)
+    result = _reproduce(tiny_1b_features, out, "--width=0.08", retrain_stale=True, log=lines.append)
     run = pathlib.Path(runner.run_dir(str(out), 0, RUN))
     aside = run.parent / f"{RUN}.stale-1"
     assert any(f"moved aside to {aside}" in line for line in lines)
@@ -141,24 +185,28 @@ def test_retrain_stale_moves_the_run_aside_and_trains_it_again(tiny_1b_features,
     assert runner.set_aside(str(run), "stale") == str(run.parent / f"{RUN}.stale-2")
 
 
-def test_the_report_refuses_a_run_trained_on_other_features(tiny_1b_features, trained,
-                                                            tmp_path):
+def test_the_report_refuses_a_run_trained_on_other_features(tiny_1b_features, trained, tmp_path):
     from asc_keras.data.manifest import load_manifest
 
     out = _copy(trained, tmp_path)
     plan = _plan(_overrides(tiny_1b_features))
     manifests = {"1b": load_manifest(tiny_1b_features[0])}
-    probs, _, _ = report_lib.seed_probabilities(plan, str(out), 0, manifests=manifests,
-                                                batch_size=32)
+    probs, _, _ = report_lib.seed_probabilities(
+        plan, str(out), 0, manifests=manifests, batch_size=32
+    )
     assert list(probs) == [RUN]
     _edit_config(runner.run_dir(str(out), 0, RUN), cqt_fmin=110.0)
-    with pytest.raises(ValueError, match=f"{RUN}: not scored, trained on other features: .*"
-                                         r"cqt_fmin=220\.0 \(config 110\.0\)"):
+    with pytest.raises(
+        ValueError,
+        match=f"{RUN}: not scored, trained on other features: .*"
+        r"cqt_fmin=220\.0 \(config 110\.0\)",
+    ):
         report_lib.seed_probabilities(plan, str(out), 0, manifests=manifests, batch_size=32)
 
 
-def test_evaluate_refuses_to_fuse_runs_of_other_feature_settings(tiny_1b_features, trained,
-                                                                 tmp_path):
+def test_evaluate_refuses_to_fuse_runs_of_other_feature_settings(
+    tiny_1b_features, trained, tmp_path
+):
     from asc_keras.evaluation import run as eval_run
 
     first = runner.run_dir(str(trained), 0, RUN)
@@ -166,8 +214,10 @@ def test_evaluate_refuses_to_fuse_runs_of_other_feature_settings(tiny_1b_feature
     shutil.copytree(first, other)
     _edit_config(other, cqt_fmin=110.0, n_fft=1024)
     cfg = EvalConfig(model_dirs=(first, other), out_dir=str(tmp_path / "eval"))
-    expected = (f"fused runs must share feature settings: {first} -> {other}: "
-                "cqt_fmin 220.0 -> 110.0, n_fft 2048 -> 1024")
+    expected = (
+        f"fused runs must share feature settings: {first} -> {other}: "
+        "cqt_fmin 220.0 -> 110.0, n_fft 2048 -> 1024"
+    )
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
         eval_run.run(cfg, tiny_1b_features[2], progress=False, print_fn=None)
 
@@ -179,9 +229,16 @@ def test_a_corrupt_status_json_is_set_aside_with_a_note(tmp_path, content):
     (out / "status.json").write_bytes(content)
     todo = runner.jobs(_plan(TINY), str(out), seeds=(0,))
     lines = []
-    result = runner.execute(todo, train_steps=lambda job: 2, start=lambda job, env: 1,
-                            poll=lambda code: code, slots=({},), out_dir=str(out),
-                            log=lines.append, interval=0)
+    result = runner.execute(
+        todo,
+        train_steps=lambda job: 2,
+        start=lambda job, env: 1,
+        poll=lambda code: code,
+        slots=({},),
+        out_dir=str(out),
+        log=lines.append,
+        interval=0,
+    )
     assert list(result["failed"]) == [f"seed0/{RUN}"]
     assert (out / "status.json.corrupt-1").read_bytes() == content
     assert json.loads((out / "status.json").read_text())[f"seed0/{RUN}"]["state"] == "failed"
@@ -189,8 +246,10 @@ def test_a_corrupt_status_json_is_set_aside_with_a_note(tmp_path, content):
     assert len(notes) == 1 and "set aside as" in notes[0] and "\n" not in notes[0]
 
 
-@pytest.mark.parametrize("content, line", [(b"[1]", "config.json not a JSON object"),
-                                           (b"{", "config.json unreadable (Expecting")])
+@pytest.mark.parametrize(
+    "content, line",
+    [(b"[1]", "config.json not a JSON object"), (b"{", "config.json unreadable (Expecting")],
+)
 def test_an_unreadable_run_record_is_stale(tmp_path, content, line):
     (job,) = runner.jobs(_plan(TINY), str(tmp_path), seeds=(0,))
     os.makedirs(job.model_dir)

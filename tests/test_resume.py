@@ -20,7 +20,8 @@ STEPS = 100
 
 def _command(features, model_dir):
     return [
-        sys.executable, str(REPO / "train.py"),
+        sys.executable,
+        str(REPO / "train.py"),
         "--flagfile=configs/1b_logmel.flags",
         *feature_flags(features),
         f"--model_dir={model_dir}",
@@ -47,8 +48,10 @@ def _finish(cmd):
 
 
 def _checkpoint_steps(model_dir):
-    return sorted(int(p.rsplit("-", 1)[1].split(".")[0])
-                  for p in glob.glob(str(model_dir / "checkpoints" / "ckpt-*.index")))
+    return sorted(
+        int(p.rsplit("-", 1)[1].split(".")[0])
+        for p in glob.glob(str(model_dir / "checkpoints" / "ckpt-*.index"))
+    )
 
 
 def _latest_step(state_file):
@@ -62,8 +65,9 @@ def test_sigkill_then_rerun_resumes_exactly(tiny_1b_features, tmp_path):
 
     model_dir = tmp_path / "killed"
     cmd = _command(tiny_1b_features, model_dir)
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     state_file = model_dir / "checkpoints" / "checkpoint"
     deadline = time.time() + 240
     while not state_file.exists():
@@ -94,4 +98,5 @@ def test_sigkill_then_rerun_resumes_exactly(tiny_1b_features, tmp_path):
     for a, b in zip(resumed, uninterrupted, strict=True):
         np.testing.assert_array_equal(a, b)
     assert (model_dir / "flags.txt").read_text() == (reference / "flags.txt").read_text().replace(
-        str(reference), str(model_dir))
+        str(reference), str(model_dir)
+    )

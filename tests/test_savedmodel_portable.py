@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-FLAGFILES = sorted(glob.glob(str(REPO / "configs" / "1*.flags"))
-                   + glob.glob(str(REPO / "configs" / "tau*.flags")))
+FLAGFILES = sorted(
+    glob.glob(str(REPO / "configs" / "1*.flags")) + glob.glob(str(REPO / "configs" / "tau*.flags"))
+)
 WHOLE_EXPORT = ("1b_ef_spsmt", "1b_logmel", "tau2022_ef_spsmt", "1a_mf")
 
 CALL_SAVED_MODELS = """
@@ -54,33 +55,47 @@ def test_every_flagfile_saved_model_runs_without_onednn(tmp_path):
     from asc_keras.export import savedmodel, serving, verify
     from asc_keras.strategies import build_model
 
-    assert set(WHOLE_EXPORT) <= {os.path.basename(p)[:-len(".flags")] for p in FLAGFILES}
+    assert set(WHOLE_EXPORT) <= {os.path.basename(p)[: -len(".flags")] for p in FLAGFILES}
     rng = np.random.default_rng(0)
     expected, names = {}, []
     for path in FLAGFILES:
-        name = os.path.basename(path)[:-len(".flags")]
+        name = os.path.basename(path)[: -len(".flags")]
         _, feature_cfg, model_cfg, _ = flags_lib.flagfile_configs(
-            path, ("--width=0.04", "--clip_seconds=1"))
+            path, ("--width=0.04", "--clip_seconds=1")
+        )
         keras.utils.set_random_seed(0)
         model = build_model(model_cfg)
-        normalization = {r: {"mean": rng.normal(-40, 5, feature_cfg.bins(r)),
-                             "std": rng.uniform(5, 15, feature_cfg.bins(r))}
-                         for r in model_cfg.inputs}
+        normalization = {
+            r: {
+                "mean": rng.normal(-40, 5, feature_cfg.bins(r)),
+                "std": rng.uniform(5, 15, feature_cfg.bins(r)),
+            }
+            for r in model_cfg.inputs
+        }
         folder = tmp_path / name
         folder.mkdir()
         if name in WHOLE_EXPORT:
-            entries = export_run.write_artifacts(model, normalization, str(folder),
-                                                 feature_cfg=feature_cfg, calibration=None,
-                                                 log=lambda *_: None)
+            entries = export_run.write_artifacts(
+                model,
+                normalization,
+                str(folder),
+                feature_cfg=feature_cfg,
+                calibration=None,
+                log=lambda *_: None,
+            )
             assert all(e["status"] == "ok" for e in entries), entries
         else:
-            savedmodel.export_saved_model(serving.feature_serving_model(model, normalization),
-                                          str(folder / "saved_model"))
-        raw = {r: rng.normal(-40, 10, (2, *feature_cfg.shapes[r])).astype(np.float32)
-               for r in model_cfg.inputs}
+            savedmodel.export_saved_model(
+                serving.feature_serving_model(model, normalization), str(folder / "saved_model")
+            )
+        raw = {
+            r: rng.normal(-40, 10, (2, *feature_cfg.shapes[r])).astype(np.float32)
+            for r in model_cfg.inputs
+        }
         np.savez(folder / "saved_model_inputs.npz", **raw)
         expected[name, "saved_model"] = verify.keras_outputs(
-            model, export_run.normalized(raw, normalization))
+            model, export_run.normalized(raw, normalization)
+        )
         if (folder / "audio_saved_model").is_dir():
             wave = rng.normal(0, 0.1, (2, feature_cfg.num_samples)).astype(np.float32)
             np.savez(folder / "audio_saved_model_inputs.npz", waveform=wave)
@@ -91,12 +106,18 @@ def test_every_flagfile_saved_model_runs_without_onednn(tmp_path):
     assert {kind for _, kind in expected} == {"saved_model", "audio_saved_model"}
 
     env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", CALL_SAVED_MODELS, str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", CALL_SAVED_MODELS, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     for (name, kind), want in expected.items():
         got = dict(np.load(tmp_path / name / f"{kind}_outputs.npz"))
         assert set(got) == set(want), (name, kind)
         for key in want:
-            np.testing.assert_allclose(got[key], want[key], atol=1e-5,
-                                       err_msg=f"{name} {kind} {key}")
+            np.testing.assert_allclose(
+                got[key], want[key], atol=1e-5, err_msg=f"{name} {kind} {key}"
+            )

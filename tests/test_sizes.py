@@ -24,13 +24,28 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # Paper Tables 2-4: 1A in MB (= MiB of float32 weights), 1B in KB (= KiB).
 PAPER_SIZES = {
-    "1a_logmel": 18.9, "1a_cqt": 18.9, "1a_gamma": 18.9, "1a_mfcc": 18.9,
-    "1a_logmel_spsmf": 94.4, "1a_cqt_spsmf": 94.4, "1a_gamma_spsmf": 94.4, "1a_mfcc_spsmf": 94.4,
-    "1a_logmel_spsmt": 18.9, "1a_cqt_spsmt": 18.9, "1a_gamma_spsmt": 18.9, "1a_mfcc_spsmt": 18.9,
-    "1a_ef": 18.9, "1a_mf": 20.2, "1a_lf": 72.5,
-    "1a_spsmr": 75.5, "1a_spsmr_spsmf": 377.6, "1a_spsmr_spsmt": 75.5,
+    "1a_logmel": 18.9,
+    "1a_cqt": 18.9,
+    "1a_gamma": 18.9,
+    "1a_mfcc": 18.9,
+    "1a_logmel_spsmf": 94.4,
+    "1a_cqt_spsmf": 94.4,
+    "1a_gamma_spsmf": 94.4,
+    "1a_mfcc_spsmf": 94.4,
+    "1a_logmel_spsmt": 18.9,
+    "1a_cqt_spsmt": 18.9,
+    "1a_gamma_spsmt": 18.9,
+    "1a_mfcc_spsmt": 18.9,
+    "1a_ef": 18.9,
+    "1a_mf": 20.2,
+    "1a_lf": 72.5,
+    "1a_spsmr": 75.5,
+    "1a_spsmr_spsmf": 377.6,
+    "1a_spsmr_spsmt": 75.5,
     "1a_spsmr_spsmf_spsmt": 453.1,
-    "1b_logmel": 468, "1b_logmel_spsmt": 468, "1b_ef_spsmt": 491,
+    "1b_logmel": 468,
+    "1b_logmel_spsmt": 468,
+    "1b_ef_spsmt": 491,
 }
 
 
@@ -79,7 +94,8 @@ def test_float32_size_counts_every_weight_including_batchnorm_statistics():
 def test_dcase_rule_excludes_batchnorm_and_zeros():
     model = tiny_model(strategies=("spsmt",))  # TimeDistributed wraps the head's Dense layers
     batchnorm = sum(
-        layer.count_params() for layer in model.layers
+        layer.count_params()
+        for layer in model.layers
         if isinstance(layer, keras.layers.BatchNormalization)
     )
     zero_biases = sum(  # Dense biases start at zero

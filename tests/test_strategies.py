@@ -158,12 +158,22 @@ def test_band_too_wide_for_input_raises_at_build():
 
 def test_parts_built_alone_assemble_into_the_fused_model():
     cfg = ModelConfig(
-        inputs=("logmel", "cqt"), input_bins=BINS_1A, fusion="spsmr",
-        strategies=("spsmf", "spsmt"), num_bands=2, band_width=32, **TINY,
+        inputs=("logmel", "cqt"),
+        input_bins=BINS_1A,
+        fusion="spsmr",
+        strategies=("spsmf", "spsmt"),
+        num_bands=2,
+        band_width=32,
+        **TINY,
     )
     parts = cfg.parts()
     assert [p.name for p in parts] == [
-        "logmel_band0", "logmel_band1", "cqt_band0", "cqt_band1", "logmel", "cqt"
+        "logmel_band0",
+        "logmel_band1",
+        "cqt_band0",
+        "cqt_band1",
+        "logmel",
+        "cqt",
     ]
     assert sum(p.weight for p in parts) == pytest.approx(1.0)
     x = random_inputs(cfg)
@@ -187,12 +197,16 @@ def test_loss_outputs_contract():
     assert outputs() == {"probs": "clip"}
     assert outputs(strategies=("spsmt",)) == {"frames": "frames"}
     assert outputs(inputs=("logmel", "cqt"), fusion="spsmr") == {
-        "logmel_probs": "clip", "cqt_probs": "clip"
+        "logmel_probs": "clip",
+        "cqt_probs": "clip",
     }
-    assert outputs(inputs=("logmel", "cqt"), fusion="ef", strategies=("spsmf", "spsmt"),
-                   num_bands=2, band_width=40) == {
-        "ef_band0_probs": "clip", "ef_band1_probs": "clip", "ef_frames": "frames"
-    }
+    assert outputs(
+        inputs=("logmel", "cqt"),
+        fusion="ef",
+        strategies=("spsmf", "spsmt"),
+        num_bands=2,
+        band_width=40,
+    ) == {"ef_band0_probs": "clip", "ef_band1_probs": "clip", "ef_frames": "frames"}
 
 
 def test_one_training_step_with_loss_outputs():
@@ -229,21 +243,34 @@ def test_loaded_model_via_helper(tmp_path):
     model = build_model(cfg)
     model.save(tmp_path / "ef.keras")
     x = random_inputs(cfg)
-    np.testing.assert_array_equal(run(load_model(tmp_path / "ef.keras"), x)["probs"],
-                                  run(model, x)["probs"])
+    np.testing.assert_array_equal(
+        run(load_model(tmp_path / "ef.keras"), x)["probs"], run(model, x)["probs"]
+    )
 
 
-@pytest.mark.parametrize("fusion, strategies, expected", [
-    ("single", ("spsmf",), {"logmel_band0": 0.2, "logmel_band4": 0.2}),  # eq. 4: 1/5 per band
-    ("spsmr", (), {"logmel": 0.25, "cqt": 0.25, "gamma": 0.25, "mfcc": 0.25}),  # eq. 3
-    ("spsmr", ("spsmf", "spsmt"), {"logmel_band0": 1 / 40, "mfcc_band4": 1 / 40,
-                                   "logmel": 1 / 8, "mfcc": 1 / 8}),  # SPSMR+SPSMF+SPSMT
-])
+@pytest.mark.parametrize(
+    "fusion, strategies, expected",
+    [
+        ("single", ("spsmf",), {"logmel_band0": 0.2, "logmel_band4": 0.2}),  # eq. 4: 1/5 per band
+        ("spsmr", (), {"logmel": 0.25, "cqt": 0.25, "gamma": 0.25, "mfcc": 0.25}),  # eq. 3
+        (
+            "spsmr",
+            ("spsmf", "spsmt"),
+            {"logmel_band0": 1 / 40, "mfcc_band4": 1 / 40, "logmel": 1 / 8, "mfcc": 1 / 8},
+        ),  # SPSMR+SPSMF+SPSMT
+    ],
+)
 def test_part_weights_are_the_papers_numbers(fusion, strategies, expected):
     """The fusion weights as written in the paper, not as the builder derives them."""
     inputs = ("logmel",) if fusion == "single" else ("logmel", "cqt", "gamma", "mfcc")
-    cfg = ModelConfig(inputs=inputs, input_bins={r: BINS_1A[r] for r in inputs},
-                      fusion=fusion, strategies=strategies, num_frames=862, num_classes=10)
+    cfg = ModelConfig(
+        inputs=inputs,
+        input_bins={r: BINS_1A[r] for r in inputs},
+        fusion=fusion,
+        strategies=strategies,
+        num_frames=862,
+        num_classes=10,
+    )
     weights = {p.name: p.weight for p in cfg.parts()}
     for name, weight in expected.items():
         assert weights[name] == pytest.approx(weight, abs=1e-12), name

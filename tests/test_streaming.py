@@ -35,8 +35,9 @@ def test_windows_are_slices_of_the_whole_recording(tmp_path, rate):
     path = str(tmp_path / "x.wav")
     sf.write(path, np.stack([x, x], 1), rate, subtype="FLOAT")
     whole = x if rate == 44100 else soxr.resample(x, rate, 44100, quality=RESAMPLE_QUALITY)
-    got = list(streaming.windows(path, sample_rate=44100, window=44100, hop=22050,
-                                 block_seconds=0.37))
+    got = list(
+        streaming.windows(path, sample_rate=44100, window=44100, hop=22050, block_seconds=0.37)
+    )
     total = len(whole)
     assert [s for s, _, _ in got] == [0, 22050, 44100, 66150, 88200, total - 44100]
     assert got[-1][1] == total
@@ -82,13 +83,16 @@ def test_three_scenes_back_to_back_are_found(tmp_path):
     centroids = []
     for scene in SCENES:  # other locations and segments than the recording's
         wave = synthetic.scene_recording([scene] * 3, seconds_each=1.0, seed=11)
-        centroids.append(compute_features(wave, dataclasses.replace(
-            cfg, clip_seconds=3.0))["logmel"].mean(0))
-    classifier = inference.Classifier(_Centroids(np.stack(centroids)), cfg, SCENES, None,
-                                      "centroids")
+        centroids.append(
+            compute_features(wave, dataclasses.replace(cfg, clip_seconds=3.0))["logmel"].mean(0)
+        )
+    classifier = inference.Classifier(
+        _Centroids(np.stack(centroids)), cfg, SCENES, None, "centroids"
+    )
     path = str(tmp_path / "three.wav")
-    sf.write(path, synthetic.scene_recording(SCENES, seconds_each=4.0, seed=5), 44100,
-             subtype="PCM_24")
+    sf.write(
+        path, synthetic.scene_recording(SCENES, seconds_each=4.0, seed=5), 44100, subtype="PCM_24"
+    )
     items = list(streaming.timeline(classifier, path, hop_seconds=0.5))
     assert len(items) == 23 and items[-1].end == pytest.approx(12.0)
     for k, scene in enumerate(SCENES):  # windows wholly inside scene k
@@ -100,13 +104,15 @@ def test_three_scenes_back_to_back_are_found(tmp_path):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_1b_features):
-    return export_tiny_spsmt(tmp_path_factory.mktemp("stream"), tiny_1b_features, spread=10.0,
-                             parity_examples=2)
+    return export_tiny_spsmt(
+        tmp_path_factory.mktemp("stream"), tiny_1b_features, spread=10.0, parity_examples=2
+    )
 
 
 def _predict_main():
-    spec = importlib.util.spec_from_file_location("asc_predict_main", os.path.join(REPO,
-                                                                                 "predict.py"))
+    spec = importlib.util.spec_from_file_location(
+        "asc_predict_main", os.path.join(REPO, "predict.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
@@ -122,10 +128,13 @@ def test_every_model_kind_streams(exported, tmp_path, capsys):
     wave = synthetic.scene_recording(SCENES, seconds_each=1.5, seed=2)  # 4.5 s at 44.1 kHz
     wave = soxr.resample(wave, 44100, 48000)
     sf.write(path, np.stack([wave, wave], 1), 48000, subtype="PCM_24")  # resampled per block
-    kinds = [run_dir, os.path.join(export_dir, "saved_model"),
-             os.path.join(export_dir, "model.tflite"), os.path.join(export_dir,
-                                                                    "model_int8.tflite"),
-             os.path.join(export_dir, "model_audio.tflite")]
+    kinds = [
+        run_dir,
+        os.path.join(export_dir, "saved_model"),
+        os.path.join(export_dir, "model.tflite"),
+        os.path.join(export_dir, "model_int8.tflite"),
+        os.path.join(export_dir, "model_audio.tflite"),
+    ]
     flags_lib.define_all()
     timelines = {}
     try:

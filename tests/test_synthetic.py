@@ -35,10 +35,22 @@ def _read_tsv(path: pathlib.Path) -> tuple[list[str], list[list[str]]]:
 def sets(tmp_path_factory) -> dict[str, synthetic.DatasetSummary]:
     root = tmp_path_factory.mktemp("synthetic")
     return {
-        "1a": synthetic.generate(root / "1a", task="1a", clips_per_class=3, clips_per_location=1,
-                                 clip_seconds=CLIP_SECONDS, seed=0),
-        "1b": synthetic.generate(root / "1b", task="1b", clips_per_class=6, clips_per_location=1,
-                                 clip_seconds=CLIP_SECONDS, seed=0),
+        "1a": synthetic.generate(
+            root / "1a",
+            task="1a",
+            clips_per_class=3,
+            clips_per_location=1,
+            clip_seconds=CLIP_SECONDS,
+            seed=0,
+        ),
+        "1b": synthetic.generate(
+            root / "1b",
+            task="1b",
+            clips_per_class=6,
+            clips_per_location=1,
+            clip_seconds=CLIP_SECONDS,
+            seed=0,
+        ),
     }
 
 
@@ -164,8 +176,14 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
 
 
 def test_1b_scenes_are_learnable_by_nearest_centroid(tmp_path):
-    summary = synthetic.generate(tmp_path, task="1b", clips_per_class=24, clips_per_location=1,
-                                 clip_seconds=CLIP_SECONDS, seed=0)
+    summary = synthetic.generate(
+        tmp_path,
+        task="1b",
+        clips_per_class=24,
+        clips_per_location=1,
+        clip_seconds=CLIP_SECONDS,
+        seed=0,
+    )
     _, train = _read_tsv(summary.root / "evaluation_setup" / "fold1_train.csv")
     _, evaluate = _read_tsv(summary.root / "evaluation_setup" / "fold1_evaluate.csv")
     x_train = np.stack([_log_band_spectrum(summary.root / f) for f, _ in train])
@@ -208,8 +226,9 @@ def test_1a_devices_colour_the_same_segments(sets):
 
 def test_unlabeled_eval_folder(tmp_path):
     key = tmp_path / "answers.csv"
-    summary = synthetic.make_unlabeled_eval(tmp_path / "eval", task="1a", num_clips=5,
-                                            clip_seconds=0.5, seed=7, answer_key=key)
+    summary = synthetic.make_unlabeled_eval(
+        tmp_path / "eval", task="1a", num_clips=5, clip_seconds=0.5, seed=7, answer_key=key
+    )
     root = summary.root
     header, rows = _read_tsv(root / "evaluation_setup" / "fold1_test.csv")
     assert header == ["filename"] and rows == [[f"audio/{i}.wav"] for i in range(5)]
@@ -249,9 +268,22 @@ def test_refuses_to_mix_with_existing_files_and_bad_sizes(tmp_path):
 def test_command_line_prints_one_summary_line(tmp_path):
     out = tmp_path / "cli"
     result = subprocess.run(
-        [sys.executable, "-m", "asc_keras.data.synthetic", "--task=1b", f"--out={out}",
-         "--clips_per_class=2", "--clips_per_location=1", "--clip_seconds=0.25", "--seed=2"],
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "asc_keras.data.synthetic",
+            "--task=1b",
+            f"--out={out}",
+            "--clips_per_class=2",
+            "--clips_per_location=1",
+            "--clip_seconds=0.25",
+            "--seed=2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and "6 files" in lines[0] and str(out) in lines[0]

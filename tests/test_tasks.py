@@ -39,8 +39,15 @@ def _main(script: str):
 @pytest.fixture(scope="module")
 def tau_dir(tmp_path_factory) -> str:
     root = tmp_path_factory.mktemp("tau2022") / "data"
-    synthetic.generate(root, task="tau2022", clips_per_class=2, clips_per_location=1,
-                       clip_seconds=1.0, subsegments=2, seed=3)
+    synthetic.generate(
+        root,
+        task="tau2022",
+        clips_per_class=2,
+        clips_per_location=1,
+        clip_seconds=1.0,
+        subsegments=2,
+        seed=3,
+    )
     return str(root)
 
 
@@ -70,13 +77,19 @@ def test_table_covers_every_task_and_labels_reads_it():
         tasks.get("2a")
     parsed = labels.parse_filename("audio/airport-barcelona-0-10-3-s2.wav")
     assert (parsed.scene, parsed.identifier, parsed.segment, parsed.device) == (
-        "airport", "barcelona-0", "10-3", "s2")
+        "airport",
+        "barcelona-0",
+        "10-3",
+        "s2",
+    )
     assert labels.parse_filename("audio/airport-lisbon-1000-40000-a.wav").device == "a"
     assert labels.parse_filename("x-y-z.wav") is None
 
 
-@pytest.mark.parametrize("task,bins,backbone,frames", [
-    ("1a", 40, "1a", 862), ("1b", 64, "1b", 862), ("tau2022", 64, "1b", 87)])
+@pytest.mark.parametrize(
+    "task,bins,backbone,frames",
+    [("1a", 40, "1a", 862), ("1b", 64, "1b", 862), ("tau2022", 64, "1b", 87)],
+)
 def test_the_task_implies_its_defaults(task, bins, backbone, frames):
     fv = _fv(f"--task={task}", "--representations=logmel", "--data_dir=/nowhere")
     feature_cfg = flags_lib.feature_config(fv)
@@ -109,15 +122,18 @@ def test_tau2022_layout_and_train_subsets(tau_dir):
     tables = dcase.read_dataset(tau_dir, "tau2022")
     train = tables["train"]
     assert set(train["device"]) >= {"a"} and set(tables["evaluate"]["device"]) == set(
-        labels.DEVICES_1A)
+        labels.DEVICES_1A
+    )
     assert (train["identifier"].str.count("-") == 1).all()
     # A 2024/25-style subset: file names only, labels from meta.csv.
     (root / "split_setup").mkdir()
     subset = train.iloc[::2]
     (root / "split_setup" / "split50.csv").write_text(
-        "filename\n" + "".join(f"{n}\n" for n in subset["filename"]))
-    got = dcase.read_dataset(tau_dir, "tau2022", splits=("train",),
-                             train_csv="split_setup/split50.csv")["train"]
+        "filename\n" + "".join(f"{n}\n" for n in subset["filename"])
+    )
+    got = dcase.read_dataset(
+        tau_dir, "tau2022", splits=("train",), train_csv="split_setup/split50.csv"
+    )["train"]
     assert list(got["filename"]) == list(subset["filename"])
     assert list(got["label"]) == list(subset["label"])
 
@@ -133,8 +149,7 @@ def test_custom_classes_come_from_the_training_list(layout, tmp_path):
     assert set(tables["evaluate"]["label"]) == set(data_cfg.classes)
     assert flags_lib.model_config(flags_lib.feature_config(fv), fv).num_classes == 4
     with pytest.raises(ValueError, match="--data_dir is required"):
-        flags_lib.model_config(flags_lib.feature_config(_fv("--task=custom")),
-                               _fv("--task=custom"))
+        flags_lib.model_config(flags_lib.feature_config(_fv("--task=custom")), _fv("--task=custom"))
 
 
 def test_low_complexity_config_is_within_the_tau2022_limits():
@@ -155,11 +170,22 @@ def test_low_complexity_config_is_within_the_tau2022_limits():
 
 def test_custom_task_trains_end_to_end(custom_dir, tmp_path, absl_flags):
     model_dir = tmp_path / "run"
-    absl_flags(["--task=custom", f"--data_dir={custom_dir}", "--representations=logmel",
-                "--clip_seconds=1",
-                f"--features_dir={tmp_path / 'f'}", f"--model_dir={model_dir}", "--width=0.1",
-                "--train_steps=2", "--batch_size=4", "--eval_every=0", "--num_workers=1",
-                "--checkpoint_every=2"])
+    absl_flags(
+        [
+            "--task=custom",
+            f"--data_dir={custom_dir}",
+            "--representations=logmel",
+            "--clip_seconds=1",
+            f"--features_dir={tmp_path / 'f'}",
+            f"--model_dir={model_dir}",
+            "--width=0.1",
+            "--train_steps=2",
+            "--batch_size=4",
+            "--eval_every=0",
+            "--num_workers=1",
+            "--checkpoint_every=2",
+        ]
+    )
     assert _main("train")(["train.py"]) == 0
     record = json.loads((model_dir / "config.json").read_text())
     assert record["task"] == "custom"
@@ -170,13 +196,33 @@ def test_custom_task_trains_end_to_end(custom_dir, tmp_path, absl_flags):
 
 def test_low_complexity_config_trains_and_exports(tau_dir, tmp_path, absl_flags):
     model_dir, export_dir = tmp_path / "run", tmp_path / "export"
-    common = [f"--flagfile={LOW_COMPLEXITY}", f"--data_dir={tau_dir}",
-              f"--features_dir={tmp_path / 'f'}", "--num_workers=1"]
-    absl_flags([*common, f"--model_dir={model_dir}", "--train_steps=2", "--batch_size=8",
-                "--eval_every=0", "--checkpoint_every=2"])
+    common = [
+        f"--flagfile={LOW_COMPLEXITY}",
+        f"--data_dir={tau_dir}",
+        f"--features_dir={tmp_path / 'f'}",
+        "--num_workers=1",
+    ]
+    absl_flags(
+        [
+            *common,
+            f"--model_dir={model_dir}",
+            "--train_steps=2",
+            "--batch_size=8",
+            "--eval_every=0",
+            "--checkpoint_every=2",
+        ]
+    )
     assert _main("train")(["train.py"]) == 0
-    absl_flags([*common, f"--model_dir={model_dir}", f"--export_dir={export_dir}",
-                "--calibration_examples=10", "--parity_examples=4", "--int8_tolerance=0.5"])
+    absl_flags(
+        [
+            *common,
+            f"--model_dir={model_dir}",
+            f"--export_dir={export_dir}",
+            "--calibration_examples=10",
+            "--parity_examples=4",
+            "--int8_tolerance=0.5",
+        ]
+    )
     assert _main("export")(["export.py"]) == 0
     assert (export_dir / "model_int8.tflite").stat().st_size < 128 * 1024
     config = json.loads((export_dir / "export_config.json").read_text())
@@ -196,8 +242,7 @@ def test_export_refuses_a_tau2022_model_over_the_complexity_rule():
     from asc_keras.export import run as export_run
     from asc_keras.strategies import build_model
 
-    _, _, model_cfg, _ = flags_lib.flagfile_configs(str(LOW_COMPLEXITY),
-                                                              ("--width=1.0",))
+    _, _, model_cfg, _ = flags_lib.flagfile_configs(str(LOW_COMPLEXITY), ("--width=1.0",))
     size = export_run.size_summary(build_model(model_cfg), "tau2022")
     assert size["macs"] > 30_000_000 and not size["within_limit"]
     with pytest.raises(export_run.SizeRuleError, match="multiply-accumulates per clip, over 30 M"):

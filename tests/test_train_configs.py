@@ -54,21 +54,22 @@ def test_flagfile_trains(config, request, tmp_path, parsed_flags):
     fixture = "tiny_1a_features" if _task(config) == "1a" else "tiny_1b_features"
     features = request.getfixturevalue(fixture)
     model_dir = tmp_path / "run"
-    parsed_flags([
-        f"--flagfile={config}",
-        *feature_flags(features),
-        f"--model_dir={model_dir}",
-        "--width=0.04",
-        "--train_steps=2",
-        "--batch_size=2",
-        "--eval_every=0",
-        "--eval_batch_size=32",
-        "--checkpoint_every=2",
-        "--log_every=1",
-    ])
+    parsed_flags(
+        [
+            f"--flagfile={config}",
+            *feature_flags(features),
+            f"--model_dir={model_dir}",
+            "--width=0.04",
+            "--train_steps=2",
+            "--batch_size=2",
+            "--eval_every=0",
+            "--eval_batch_size=32",
+            "--checkpoint_every=2",
+            "--log_every=1",
+        ]
+    )
     assert _train_module().main(["train.py"]) == 0
-    for name in ("config.json", "flags.txt", "normalization.json", "model.keras",
-                 "metrics.json"):
+    for name in ("config.json", "flags.txt", "normalization.json", "model.keras", "metrics.json"):
         assert (model_dir / name).exists(), name
     with open(model_dir / "config.json") as f:
         record = json.load(f)
@@ -76,4 +77,3 @@ def test_flagfile_trains(config, request, tmp_path, parsed_flags):
     with open(model_dir / "metrics.json") as f:
         saved = json.load(f)
     check_metrics_against_predictions(saved, model_dir / "predictions.tsv", record["classes"])
-

@@ -22,22 +22,41 @@ def _quiet(*_):
 
 
 def _model_cfg(feature_cfg, *, width=0.125, **kw):
-    return ModelConfig(backbone="1b", inputs=("logmel",),
-                       input_bins={"logmel": feature_cfg.bins("logmel")},
-                       num_frames=feature_cfg.num_frames, num_classes=3, width=width, **kw)
+    return ModelConfig(
+        backbone="1b",
+        inputs=("logmel",),
+        input_bins={"logmel": feature_cfg.bins("logmel")},
+        num_frames=feature_cfg.num_frames,
+        num_classes=3,
+        width=width,
+        **kw,
+    )
 
 
 def _train_cfg(model_dir, **kw):
-    defaults = dict(model_dir=str(model_dir), train_steps=3, batch_size=4, eval_every=2,
-                    checkpoint_every=2, log_every=1, eval_batch_size=16)
+    defaults = dict(
+        model_dir=str(model_dir),
+        train_steps=3,
+        batch_size=4,
+        eval_every=2,
+        checkpoint_every=2,
+        log_every=1,
+        eval_batch_size=16,
+    )
     defaults.update(kw)
     return TrainConfig(**defaults)
 
 
 def _run(features, model_dir, *, model_kw=None, **train_kw):
     _, feature_cfg, data_cfg = features
-    return run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg, **(model_kw or {})),
-                       _train_cfg(model_dir, **train_kw), progress=False, log=_quiet)
+    return run_lib.run(
+        feature_cfg,
+        data_cfg,
+        _model_cfg(feature_cfg, **(model_kw or {})),
+        _train_cfg(model_dir, **train_kw),
+        progress=False,
+        log=_quiet,
+    )
 
 
 def _copy_features(features, tmp_path, monkeypatch):
@@ -95,11 +114,25 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
 
     folder, feature_cfg, data_cfg = tiny_1b_features
     model_dir = tmp_path / "run"
-    out = run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg), _train_cfg(model_dir),
-                      flags_text="--width=0.125\n", progress=False, log=_quiet)
+    out = run_lib.run(
+        feature_cfg,
+        data_cfg,
+        _model_cfg(feature_cfg),
+        _train_cfg(model_dir),
+        flags_text="--width=0.125\n",
+        progress=False,
+        log=_quiet,
+    )
     assert out["step"] == 3 and out["resumed_from"] == 0 and out["features"] == folder
-    for name in ("config.json", "flags.txt", "normalization.json", "model.keras", "metrics.json",
-                 "confusion.png", "predictions.tsv"):
+    for name in (
+        "config.json",
+        "flags.txt",
+        "normalization.json",
+        "model.keras",
+        "metrics.json",
+        "confusion.png",
+        "predictions.tsv",
+    ):
         assert (model_dir / name).exists(), name
     assert (model_dir / "flags.txt").read_text() == "--width=0.125\n"
     record = json.loads((model_dir / "config.json").read_text())
@@ -112,14 +145,16 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
     norm = json.loads((model_dir / "normalization.json").read_text())
     manifest = load_manifest(folder)
     assert set(norm) == {"logmel"}
-    np.testing.assert_allclose(norm["logmel"]["std"], manifest.normalization["logmel"]["std"],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        norm["logmel"]["std"], manifest.normalization["logmel"]["std"], rtol=1e-6
+    )
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["all"]["num_examples"] == manifest.split("evaluate").num_examples
     assert out["metrics"]["all"]["accuracy"] == metrics["all"]["accuracy"]
     # Checkpoints at steps 2 and 3 (the end).
-    assert sorted(os.path.basename(p) for p in glob.glob(str(model_dir / "checkpoints/*.index"))
-                  ) == ["ckpt-2.index", "ckpt-3.index"]
+    assert sorted(
+        os.path.basename(p) for p in glob.glob(str(model_dir / "checkpoints/*.index"))
+    ) == ["ckpt-2.index", "ckpt-3.index"]
     # The saved model loads in safe mode and predicts what the in-memory model wrote into
     # predictions.tsv, clip by clip (the final evaluation is of the in-memory model).
     model = load_model(str(model_dir / "model.keras"), compile=False)
@@ -127,10 +162,12 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
     from asc_keras.evaluation import run as eval_run
 
     stats = {r: {k: np.asarray(v, np.float32) for k, v in s.items()} for r, s in norm.items()}
-    loaded, probs, meta = eval_run.evaluate_keras_model(model, manifest, normalization=stats,
-                                                        batch_size=5)
-    rows = [line.split("\t") for line in
-            (model_dir / "predictions.tsv").read_text().splitlines()[1:]]
+    loaded, probs, meta = eval_run.evaluate_keras_model(
+        model, manifest, normalization=stats, batch_size=5
+    )
+    rows = [
+        line.split("\t") for line in (model_dir / "predictions.tsv").read_text().splitlines()[1:]
+    ]
     assert [r[0] for r in rows] == list(meta["filename"])
     written = np.array([[float(v) for v in r[4:]] for r in rows])  # the in-memory model's, [N, 3]
     np.testing.assert_allclose(probs, written, rtol=1e-6, atol=1e-7)
@@ -142,8 +179,9 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
     assert {"loss", "learning_rate", "steps_per_second"} <= set(train_tags)
     assert train_tags["loss"] == [1, 2, 3]
     eval_tags = _scalar_tags(model_dir / "eval")
-    assert {"accuracy", "log_loss", "micro_accuracy_per_device/a",
-            "confusion_matrix"} <= set(eval_tags)
+    assert {"accuracy", "log_loss", "micro_accuracy_per_device/a", "confusion_matrix"} <= set(
+        eval_tags
+    )
     assert eval_tags["accuracy"] == [2, 3]
 
 
@@ -154,8 +192,10 @@ def test_resume_continues_and_refuses_other_config(tiny_1b_features, tmp_path):
     assert out["resumed_from"] == 2 and out["step"] == 4
     again = _run(tiny_1b_features, model_dir, train_steps=4, eval_every=0)  # finished: no-op
     assert again["resumed_from"] == 4 and again["step"] == 4
-    with pytest.raises(checkpoints.IncompatibleModelDirError,
-                       match=r"config\.json.*model_config\.width: 0\.125 -> 0\.25"):
+    with pytest.raises(
+        checkpoints.IncompatibleModelDirError,
+        match=r"config\.json.*model_config\.width: 0\.125 -> 0\.25",
+    ):
         _run(tiny_1b_features, model_dir, train_steps=4, model_kw=dict(width=0.25))
     with pytest.raises(checkpoints.IncompatibleModelDirError, match="seed"):
         _run(tiny_1b_features, model_dir, train_steps=4, seed=1)
@@ -218,8 +258,14 @@ def test_nan_loss_names_the_step(tiny_1b_features, tmp_path):
     train = tf.data.Dataset.from_tensor_slices(({"logmel": x}, labels)).repeat()
     model_dir = tmp_path / "run"
     with pytest.raises(callbacks.NonFiniteLossError, match="training step 3: non-finite loss"):
-        run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg),
-                    _train_cfg(model_dir, train_steps=4), datasets={"train": train}, log=_quiet)
+        run_lib.run(
+            feature_cfg,
+            data_cfg,
+            _model_cfg(feature_cfg),
+            _train_cfg(model_dir, train_steps=4),
+            datasets={"train": train},
+            log=_quiet,
+        )
     assert (model_dir / "checkpoints" / "ckpt-2.index").exists()
     assert not (model_dir / "model.keras").exists()
 
@@ -228,8 +274,15 @@ def test_mirrored_mixed_precision_jit(tiny_1b_features, tmp_path):
     import keras
 
     before = keras.config.dtype_policy().name
-    out = _run(tiny_1b_features, tmp_path / "run", train_steps=2, eval_every=0,
-               distribution="mirrored", precision="mixed_float16", jit_compile=True)
+    out = _run(
+        tiny_1b_features,
+        tmp_path / "run",
+        train_steps=2,
+        eval_every=0,
+        distribution="mirrored",
+        precision="mixed_float16",
+        jit_compile=True,
+    )
     assert out["step"] == 2 and np.isfinite(out["train_loss"]["total"])
     assert keras.config.dtype_policy().name == before  # restored
 
@@ -255,9 +308,18 @@ def test_train_flags_round_trip(monkeypatch, tmp_path):
     flags_lib.define_all()
     flags.FLAGS.unparse_flags()
     try:
-        flags.FLAGS(["train.py", f"--model_dir={tmp_path}", "--train_steps=7", "--batch_size=8",
-                     "--mixed_precision", "--distribution=mirrored", "--seed=3",
-                     "--steps_per_loop=5"])
+        flags.FLAGS(
+            [
+                "train.py",
+                f"--model_dir={tmp_path}",
+                "--train_steps=7",
+                "--batch_size=8",
+                "--mixed_precision",
+                "--distribution=mirrored",
+                "--seed=3",
+                "--steps_per_loop=5",
+            ]
+        )
         cfg = flags_lib.train_config()
         assert (cfg.train_steps, cfg.batch_size, cfg.seed) == (7, 8, 3)
         assert cfg.precision == "mixed_float16" and cfg.distribution == "mirrored"
@@ -268,8 +330,14 @@ def test_train_flags_round_trip(monkeypatch, tmp_path):
         flags.FLAGS(["train.py", f"--flagfile={tmp_path / 'flags.txt'}"])
         assert flags_lib.train_config() == cfg
         flags.FLAGS.unparse_flags()
-        flags.FLAGS(["train.py", f"--model_dir={tmp_path}", "--mixed_precision",
-                     "--precision=mixed_bfloat16"])
+        flags.FLAGS(
+            [
+                "train.py",
+                f"--model_dir={tmp_path}",
+                "--mixed_precision",
+                "--precision=mixed_bfloat16",
+            ]
+        )
         with pytest.raises(ValueError, match="contradicts --precision=mixed_bfloat16"):
             flags_lib.train_config()
     finally:
@@ -292,25 +360,42 @@ def test_two_workers_multi_worker(tiny_1b_features, tmp_path):
             ports.append(s.getsockname()[1])
     cluster = {"worker": [f"localhost:{p}" for p in ports]}
     model_dir = tmp_path / "run"
-    cmd = [sys.executable, str(repo / "train.py"), "--flagfile=configs/1b_logmel.flags",
-           *feature_flags(tiny_1b_features), f"--model_dir={model_dir}", "--width=0.125",
-           "--batch_size=4", "--train_steps=4", "--checkpoint_every=2",
-           "--eval_every=0", "--distribution=multi_worker"]
+    cmd = [
+        sys.executable,
+        str(repo / "train.py"),
+        "--flagfile=configs/1b_logmel.flags",
+        *feature_flags(tiny_1b_features),
+        f"--model_dir={model_dir}",
+        "--width=0.125",
+        "--batch_size=4",
+        "--train_steps=4",
+        "--checkpoint_every=2",
+        "--eval_every=0",
+        "--distribution=multi_worker",
+    ]
     procs = []
     for index in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
-        env = dict(os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="2",
-                   CUDA_VISIBLE_DEVICES="")
-        procs.append(subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            os.environ, TF_CONFIG=tf_config, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""
+        )
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        )
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out[-3000:]
     assert "step 4/4" in outputs[0]
     assert (model_dir / "model.keras").exists() and (model_dir / "metrics.json").exists()
     assert sorted(os.listdir(model_dir / "checkpoints")) == [
-        "checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index",
-        "ckpt-4.data-00000-of-00001", "ckpt-4.index"]
+        "checkpoint",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+        "ckpt-4.data-00000-of-00001",
+        "ckpt-4.index",
+    ]
     assert not glob.glob(str(model_dir / "workertemp_*"))  # the other worker's scratch is gone
 
 
@@ -322,11 +407,15 @@ def test_run_computes_missing_features(tiny_1b_dir, tmp_path, monkeypatch):
     # any other directory (evaluate.py and export.py read them from there).
     monkeypatch.chdir(tmp_path)
     feature_cfg = FeatureConfig(clip_seconds=1.0, logmel_bins=64, representations=("logmel",))
-    data_cfg = DataConfig(data_dir=tiny_1b_dir, features_dir="features", task="1b",
-                          num_workers=1)
-    out = run_lib.run(feature_cfg, data_cfg, _model_cfg(feature_cfg),
-                      _train_cfg("run", train_steps=1, eval_every=0),
-                      progress=False, log=_quiet)
+    data_cfg = DataConfig(data_dir=tiny_1b_dir, features_dir="features", task="1b", num_workers=1)
+    out = run_lib.run(
+        feature_cfg,
+        data_cfg,
+        _model_cfg(feature_cfg),
+        _train_cfg("run", train_steps=1, eval_every=0),
+        progress=False,
+        log=_quiet,
+    )
     assert out["metrics"]["all"]["num_examples"] > 0
     monkeypatch.chdir(tmp_path.parent)
     recorded = runs.read_run(str(tmp_path / "run")).features

@@ -56,8 +56,9 @@ class BeamNotInstalled(ImportError, ValueError):
 def require_beam() -> None:
     """Raise `BeamNotInstalled` (one line, with the install command) when Beam is missing."""
     if beam is None:
-        raise BeamNotInstalled(f"--engine=beam needs Apache Beam, which is not installed: "
-                               f"{INSTALL_HINT}")
+        raise BeamNotInstalled(
+            f"--engine=beam needs Apache Beam, which is not installed: {INSTALL_HINT}"
+        )
 
 
 def pipeline_args(data_cfg: DataConfig) -> list[str]:
@@ -67,8 +68,12 @@ def pipeline_args(data_cfg: DataConfig) -> list[str]:
     if data_cfg.beam_pipeline_options.strip():
         return shlex.split(data_cfg.beam_pipeline_options)
     mode = "multi_processing" if data_cfg.num_workers > 1 else "in_memory"
-    return ["--runner=DirectRunner", f"--direct_num_workers={data_cfg.num_workers}",
-            f"--direct_running_mode={mode}", "--default_sdk_harness_log_level=WARNING"]
+    return [
+        "--runner=DirectRunner",
+        f"--direct_num_workers={data_cfg.num_workers}",
+        f"--direct_running_mode={mode}",
+        "--default_sdk_harness_log_level=WARNING",
+    ]
 
 
 # --- pipeline stages (run on Beam workers) -------------------------------------------------------
@@ -93,8 +98,7 @@ class _WriteShardFn(_DoFn):
         from asc_keras.features import compute_features
 
         with threadpool_limits(limits=1):
-            compute_features(np.zeros(self._feature_cfg.num_samples, np.float32),
-                             self._feature_cfg)
+            compute_features(np.zeros(self._feature_cfg.num_samples, np.float32), self._feature_cfg)
 
     def process(self, element):
         from threadpoolctl import threadpool_limits
@@ -106,8 +110,9 @@ class _WriteShardFn(_DoFn):
         # processes already fill the cores.
         with threadpool_limits(limits=1):
             try:
-                precompute._write_shards(self._folder, [plan], self._feature_cfg, self._data_cfg,
-                                         progress=False)
+                precompute._write_shards(
+                    self._folder, [plan], self._feature_cfg, self._data_cfg, progress=False
+                )
             except dcase.DatasetError as e:
                 yield beam.pvalue.TaggedOutput("errors", (order, str(e)))
                 return
@@ -166,9 +171,16 @@ def _write_result(_, path: str, errors, stats) -> None:
 # --- launching process ---------------------------------------------------------------------------
 
 
-def write_shards(folder: str, plans: Sequence[shards.ShardPlan], feature_cfg: FeatureConfig,
-                 data_cfg: DataConfig, *, train: Sequence[shards.ShardPlan] = (),
-                 finished: frozenset[str] | set[str] = frozenset(), log=print):
+def write_shards(
+    folder: str,
+    plans: Sequence[shards.ShardPlan],
+    feature_cfg: FeatureConfig,
+    data_cfg: DataConfig,
+    *,
+    train: Sequence[shards.ShardPlan] = (),
+    finished: frozenset[str] | set[str] = frozenset(),
+    log=print,
+):
     """Compute and write the pending shards `plans` with a Beam pipeline; wait for it.
 
     Args:
@@ -205,25 +217,36 @@ def write_shards(folder: str, plans: Sequence[shards.ShardPlan], feature_cfg: Fe
                 p
                 | "Plans" >> beam.Create(list(enumerate(plans)))
                 | "Spread" >> beam.Reshuffle()
-                | "WriteShards" >> beam.ParDo(_WriteShardFn(folder, feature_cfg, data_cfg))
-                .with_outputs("errors", main="names"))
+                | "WriteShards"
+                >> beam.ParDo(_WriteShardFn(folder, feature_cfg, data_cfg)).with_outputs(
+                    "errors", main="names"
+                )
+            )
             errors = written.errors | "Errors" >> beam.combiners.ToList()
             if with_stats:
                 new_train = written.names | "TrainOnly" >> beam.Filter(
-                    lambda name: name.startswith("train-"))
+                    lambda name: name.startswith("train-")
+                )
                 old_train = p | "Finished" >> beam.Create(done_train)
                 stats = (
                     (new_train, old_train)
                     | "AllTrain" >> beam.Flatten()
                     | "PartialSums" >> beam.Map(_read_partial_stats, folder)
-                    | "TrainStats" >> beam.CombineGlobally(_TrainStatsFn(feature_cfg)))
+                    | "TrainStats" >> beam.CombineGlobally(_TrainStatsFn(feature_cfg))
+                )
             else:
                 stats = p | "NoStats" >> beam.Create([])
-            (p
-             | "Once" >> beam.Create([None])
-             | "Result" >> beam.Map(_write_result, result_path,
-                                    errors=beam.pvalue.AsSingleton(errors),
-                                    stats=beam.pvalue.AsList(stats)))
+            (
+                p
+                | "Once" >> beam.Create([None])
+                | "Result"
+                >> beam.Map(
+                    _write_result,
+                    result_path,
+                    errors=beam.pvalue.AsSingleton(errors),
+                    stats=beam.pvalue.AsList(stats),
+                )
+            )
         with open(result_path) as f:
             result = json.load(f)
     finally:
@@ -232,8 +255,9 @@ def write_shards(folder: str, plans: Sequence[shards.ShardPlan], feature_cfg: Fe
     if result["errors"]:
         first = result["errors"][0][1]
         more = len(result["errors"]) - 1
-        raise dcase.DatasetError(first + (f" ({more} more shard(s) stopped on bad files)"
-                                          if more else ""))
+        raise dcase.DatasetError(
+            first + (f" ({more} more shard(s) stopped on bad files)" if more else "")
+        )
     if result["stats"] is None:
         return None
     return {r: RunningStats.from_dict(d) for r, d in result["stats"].items()}

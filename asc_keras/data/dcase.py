@@ -51,7 +51,8 @@ def _read_tsv(path: str, expected: tuple[str, ...]) -> pd.DataFrame:
     if header[: len(expected)] != expected:
         raise DatasetError(
             f"{path}: expected header {chr(9).join(expected)!r} (tab-separated), "
-            f"got {chr(9).join(header)!r}")
+            f"got {chr(9).join(header)!r}"
+        )
     if df.empty:
         raise DatasetError(f"{path}: no rows after the header")
     blank = df[list(expected)].eq("").any(axis=1)
@@ -67,14 +68,16 @@ def _check_duplicates(df: pd.DataFrame, path: str) -> None:
         rows = df.index[dup].to_numpy()[:2] + 2
         name = df.loc[dup, "filename"].iloc[0]
         raise DatasetError(
-            f"{path}: {name} is listed more than once (lines {rows[0]} and {rows[1]})")
+            f"{path}: {name} is listed more than once (lines {rows[0]} and {rows[1]})"
+        )
 
 
 def _check_files_exist(df: pd.DataFrame, data_dir: str, path: str) -> None:
     for i, name in enumerate(df["filename"]):
         if not os.path.isfile(os.path.join(data_dir, name)):
             raise DatasetError(
-                f"{path}: line {i + 2}: {name} is listed but missing from {data_dir}")
+                f"{path}: line {i + 2}: {name} is listed but missing from {data_dir}"
+            )
 
 
 def _meta_labels(data_dir: str, path: str) -> dict[str, str]:
@@ -93,14 +96,16 @@ def _metadata(data_dir: str) -> dict[str, tuple[str, str, str]]:
         return {}
     df = _read_tsv(path, ("filename", "scene_label", "identifier", "source_label"))
     out = {}
-    for name, ident, device in zip(df["filename"], df["identifier"], df["source_label"],
-                                   strict=True):
+    for name, ident, device in zip(
+        df["filename"], df["identifier"], df["source_label"], strict=True
+    ):
         out[name] = (device, ident.split("-")[0], ident)
     return out
 
 
-def _attach_metadata(df: pd.DataFrame, meta: dict, fields: tuple[str, ...] | None = None, *,
-                     where=None) -> pd.DataFrame:
+def _attach_metadata(
+    df: pd.DataFrame, meta: dict, fields: tuple[str, ...] | None = None, *, where=None
+) -> pd.DataFrame:
     """Device, city and identifier of every row: meta.csv's, else parsed from the file name.
 
     `where(i)` (a labeled split of a task with a file-name pattern) says where row i comes
@@ -116,9 +121,11 @@ def _attach_metadata(df: pd.DataFrame, meta: dict, fields: tuple[str, ...] | Non
                 pattern = "-".join(f"<{f}>" for f in fields)
                 raise DatasetError(
                     f"{where(i)}: {name}: no row in {META_CSV} and the name does not follow "
-                    f"{pattern}.wav, so its device is unknown")
+                    f"{pattern}.wav, so its device is unknown"
+                )
             device, city, ident = (
-                (parsed.device, parsed.city, parsed.identifier) if parsed else ("", "", ""))
+                (parsed.device, parsed.city, parsed.identifier) if parsed else ("", "", "")
+            )
         devices.append(device)
         cities.append(city)
         idents.append(ident)
@@ -153,18 +160,19 @@ def _list_labels(data_dir: str, csv_path: str, split: str):
         meta = _meta_labels(data_dir, path)
         missing = [n for n in df["filename"] if n not in meta]
         if missing:
-            raise DatasetError(f"{path}: {missing[0]} has no row in {META_CSV} "
-                               f"({len(missing)} such files)")
+            raise DatasetError(
+                f"{path}: {missing[0]} has no row in {META_CSV} ({len(missing)} such files)"
+            )
         df = df.assign(scene_label=[meta[n] for n in df["filename"]])
     blank = df["scene_label"].eq("")
     if blank.any():
-        raise DatasetError(f"{path}: line {int(blank.to_numpy().nonzero()[0][0]) + 2}: "
-                           "empty field")
+        raise DatasetError(f"{path}: line {int(blank.to_numpy().nonzero()[0][0]) + 2}: empty field")
     return df, lambda i: f"{path}: line {i + 2}"
 
 
-def resolve_classes(data_dir: str, task: str, *,
-                    train_csv: str = "evaluation_setup/fold1_train.csv") -> tuple[str, ...]:
+def resolve_classes(
+    data_dir: str, task: str, *, train_csv: str = "evaluation_setup/fold1_train.csv"
+) -> tuple[str, ...]:
     """The class list of `task`: the table's, or (`custom`) the sorted labels of the training
     list (or of the `train/` class subfolders)."""
     spec = tasks_lib.get(task)
@@ -181,8 +189,14 @@ def resolve_classes(data_dir: str, task: str, *,
     return tuple(labels)
 
 
-def read_split(data_dir: str, csv_path: str, task: str | tasks_lib.Task, *,
-               labeled: bool = True, split: str = "") -> pd.DataFrame:
+def read_split(
+    data_dir: str,
+    csv_path: str,
+    task: str | tasks_lib.Task,
+    *,
+    labeled: bool = True,
+    split: str = "",
+) -> pd.DataFrame:
     """Read one split list (or, for `split`, its class subfolders) and check it.
 
     Args:
@@ -212,7 +226,8 @@ def read_split(data_dir: str, csv_path: str, task: str | tasks_lib.Task, *,
             except ValueError:
                 raise DatasetError(
                     f"{where(i)}: unknown label {label!r} for task {spec.name} "
-                    f"(expected one of {', '.join(names)})") from None
+                    f"(expected one of {', '.join(names)})"
+                ) from None
         df = df.assign(label_index=indices, label=[names[i] for i in indices])
     else:
         df = _read_tsv(path, ("filename",))
@@ -232,8 +247,10 @@ def read_unlabeled(data_dir: str) -> pd.DataFrame:
         df = df.assign(label_index=-1, label="")
         _check_files_exist(df, data_dir, path)
     else:
-        names = sorted(os.path.relpath(p, data_dir)
-                       for p in glob.glob(os.path.join(data_dir, "audio", "*.wav")))
+        names = sorted(
+            os.path.relpath(p, data_dir)
+            for p in glob.glob(os.path.join(data_dir, "audio", "*.wav"))
+        )
         if not names:
             raise DatasetError(f"{data_dir}: no {TEST_CSV} and no audio/*.wav files")
         df = pd.DataFrame({"filename": names, "label_index": -1, "label": ""})
@@ -248,9 +265,14 @@ def check_folder(data_dir: str) -> None:
         raise DatasetError(f"{data_dir}: not a folder (the dataset folder is expected)")
 
 
-def read_dataset(data_dir: str, task: str | tasks_lib.Task, *, splits=LABELED_SPLITS,
-                 train_csv: str = "evaluation_setup/fold1_train.csv",
-                 eval_csv: str = "evaluation_setup/fold1_evaluate.csv") -> dict[str, pd.DataFrame]:
+def read_dataset(
+    data_dir: str,
+    task: str | tasks_lib.Task,
+    *,
+    splits=LABELED_SPLITS,
+    train_csv: str = "evaluation_setup/fold1_train.csv",
+    eval_csv: str = "evaluation_setup/fold1_evaluate.csv",
+) -> dict[str, pd.DataFrame]:
     """Read the requested splits (`train`, `evaluate`, `test`) and check train/evaluate overlap."""
     check_folder(data_dir)
     unknown = [s for s in splits if s not in SPLITS]
@@ -268,21 +290,34 @@ def read_dataset(data_dir: str, task: str | tasks_lib.Task, *, splits=LABELED_SP
         if shared:
             raise DatasetError(
                 f"{os.path.join(data_dir, train_csv)}: shares {len(shared)} files with "
-                f"{eval_csv}, e.g. {sorted(shared)[0]}; train and evaluate must be disjoint")
+                f"{eval_csv}, e.g. {sorted(shared)[0]}; train and evaluate must be disjoint"
+            )
     return tables
 
 
-def available_splits(data_dir: str, *, train_csv: str = "evaluation_setup/fold1_train.csv",
-                     eval_csv: str = "evaluation_setup/fold1_evaluate.csv") -> tuple[str, ...]:
+def available_splits(
+    data_dir: str,
+    *,
+    train_csv: str = "evaluation_setup/fold1_train.csv",
+    eval_csv: str = "evaluation_setup/fold1_evaluate.csv",
+) -> tuple[str, ...]:
     """The splits a folder offers: train/evaluate where their lists exist, and test (unlabeled)."""
-    found = tuple(s for s, csv in (("train", train_csv), ("evaluate", eval_csv))
-                  if os.path.exists(os.path.join(data_dir, csv)) or is_class_folder(data_dir, s))
+    found = tuple(
+        s
+        for s, csv in (("train", train_csv), ("evaluate", eval_csv))
+        if os.path.exists(os.path.join(data_dir, csv)) or is_class_folder(data_dir, s)
+    )
     return found + ("test",)
 
 
-def shared_clip_seconds(data_dir: str, task: str, *, tolerance: float,
-                        train_csv: str = "evaluation_setup/fold1_train.csv",
-                        eval_csv: str = "evaluation_setup/fold1_evaluate.csv") -> tuple[float, int]:
+def shared_clip_seconds(
+    data_dir: str,
+    task: str,
+    *,
+    tolerance: float,
+    train_csv: str = "evaluation_setup/fold1_train.csv",
+    eval_csv: str = "evaluation_setup/fold1_evaluate.csv",
+) -> tuple[float, int]:
     """`(seconds, clips)`: the length the clips of a folder's labeled splits share.
 
     The length is the most common duration (to 10 ms, read from the file headers); every clip
@@ -296,8 +331,9 @@ def shared_clip_seconds(data_dir: str, task: str, *, tolerance: float,
     spec = tasks_lib.get(task)
     if spec.data_defined:
         spec = spec.with_classes(resolve_classes(data_dir, task, train_csv=train_csv))
-    splits = [s for s in available_splits(data_dir, train_csv=train_csv, eval_csv=eval_csv)
-              if s != "test"]
+    splits = [
+        s for s in available_splits(data_dir, train_csv=train_csv, eval_csv=eval_csv) if s != "test"
+    ]
     tables = read_dataset(data_dir, spec, splits=splits, train_csv=train_csv, eval_csv=eval_csv)
     lengths = {}  # {file name: seconds}
     for table in tables.values():
@@ -316,7 +352,8 @@ def shared_clip_seconds(data_dir: str, task: str, *, tolerance: float,
         raise DatasetError(
             f"{data_dir}: the clips differ in length: {usual} is {seconds:.2f} s, {far[0]} is "
             f"{lengths[far[0]]:.2f} s ({len(far)} of {len(lengths)} clips differ by more than "
-            f"{tolerance:.0%})")
+            f"{tolerance:.0%})"
+        )
     return seconds, len(lengths)
 
 

@@ -68,15 +68,15 @@ class Manifest:
         if name not in self.splits:
             raise ManifestError(
                 f"{os.path.join(self.path, MANIFEST_NAME)}: no split {name!r} "
-                f"(has {sorted(self.splits)})")
+                f"(has {sorted(self.splits)})"
+            )
         return self.splits[name]
 
     def shard_paths(self, split: str) -> list[str]:
         """Absolute paths of the split's TFRecord shards, in order."""
         return [os.path.join(self.path, s) for s in self.split(split).shards]
 
-    def check_compatible(self, feature_cfg: FeatureConfig, task: str,
-                         representations=None) -> None:
+    def check_compatible(self, feature_cfg: FeatureConfig, task: str, representations=None) -> None:
         """Raise ManifestError unless these features were made with `feature_cfg` for `task`.
 
         `representations` (default: all of feature_cfg's) must all be stored.
@@ -85,7 +85,8 @@ class Manifest:
         if self.feature_code_version != FEATURE_CODE_VERSION:
             raise ManifestError(
                 f"{where}: features made by feature code version {self.feature_code_version}, "
-                f"this code is version {FEATURE_CODE_VERSION}; precompute them again")
+                f"this code is version {FEATURE_CODE_VERSION}; precompute them again"
+            )
         if task != self.task:
             raise ManifestError(f"{where}: features are for task {self.task}, config wants {task}")
         mine = self.feature_config.to_dict()
@@ -149,9 +150,11 @@ def write_manifest(m: Manifest) -> str:
         old = None  # none yet, or unreadable: written below
     if old == new:
         return path
-    only_path = (isinstance(old, dict) and isinstance(old.get("dataset"), dict)
-                 and old == dict(new, dataset=dict(new["dataset"],
-                                                   data_dir=old["dataset"].get("data_dir"))))
+    only_path = (
+        isinstance(old, dict)
+        and isinstance(old.get("dataset"), dict)
+        and old == dict(new, dataset=dict(new["dataset"], data_dir=old["dataset"].get("data_dir")))
+    )
     os.makedirs(m.path, exist_ok=True)
     try:
         write_json_atomic(path, new)
@@ -172,8 +175,9 @@ def load_manifest(features_path: str) -> Manifest:
     except (OSError, json.JSONDecodeError) as e:
         raise ManifestError(f"{path}: unreadable manifest ({e})") from None
     if d.get("format_version") != FORMAT_VERSION:
-        raise ManifestError(f"{path}: format_version {d.get('format_version')!r}, "
-                            f"expected {FORMAT_VERSION}")
+        raise ManifestError(
+            f"{path}: format_version {d.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
     fc = dict(d["feature_config"])
     fc["representations"] = tuple(fc["representations"])
     return Manifest(
@@ -184,8 +188,12 @@ def load_manifest(features_path: str) -> Manifest:
         dtype=d["dtype"],
         shapes={k: tuple(v) for k, v in d["shapes"].items()},
         splits={
-            k: SplitInfo(name=k, num_examples=int(s["num_examples"]), shards=tuple(s["shards"]),
-                         files=tuple(s.get("files", ())))
+            k: SplitInfo(
+                name=k,
+                num_examples=int(s["num_examples"]),
+                shards=tuple(s["shards"]),
+                files=tuple(s.get("files", ())),
+            )
             for k, s in d["splits"].items()
         },
         normalization={

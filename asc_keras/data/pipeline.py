@@ -74,7 +74,8 @@ def check_shard(path: str) -> int:
                 if size - offset < 12:
                     raise CorruptShardError(
                         f"{path}: truncated TFRecord shard: {size - offset} stray byte(s) after "
-                        f"record {count} at byte {offset}; {_remedy(path)}")
+                        f"record {count} at byte {offset}; {_remedy(path)}"
+                    )
                 f.seek(offset)
                 (length,) = struct.unpack("<Q", f.read(8))
                 end = offset + 16 + length
@@ -82,7 +83,8 @@ def check_shard(path: str) -> int:
                     raise CorruptShardError(
                         f"{path}: truncated or corrupt TFRecord shard: record {count} at byte "
                         f"{offset} needs {16 + length} bytes, the file ends at {size}; "
-                        f"{_remedy(path)}")
+                        f"{_remedy(path)}"
+                    )
                 offset, count = end, count + 1
     except OSError as e:
         raise CorruptShardError(f"{path}: unreadable TFRecord shard ({e})") from None
@@ -109,13 +111,15 @@ def check_shards(manifest: Manifest, split: str) -> None:
         if expected is not None and count != expected:
             raise CorruptShardError(
                 f"{path}: truncated TFRecord shard: {count} records, {expected} were written; "
-                f"{_remedy(path)}")
+                f"{_remedy(path)}"
+            )
         total += count
     expected = manifest.split(split).num_examples
     if total != expected:
         raise CorruptShardError(
             f"{os.path.join(manifest.path, 'manifest.json')}: split {split!r} has {total} "
-            f"records in its shards, the manifest says {expected}; {_remedy(paths[0])}")
+            f"records in its shards, the manifest says {expected}; {_remedy(paths[0])}"
+        )
 
 
 def find_bad_shard(paths: Sequence[str], parse) -> str | None:
@@ -174,8 +178,11 @@ def _assert_finite(example):
     for name, x in example.items():
         if x.dtype == tf.float32:
             ok = tf.reduce_all(tf.math.is_finite(x))
-            checks.append(tf.debugging.Assert(
-                ok, ["non-finite feature values in", name, "of clip", example[schema.FILENAME]]))
+            checks.append(
+                tf.debugging.Assert(
+                    ok, ["non-finite feature values in", name, "of clip", example[schema.FILENAME]]
+                )
+            )
     with tf.control_dependencies(checks):
         return {k: tf.identity(v) for k, v in example.items()}
 
@@ -202,16 +209,27 @@ def _records(paths: Sequence[str], *, seed: int | None, input_context=None):
     else:
         ds = tf.data.Dataset.from_tensor_slices(paths).interleave(
             lambda p: tf.data.TFRecordDataset(p, buffer_size=_READ_BUFFER),
-            cycle_length=min(len(paths), _CYCLE_LENGTH), block_length=1,
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            cycle_length=min(len(paths), _CYCLE_LENGTH),
+            block_length=1,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     if shard_records:
         ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     return ds
 
 
-def _examples(manifest: Manifest, split: str, representations: Sequence[str],
-              normalization: Mapping | None, *, seed: int | None, input_context=None,
-              check: bool = True, finish=None):
+def _examples(
+    manifest: Manifest,
+    split: str,
+    representations: Sequence[str],
+    normalization: Mapping | None,
+    *,
+    seed: int | None,
+    input_context=None,
+    check: bool = True,
+    finish=None,
+):
     """Parsed, checked and normalized examples of a split: `finish({rep: [T, F], meta...})`.
 
     Parsing, the finiteness check, normalization and `finish` run as one map (one tf.data
@@ -222,8 +240,10 @@ def _examples(manifest: Manifest, split: str, representations: Sequence[str],
     representations = tuple(representations)
     missing = [r for r in representations if r not in manifest.shapes]
     if missing:
-        raise ValueError(f"{manifest.path}: representations {missing} were not precomputed "
-                         f"(have {sorted(manifest.shapes)})")
+        raise ValueError(
+            f"{manifest.path}: representations {missing} were not precomputed "
+            f"(have {sorted(manifest.shapes)})"
+        )
     if check:
         check_shards(manifest, split)
     normalization = manifest.normalization if normalization is None else normalization
@@ -250,11 +270,22 @@ def make_parse(manifest: Manifest, representations: Sequence[str]):
 # Public builders.
 
 
-def train_dataset(manifest: Manifest, *, representations: Sequence[str], batch_size: int,
-                  seed: int, mixup_alpha: float = 0.2, num_classes: int | None = None,
-                  shuffle_buffer: int = 0, split: str = "train",
-                  normalization: Mapping | None = None, skip_batches: int = 0,
-                  input_context=None, cache: bool = True, check: bool = True):
+def train_dataset(
+    manifest: Manifest,
+    *,
+    representations: Sequence[str],
+    batch_size: int,
+    seed: int,
+    mixup_alpha: float = 0.2,
+    num_classes: int | None = None,
+    shuffle_buffer: int = 0,
+    split: str = "train",
+    normalization: Mapping | None = None,
+    skip_batches: int = 0,
+    input_context=None,
+    cache: bool = True,
+    check: bool = True,
+):
     """The infinite, shuffled, mixed-up training stream.
 
     Args:
@@ -283,16 +314,26 @@ def train_dataset(manifest: Manifest, *, representations: Sequence[str], batch_s
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     num_classes = len(manifest.classes) if num_classes is None else int(num_classes)
     representations = tuple(representations)
+
     def features_label(example):
         label = example[schema.LABEL]
-        ok = tf.debugging.Assert(label >= 0, [f"unlabeled clip in split {split!r}:",
-                                              example[schema.FILENAME]])
+        ok = tf.debugging.Assert(
+            label >= 0, [f"unlabeled clip in split {split!r}:", example[schema.FILENAME]]
+        )
         with tf.control_dependencies([ok]):
             label = tf.identity(label)
         return {r: example[r] for r in representations}, label
 
-    ds = _examples(manifest, split, representations, normalization, seed=seed,
-                   input_context=input_context, check=check, finish=features_label)
+    ds = _examples(
+        manifest,
+        split,
+        representations,
+        normalization,
+        seed=seed,
+        input_context=input_context,
+        check=check,
+        finish=features_label,
+    )
     if cache:
         ds = ds.cache()
     buffer = shuffle_buffer or manifest.split(split).num_examples
@@ -315,10 +356,16 @@ def train_dataset(manifest: Manifest, *, representations: Sequence[str], batch_s
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(manifest: Manifest, split: str = "evaluate", *,
-                 representations: Sequence[str], batch_size: int,
-                 normalization: Mapping | None = None, cache: bool = False,
-                 check: bool = True):
+def eval_dataset(
+    manifest: Manifest,
+    split: str = "evaluate",
+    *,
+    representations: Sequence[str],
+    batch_size: int,
+    normalization: Mapping | None = None,
+    cache: bool = False,
+    check: bool = True,
+):
     """One pass over a split, in record order (the order of `manifest.split(split).files`).
 
     Args:
@@ -338,9 +385,15 @@ def eval_dataset(manifest: Manifest, split: str = "evaluate", *,
     import tensorflow as tf
 
     representations = tuple(representations)
-    ds = _examples(manifest, split, representations, normalization, seed=None, check=check,
-                   finish=lambda ex: ({r: ex[r] for r in representations},
-                                      {k: ex[k] for k in META_KEYS}))
+    ds = _examples(
+        manifest,
+        split,
+        representations,
+        normalization,
+        seed=None,
+        check=check,
+        finish=lambda ex: ({r: ex[r] for r in representations}, {k: ex[k] for k in META_KEYS}),
+    )
     if cache:
         ds = ds.cache()
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -92,8 +92,14 @@ def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
 # --- writer side -------------------------------------------------------------------------------
 
 
-def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: FeatureConfig,
-                  data_cfg: DataConfig, *, progress: bool) -> None:
+def _write_shards(
+    folder: str,
+    plans: list[shards.ShardPlan],
+    feature_cfg: FeatureConfig,
+    data_cfg: DataConfig,
+    *,
+    progress: bool,
+) -> None:
     """Compute and write `plans` (all pending), one temporary file at a time."""
     import tensorflow as tf
     from tqdm import tqdm
@@ -103,12 +109,24 @@ def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: Featu
     tasks, owner = [], []
     for k, plan in enumerate(plans):
         for name in plan.rows["filename"]:
-            tasks.append((os.path.join(data_cfg.data_dir, name), name, feature_cfg,
-                          data_cfg.max_length_error * feature_cfg.clip_seconds,
-                          data_cfg.fingerprint))
+            tasks.append(
+                (
+                    os.path.join(data_cfg.data_dir, name),
+                    name,
+                    feature_cfg,
+                    data_cfg.max_length_error * feature_cfg.clip_seconds,
+                    data_cfg.fingerprint,
+                )
+            )
             owner.append(k)
-    bar = tqdm(total=len(tasks), desc="features", unit="clip", disable=not progress,
-               file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(tasks),
+        desc="features",
+        unit="clip",
+        disable=not progress,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
     current, writer, tmp = -1, None, None
     stats, skipped, inputs, rows_by_name = {}, [], {}, {}
     results = _results(tasks, data_cfg.num_workers, feature_cfg)
@@ -130,9 +148,17 @@ def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: Featu
                 skipped.append({"filename": name, "reason": error})
             else:
                 row = rows_by_name.loc[name]
-                writer.write(schema.serialize_example(
-                    feats, label=int(row["label_index"]), filename=name, device=row["device"],
-                    city=row["city"], identifier=row["identifier"], dtype=feature_cfg.dtype))
+                writer.write(
+                    schema.serialize_example(
+                        feats,
+                        label=int(row["label_index"]),
+                        filename=name,
+                        device=row["device"],
+                        city=row["city"],
+                        identifier=row["identifier"],
+                        dtype=feature_cfg.dtype,
+                    )
+                )
                 if plan.split == "train":
                     for rep, x in feats.items():
                         stats[rep].update(x)
@@ -143,15 +169,19 @@ def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: Featu
                 writer = None
                 os.replace(tmp, os.path.join(folder, plan.name))
                 tmp = None
-                write_json_atomic(shards.sidecar_path(folder, plan), {
-                    "split": plan.split,
-                    "files": list(plan.rows["filename"]),
-                    "num_examples": len(plan.rows) - len(skipped),
-                    "skipped": skipped,
-                    "inputs": inputs,
-                    "stats": {r: s.to_dict() for r, s in stats.items()} if plan.split == "train"
-                    else {},
-                })
+                write_json_atomic(
+                    shards.sidecar_path(folder, plan),
+                    {
+                        "split": plan.split,
+                        "files": list(plan.rows["filename"]),
+                        "num_examples": len(plan.rows) - len(skipped),
+                        "skipped": skipped,
+                        "inputs": inputs,
+                        "stats": {r: s.to_dict() for r, s in stats.items()}
+                        if plan.split == "train"
+                        else {},
+                    },
+                )
     finally:
         results.close()  # stops the workers now, not when collected
         bar.close()
@@ -161,9 +191,15 @@ def _write_shards(folder: str, plans: list[shards.ShardPlan], feature_cfg: Featu
             os.remove(tmp)
 
 
-def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
-              feature_cfg: FeatureConfig, task: str, data_cfg: DataConfig,
-              fingerprint: str, totals=None) -> manifest_lib.Manifest:
+def _finalize(
+    folder: str,
+    plans_by_split: dict[str, list[shards.ShardPlan]],
+    feature_cfg: FeatureConfig,
+    task: str,
+    data_cfg: DataConfig,
+    fingerprint: str,
+    totals=None,
+) -> manifest_lib.Manifest:
     """Write the manifest from the sidecars; `totals`: the train statistics when already merged
     (by the Beam engine), else merged here from the sidecars' partial sums in shard order."""
     from asc_keras.features.normalization import RunningStats
@@ -181,17 +217,24 @@ def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
             files += [x for x in side["files"] if x not in bad]
             n += side["num_examples"]
             skipped += [dict(s, split=split) for s in side["skipped"]]
-            for rep, d in (side["stats"].items() if merge else ()):
+            for rep, d in side["stats"].items() if merge else ():
                 totals[rep].merge(RunningStats.from_dict(d))
         splits[split] = manifest_lib.SplitInfo(split, n, tuple(p.name for p in plans), tuple(files))
     normalization = {}
     if "train" in plans_by_split:
         normalization = {r: {"mean": s.mean, "std": s.std} for r, s in totals.items()}
     m = manifest_lib.Manifest(
-        path=folder, task=task, classes=data_cfg.classes, feature_config=feature_cfg,
-        dtype=feature_cfg.dtype, shapes=feature_cfg.shapes, splits=splits,
-        normalization=normalization, skipped=tuple(skipped),
-        dataset={"data_dir": os.path.abspath(data_cfg.data_dir), "fingerprint": fingerprint})
+        path=folder,
+        task=task,
+        classes=data_cfg.classes,
+        feature_config=feature_cfg,
+        dtype=feature_cfg.dtype,
+        shapes=feature_cfg.shapes,
+        splits=splits,
+        normalization=normalization,
+        skipped=tuple(skipped),
+        dataset={"data_dir": os.path.abspath(data_cfg.data_dir), "fingerprint": fingerprint},
+    )
     manifest_lib.write_manifest(m)
     return m
 
@@ -199,17 +242,23 @@ def _finalize(folder: str, plans_by_split: dict[str, list[shards.ShardPlan]],
 def _read_tables(data_cfg: DataConfig, splits: Sequence[str]):
     """`(tables, dataset fingerprint)`: the wanted splits plus every labeled list (the key)."""
     dcase.check_folder(data_cfg.data_dir)
-    avail = dcase.available_splits(data_cfg.data_dir, train_csv=data_cfg.train_csv,
-                                   eval_csv=data_cfg.eval_csv)
+    avail = dcase.available_splits(
+        data_cfg.data_dir, train_csv=data_cfg.train_csv, eval_csv=data_cfg.eval_csv
+    )
     missing = [s for s in splits if s not in avail]
     if missing:
         raise dcase.DatasetError(
             f"{data_cfg.data_dir}: no list for split(s) {missing} "
-            f"(looked for {data_cfg.train_csv}, {data_cfg.eval_csv})")
+            f"(looked for {data_cfg.train_csv}, {data_cfg.eval_csv})"
+        )
     keyed = tuple(s for s in avail if s != "test") or ("test",)
-    tables = dcase.read_dataset(data_cfg.data_dir, data_cfg.task_spec,
-                                splits=tuple(dict.fromkeys(keyed + tuple(splits))),
-                                train_csv=data_cfg.train_csv, eval_csv=data_cfg.eval_csv)
+    tables = dcase.read_dataset(
+        data_cfg.data_dir,
+        data_cfg.task_spec,
+        splits=tuple(dict.fromkeys(keyed + tuple(splits))),
+        train_csv=data_cfg.train_csv,
+        eval_csv=data_cfg.eval_csv,
+    )
     return tables, dcase.fingerprint({s: tables[s] for s in keyed})
 
 
@@ -228,13 +277,20 @@ def _skipped_note(m: manifest_lib.Manifest, splits: Sequence[str]) -> str:
     if not total:
         return ""
     per_split = ", ".join(f"{s} {n}" for s, n in counts.items() if n)
-    return (f"{total} clip(s) skipped by --skip_bad_files ({per_split}), listed in "
-            f"{os.path.join(m.path, manifest_lib.MANIFEST_NAME)}")
+    return (
+        f"{total} clip(s) skipped by --skip_bad_files ({per_split}), listed in "
+        f"{os.path.join(m.path, manifest_lib.MANIFEST_NAME)}"
+    )
 
 
-def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
-                    splits: Sequence[str] = ("train", "evaluate"), progress: bool = True,
-                    log=print) -> str:
+def ensure_features(
+    feature_cfg: FeatureConfig,
+    data_cfg: DataConfig,
+    *,
+    splits: Sequence[str] = ("train", "evaluate"),
+    progress: bool = True,
+    log=print,
+) -> str:
     """Make sure the features of `splits` exist; compute what is missing. Returns the folder.
 
     Finished shards are verified first (see `_verify_shard`); a broken or stale one is
@@ -259,22 +315,34 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
         plans[s], split_state = shards.choose_plan(folder, s, tables[s], data_cfg)
         state.update(split_state)
     # Mine when unfinished; anyone's when finished but unusable (nobody else will redo it).
-    todo = [p for s in wanted for p in plans[s]
-            if not state[p.name][0] and (shards.own(p, data_cfg) or state[p.name][1] is not None)]
+    todo = [
+        p
+        for s in wanted
+        for p in plans[s]
+        if not state[p.name][0] and (shards.own(p, data_cfg) or state[p.name][1] is not None)
+    ]
     if todo:  # a run that computes nothing writes nothing
         settled = {n for n, (ok, _) in state.items() if ok} | {p.name for p in todo}
         shards.remove_leftovers(folder, settled, log)
         _report_redo({p.name: state[p.name][1] for p in todo if state[p.name][1]}, log)
         n = sum(len(p.rows) for p in todo)
-        log(f"precompute: {n} clips in {len(todo)} shard(s) -> {folder} (the first clips wait "
+        log(
+            f"precompute: {n} clips in {len(todo)} shard(s) -> {folder} (the first clips wait "
             "while librosa compiles its kernels, up to a minute once per environment; the ETA "
-            "settles after that)")
+            "settles after that)"
+        )
         if data_cfg.engine == "beam":
             from asc_keras.data import beam  # the optional extra, imported only when asked for
 
-            totals = beam.write_shards(folder, todo, feature_cfg, data_cfg, log=log,
-                                       train=plans.get("train", ()),
-                                       finished={name for name, (ok, _) in state.items() if ok})
+            totals = beam.write_shards(
+                folder,
+                todo,
+                feature_cfg,
+                data_cfg,
+                log=log,
+                train=plans.get("train", ()),
+                finished={name for name, (ok, _) in state.items() if ok},
+            )
         else:
             with oom.disk_full_reported("precompute", where=folder, kept="finished shards"):
                 _write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
@@ -286,12 +354,15 @@ def ensure_features(feature_cfg: FeatureConfig, data_cfg: DataConfig, *,
         left = sum(not state[p.name][0] for s in pending for p in plans[s])
         raise PrecomputeIncomplete(
             f"{folder}: {left} shard(s) of {pending} still to be computed by other machines "
-            f"(--num_shards={data_cfg.num_shards}); rerun when they are done to write the manifest")
+            f"(--num_shards={data_cfg.num_shards}); rerun when they are done to write the manifest"
+        )
     with oom.disk_full_reported("precompute", where=folder, kept="finished shards"):
         m = _finalize(folder, done, feature_cfg, data_cfg.task, data_cfg, fp, totals)
     if todo:
-        log(f"precompute: done in {time.time() - t0:.1f} s; "
-            f"{', '.join(f'{s}: {i.num_examples}' for s, i in m.splits.items())} clips")
+        log(
+            f"precompute: done in {time.time() - t0:.1f} s; "
+            f"{', '.join(f'{s}: {i.num_examples}' for s, i in m.splits.items())} clips"
+        )
     note = _skipped_note(m, wanted)
     if note:
         log(f"precompute: {note}")
@@ -303,15 +374,19 @@ def summarize(m: manifest_lib.Manifest) -> str:
     lines = [f"features: {m.path}", f"task {m.task}, {len(m.classes)} classes, dtype {m.dtype}"]
     for s, info in m.splits.items():
         skipped = sum(x.get("split") == s for x in m.skipped)
-        lines.append(f"  {s:9s} {info.num_examples:6d} clips in {len(info.shards)} shard(s)"
-                     + (f", {skipped} skipped" if skipped else ""))
+        lines.append(
+            f"  {s:9s} {info.num_examples:6d} clips in {len(info.shards)} shard(s)"
+            + (f", {skipped} skipped" if skipped else "")
+        )
     for rep, shape in m.shapes.items():
         line = f"  {rep:7s} [time, freq] = {list(shape)}"
         if rep in m.normalization:
             mean, std = m.normalization[rep]["mean"], m.normalization[rep]["std"]
-            line += (f"  train mean {np.mean(mean):8.2f} "
-                     f"(bins {np.min(mean):.2f}..{np.max(mean):.2f})"
-                     f"  std {np.mean(std):6.2f} (bins {np.min(std):.2f}..{np.max(std):.2f})")
+            line += (
+                f"  train mean {np.mean(mean):8.2f} "
+                f"(bins {np.min(mean):.2f}..{np.max(mean):.2f})"
+                f"  std {np.mean(std):6.2f} (bins {np.min(std):.2f}..{np.max(std):.2f})"
+            )
         lines.append(line)
     if m.skipped:
         lines.append(f"  skipped {len(m.skipped)} file(s):")

@@ -42,7 +42,7 @@ class ShardPlan:
 def plan_shards(split: str, table: pd.DataFrame, clips_per_shard: int) -> list[ShardPlan]:
     count = max(1, -(-len(table) // clips_per_shard))
     return [
-        ShardPlan(split, i, count, table.iloc[i * clips_per_shard:(i + 1) * clips_per_shard])
+        ShardPlan(split, i, count, table.iloc[i * clips_per_shard : (i + 1) * clips_per_shard])
         for i in range(count)
     ]
 
@@ -95,8 +95,9 @@ def _input_changed(recorded: dict, path: str, mode: str) -> bool:
     return now["mtime_ns"] != recorded.get("mtime_ns")
 
 
-def verify_shard(folder: str, plan: ShardPlan, data_cfg: DataConfig, *,
-                  own: bool) -> tuple[bool, str | None]:
+def verify_shard(
+    folder: str, plan: ShardPlan, data_cfg: DataConfig, *, own: bool
+) -> tuple[bool, str | None]:
     """`(usable, why not)` of a shard; `why not` is None for a shard that was never finished.
 
     Checks, cheapest first: sidecar and shard present; the sidecar lists this plan's clips; in a
@@ -120,8 +121,10 @@ def verify_shard(folder: str, plan: ShardPlan, data_cfg: DataConfig, *,
         return False, "its sidecar lists other clips"
     skipped = [s["filename"] for s in side.get("skipped", ())]
     if skipped and not data_cfg.skip_bad_files:
-        return False, (f"{len(skipped)} clip(s) were skipped by a --skip_bad_files run "
-                       f"({names_shown(skipped)})")
+        return False, (
+            f"{len(skipped)} clip(s) were skipped by a --skip_bad_files run "
+            f"({names_shown(skipped)})"
+        )
     count = schema.count_records(shard)
     if count != side.get("num_examples"):
         held = "a partial record" if count is None else f"{count} record(s)"
@@ -130,12 +133,18 @@ def verify_shard(folder: str, plan: ShardPlan, data_cfg: DataConfig, *,
     if inputs is None:
         return False, "no fingerprints of its audio files (made by an older version)"
     mode = data_cfg.fingerprint if own else "size"
-    if mode == "sha256" and not all("sha256" in (inputs.get(n) or {})
-                                    for n in plan.rows["filename"]):
-        return False, ("no content hashes of its audio (computed with --fingerprint=stat), so "
-                       "--fingerprint=sha256 cannot check it")
-    changed = [name for name in plan.rows["filename"] if _input_changed(
-        inputs.get(name) or {}, os.path.join(data_cfg.data_dir, name), mode)]
+    if mode == "sha256" and not all(
+        "sha256" in (inputs.get(n) or {}) for n in plan.rows["filename"]
+    ):
+        return False, (
+            "no content hashes of its audio (computed with --fingerprint=stat), so "
+            "--fingerprint=sha256 cannot check it"
+        )
+    changed = [
+        name
+        for name in plan.rows["filename"]
+        if _input_changed(inputs.get(name) or {}, os.path.join(data_cfg.data_dir, name), mode)
+    ]
     if changed:
         return False, f"audio changed since it was computed: {names_shown(changed)}"
     return True, None
@@ -148,8 +157,9 @@ def own(plan: ShardPlan, data_cfg: DataConfig) -> bool:
 State = dict[str, tuple[bool, "str | None"]]  # {shard name: verify_shard's (usable, why not)}
 
 
-def _verify_all(folder: str, plans: list[ShardPlan], data_cfg: DataConfig, *,
-                stop_early: bool = False) -> State:
+def _verify_all(
+    folder: str, plans: list[ShardPlan], data_cfg: DataConfig, *, stop_early: bool = False
+) -> State:
     state = {}
     for p in plans:
         state[p.name] = verify_shard(folder, p, data_cfg, own=own(p, data_cfg))
@@ -158,8 +168,7 @@ def _verify_all(folder: str, plans: list[ShardPlan], data_cfg: DataConfig, *,
     return state
 
 
-def _other_sizes(folder: str, split: str, table: pd.DataFrame, clips_per_shard: int
-                 ) -> list[int]:
+def _other_sizes(folder: str, split: str, table: pd.DataFrame, clips_per_shard: int) -> list[int]:
     """The `clips_per_shard` of the other shard sets of `split` in `folder` that fit `table`
     (read from their first sidecar), fewest shards first."""
     counts = set()
@@ -181,8 +190,9 @@ def _other_sizes(folder: str, split: str, table: pd.DataFrame, clips_per_shard: 
     return sizes
 
 
-def choose_plan(folder: str, split: str, table: pd.DataFrame, data_cfg: DataConfig
-                ) -> tuple[list[ShardPlan], State]:
+def choose_plan(
+    folder: str, split: str, table: pd.DataFrame, data_cfg: DataConfig
+) -> tuple[list[ShardPlan], State]:
     """The shards of `split` and their state: the plan of `data_cfg.clips_per_shard`, unless
     that one is unfinished and the folder holds a complete, usable set made with another
     `clips_per_shard`, which is then used as it is (nothing recomputed, nothing deleted)."""
@@ -230,5 +240,7 @@ def remove_leftovers(folder: str, settled: set[str], log) -> None:
     for name in names:
         os.remove(os.path.join(folder, name))
     if names:
-        log(f"precompute: removed {len(names)} leftover file(s) of earlier runs "
-            f"(unfinished): {names_shown(names)}")
+        log(
+            f"precompute: removed {len(names)} leftover file(s) of earlier runs "
+            f"(unfinished): {names_shown(names)}"
+        )

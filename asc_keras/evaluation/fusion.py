@@ -12,8 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def fuse_probs(probs: Sequence[np.ndarray], *, weights: Sequence[float] | None = None
-               ) -> np.ndarray:
+def fuse_probs(
+    probs: Sequence[np.ndarray], *, weights: Sequence[float] | None = None
+) -> np.ndarray:
     """Average of `K` probability arrays of equal shape.
 
     Args:

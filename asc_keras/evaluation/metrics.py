@@ -39,8 +39,9 @@ def clip_probs(probs: np.ndarray, *, eps: float = DEFAULT_EPS) -> np.ndarray:
     return p / p.sum(axis=1, keepdims=True)  # [N, C]
 
 
-def per_example_log_loss(y_true: np.ndarray, probs: np.ndarray, *,
-                         eps: float = DEFAULT_EPS) -> np.ndarray:
+def per_example_log_loss(
+    y_true: np.ndarray, probs: np.ndarray, *, eps: float = DEFAULT_EPS
+) -> np.ndarray:
     """`-log p[i, y_true[i]]` after sklearn-style clipping; `[N]` float64."""
     p = clip_probs(probs, eps=eps)  # [N, C]
     y = np.asarray(y_true, dtype=np.int64)  # [N]
@@ -74,15 +75,22 @@ def _check_inputs(y_true, probs, devices, num_classes):
     if len(y) and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(
             f"labels must be in [0, {num_classes}); got min {y.min()}, max {y.max()} "
-            "(unlabeled clips, label -1, cannot be scored)")
+            "(unlabeled clips, label -1, cannot be scored)"
+        )
     if not np.all(np.isfinite(p)):
         raise ValueError("probs contain NaN or inf")
     return y, p, d
 
 
-def subset_metrics(y_true: np.ndarray, probs: np.ndarray, devices: Sequence[str],
-                   classes: Sequence[str], *, eps: float = DEFAULT_EPS,
-                   device_order: Sequence[str] = ()) -> dict:
+def subset_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    devices: Sequence[str],
+    classes: Sequence[str],
+    *,
+    eps: float = DEFAULT_EPS,
+    device_order: Sequence[str] = (),
+) -> dict:
     """Every metric of one set of clips (see the module docstring for the keys).
 
     Args:
@@ -139,9 +147,15 @@ def subset_metrics(y_true: np.ndarray, probs: np.ndarray, devices: Sequence[str]
     }
 
 
-def compute_metrics(y_true: np.ndarray, probs: np.ndarray, devices: Sequence[str],
-                    classes: Sequence[str], *, eps: float = DEFAULT_EPS,
-                    device_order: Sequence[str] = ()) -> dict:
+def compute_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    devices: Sequence[str],
+    classes: Sequence[str],
+    *,
+    eps: float = DEFAULT_EPS,
+    device_order: Sequence[str] = (),
+) -> dict:
     """DCASE metrics for all clips and for device `a` alone.
 
     Args:
@@ -161,5 +175,6 @@ def compute_metrics(y_true: np.ndarray, probs: np.ndarray, devices: Sequence[str
     return {
         "all": subset_metrics(y, p, d, classes, **kw),
         "device_a": subset_metrics(y[mask], p[mask], d[mask], classes, **kw)
-        if mask.any() else None,
+        if mask.any()
+        else None,
     }

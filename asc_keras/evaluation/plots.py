@@ -63,8 +63,15 @@ def confusion_png(confusion: np.ndarray, classes: Sequence[str], *, title: str =
     ax.set_ylabel("true")
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
-                    color="white" if rates[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if rates[i, j] > 0.5 else "black",
+            )
     if title:
         ax.set_title(title)
     fig.tight_layout()
@@ -90,8 +97,14 @@ def devices_png(device_wise: Mapping[str, Mapping], *, title: str = "") -> bytes
     ax = fig.add_subplot(1, 1, 1)
     bars = ax.bar(range(len(names)), acc, color="tab:blue")
     for bar, a, c in zip(bars, acc, counts, strict=True):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 1.0, f"{a:.1f}\n({c})",
-                ha="center", va="bottom", fontsize=8)
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            bar.get_height() + 1.0,
+            f"{a:.1f}\n({c})",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_xticks(range(len(names)), labels=names)
     ax.set_ylim(0, 115)
     ax.set_xlabel("device")

@@ -94,15 +94,23 @@ class SavedModelPredictor:
       raw_features: whether the signature expects un-normalized features (exports do).
     """
 
-    def __init__(self, path: str, *, signature: str = SIGNATURE, output: str = PROBS,
-                 raw_features: bool = True, name: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        signature: str = SIGNATURE,
+        output: str = PROBS,
+        raw_features: bool = True,
+        name: str | None = None,
+    ):
         import tensorflow as tf
 
         self._tf = tf
         self._module = tf.saved_model.load(path)  # keeps the variables alive
         if signature not in self._module.signatures:
-            raise KeyError(f"{path}: no signature {signature!r}; has "
-                           f"{sorted(self._module.signatures)}")
+            raise KeyError(
+                f"{path}: no signature {signature!r}; has {sorted(self._module.signatures)}"
+            )
         self._fn = self._module.signatures[signature]
         self.name = name or path
         self.output = output
@@ -113,8 +121,9 @@ class SavedModelPredictor:
         """`{rep: [B, T, F]}` raw features -> float32 `[B, C]`."""
         x = _select(features, self.input_names, self.name)
         out = self._fn(**{k: self._tf.constant(v) for k, v in x.items()})
-        return np.asarray(_pick_output(out, output=self.output, where=self.name),
-                          dtype=np.float32)  # [B, C]
+        return np.asarray(
+            _pick_output(out, output=self.output, where=self.name), dtype=np.float32
+        )  # [B, C]
 
 
 def quantize(x: np.ndarray, details: Mapping) -> np.ndarray:
@@ -144,8 +153,10 @@ def _scale_zero_point(details: Mapping) -> tuple[float, int]:
         return float(scales[0]), int(zeros[0])
     scale, zero = details.get("quantization", (0.0, 0))
     if scales.size > 1 or not scale:
-        raise ValueError(f"tensor {details.get('name')!r} is integer but has no per-tensor "
-                         "quantization parameters")
+        raise ValueError(
+            f"tensor {details.get('name')!r} is integer but has no per-tensor "
+            "quantization parameters"
+        )
     return float(scale), int(zero)
 
 
@@ -160,9 +171,16 @@ class TFLitePredictor:
       num_threads: interpreter threads (None: LiteRT's default).
     """
 
-    def __init__(self, path: str, *, signature: str = SIGNATURE, output: str = PROBS,
-                 raw_features: bool = True, num_threads: int | None = None,
-                 name: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        *,
+        signature: str = SIGNATURE,
+        output: str = PROBS,
+        raw_features: bool = True,
+        num_threads: int | None = None,
+        name: str | None = None,
+    ):
         from ai_edge_litert.interpreter import Interpreter
 
         self._interpreter = Interpreter(model_path=path, num_threads=num_threads)
@@ -207,10 +225,13 @@ class TFLitePredictor:
         for start in range(0, n, k):
             part = {}
             for name, v in x.items():
-                piece = v[start:start + k]  # [<=k, T, F]
+                piece = v[start : start + k]  # [<=k, T, F]
                 pad = k - len(piece)
-                part[name] = np.concatenate([piece, np.zeros((pad, *v.shape[1:]), v.dtype)]) \
-                    if pad else piece
+                part[name] = (
+                    np.concatenate([piece, np.zeros((pad, *v.shape[1:]), v.dtype)])
+                    if pad
+                    else piece
+                )
             chunks.append(self._run(part)[: min(k, n - start)])
         return np.concatenate(chunks)  # [B, C]
 

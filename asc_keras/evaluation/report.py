@@ -91,11 +91,13 @@ def write_predictions(path: str, probs: np.ndarray, meta: Mapping, classes: Sequ
     pred = np.argmax(p, axis=1) if len(p) else np.zeros(0, np.int64)  # [N]
     lines = ["\t".join(["filename", "label", "device", "scene_label", *classes])]
     labels = np.asarray(meta["label"]).astype(np.int64)
-    for fname, y, dev, k, row in zip(meta["filename"], labels, meta["device"], pred, p,
-                                     strict=True):
+    for fname, y, dev, k, row in zip(
+        meta["filename"], labels, meta["device"], pred, p, strict=True
+    ):
         true = classes[int(y)] if y >= 0 else ""
-        lines.append("\t".join([str(fname), true, str(dev), classes[int(k)],
-                                *(f"{v:.8g}" for v in row)]))
+        lines.append(
+            "\t".join([str(fname), true, str(dev), classes[int(k)], *(f"{v:.8g}" for v in row)])
+        )
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -103,10 +105,17 @@ def write_predictions(path: str, probs: np.ndarray, meta: Mapping, classes: Sequ
     return path
 
 
-def write_report(out_dir: str, metrics: Mapping, classes: Sequence[str], *,
-                 probs: np.ndarray | None = None, meta: Mapping | None = None,
-                 extra: Mapping | None = None, title: str = "",
-                 print_fn: Callable[[str], None] | None = print) -> str:
+def write_report(
+    out_dir: str,
+    metrics: Mapping,
+    classes: Sequence[str],
+    *,
+    probs: np.ndarray | None = None,
+    meta: Mapping | None = None,
+    extra: Mapping | None = None,
+    title: str = "",
+    print_fn: Callable[[str], None] | None = print,
+) -> str:
     """Write metrics.json, the PNGs, predictions.tsv (with probs and meta) and report.txt.
 
     Args:
@@ -123,22 +132,31 @@ def write_report(out_dir: str, metrics: Mapping, classes: Sequence[str], *,
       The table text.
     """
     os.makedirs(out_dir, exist_ok=True)
-    caveat = None if probs is None else int8_log_loss_caveat(
-        probs, None if meta is None else meta.get("label"))
+    caveat = (
+        None
+        if probs is None
+        else int8_log_loss_caveat(probs, None if meta is None else meta.get("label"))
+    )
     payload = {"classes": list(classes), **dict(extra or {}), **dict(metrics)}
     if caveat:
         payload["log_loss_caveat"] = caveat
     write_json_atomic(os.path.join(out_dir, METRICS_NAME), payload)
     prefix = f"{title}: " if title else ""
     everything = metrics["all"]
-    plots.write_png(os.path.join(out_dir, "confusion.png"), plots.confusion_png(
-        everything["confusion_matrix"], classes, title=f"{prefix}all devices"))
+    plots.write_png(
+        os.path.join(out_dir, "confusion.png"),
+        plots.confusion_png(everything["confusion_matrix"], classes, title=f"{prefix}all devices"),
+    )
     device_a = metrics.get("device_a")
     if device_a and device_a["num_examples"] < everything["num_examples"]:
-        plots.write_png(os.path.join(out_dir, "confusion_device_a.png"), plots.confusion_png(
-            device_a["confusion_matrix"], classes, title=f"{prefix}device a"))
-    plots.write_png(os.path.join(out_dir, "devices.png"), plots.devices_png(
-        everything["device_wise"], title=f"{prefix}accuracy per device"))
+        plots.write_png(
+            os.path.join(out_dir, "confusion_device_a.png"),
+            plots.confusion_png(device_a["confusion_matrix"], classes, title=f"{prefix}device a"),
+        )
+    plots.write_png(
+        os.path.join(out_dir, "devices.png"),
+        plots.devices_png(everything["device_wise"], title=f"{prefix}accuracy per device"),
+    )
     if probs is not None and meta is not None:
         write_predictions(os.path.join(out_dir, "predictions.tsv"), probs, meta, classes)
     table = format_table(metrics, classes, title=title)
@@ -159,9 +177,9 @@ def _grid_step(values: np.ndarray) -> float | None:
     """
     gap = float(np.min(np.diff(values)))
     span = float(values[-1] - values[0])
-    for m in range(1, 2 ** 8):
+    for m in range(1, 2**8):
         step = gap / m
-        if span / step > 2 ** 8 - 1 + 1e-3:
+        if span / step > 2**8 - 1 + 1e-3:
             return None
         k = (values - values[0]) / step
         if np.allclose(k, np.round(k), atol=1e-3):
@@ -184,7 +202,7 @@ def int8_log_loss_caveat(probs: np.ndarray, labels: np.ndarray | None = None) ->
     """
     p = np.asarray(probs, np.float64)
     values = np.unique(p)
-    if len(values) < 2 or len(values) > 2 ** 8:
+    if len(values) < 2 or len(values) > 2**8:
         return None
     step = _grid_step(values)
     if step is None:
@@ -195,10 +213,12 @@ def int8_log_loss_caveat(probs: np.ndarray, labels: np.ndarray | None = None) ->
         ok = y >= 0
         hit = int(np.sum(p[np.flatnonzero(ok), y[ok]] == 0.0))
         zeros = f" ({hit} of {int(ok.sum())} clips here)"
-    return (f"note: int8 output (probabilities in steps of {step:.4g}): a true class at exactly 0"
-            f"{zeros} is clipped to 1e-15 and costs 34.5, so this log loss is inflated and not "
-            "comparable with a float model's; compare accuracy, and take the log loss from the "
-            "float model (the DCASE numbers use float outputs)")
+    return (
+        f"note: int8 output (probabilities in steps of {step:.4g}): a true class at exactly 0"
+        f"{zeros} is clipped to 1e-15 and costs 34.5, so this log loss is inflated and not "
+        "comparable with a float model's; compare accuracy, and take the log loss from the "
+        "float model (the DCASE numbers use float outputs)"
+    )
 
 
 def summary_line(metrics: Mapping) -> str:
@@ -207,6 +227,7 @@ def summary_line(metrics: Mapping) -> str:
     for key, label in (("all", "all devices"), ("device_a", "device a")):
         entry = metrics.get(key)
         if entry:
-            parts.append(f"{label}: acc {100 * entry['accuracy']:.2f} %, "
-                         f"log loss {entry['log_loss']:.3f}")
+            parts.append(
+                f"{label}: acc {100 * entry['accuracy']:.2f} %, log loss {entry['log_loss']:.3f}"
+            )
     return "; ".join(parts)

@@ -53,14 +53,19 @@ def shared_feature_config(runs: Sequence[RunInfo]) -> FeatureConfig:
     first = runs[0]
     for run in runs[1:]:
         if run.task != first.task or run.classes != first.classes:
-            raise ValueError(f"{run.path} is a {run.task} run with classes {run.classes}; "
-                             f"{first.path} is {first.task} with {first.classes}")
+            raise ValueError(
+                f"{run.path} is a {run.task} run with classes {run.classes}; "
+                f"{first.path} is {first.task} with {first.classes}"
+            )
         a, b = first.feature_config.to_dict(), run.feature_config.to_dict()
-        diff = [f"{k} {a[k]} -> {b[k]}" for k in sorted(a)
-                if k != "representations" and a[k] != b[k]]
+        diff = [
+            f"{k} {a[k]} -> {b[k]}" for k in sorted(a) if k != "representations" and a[k] != b[k]
+        ]
         if diff:
-            raise ValueError(f"fused runs must share feature settings: {first.path} -> "
-                             f"{run.path}: {', '.join(diff)}")
+            raise ValueError(
+                f"fused runs must share feature settings: {first.path} -> "
+                f"{run.path}: {', '.join(diff)}"
+            )
     reps = {r for run in runs for r in run.feature_config.representations}
     ordered = tuple(r for r in first.feature_config.representations if r in reps)
     ordered += tuple(sorted(reps - set(ordered)))
@@ -69,18 +74,26 @@ def shared_feature_config(runs: Sequence[RunInfo]) -> FeatureConfig:
 
 def identity_normalization(shapes: Mapping[str, Sequence[int]]) -> dict:
     """Zero mean, unit std for every representation: raw features through the pipeline."""
-    return {rep: {"mean": np.zeros(shape[-1], np.float32), "std": np.ones(shape[-1], np.float32)}
-            for rep, shape in shapes.items()}
+    return {
+        rep: {"mean": np.zeros(shape[-1], np.float32), "std": np.ones(shape[-1], np.float32)}
+        for rep, shape in shapes.items()
+    }
 
 
 def _strings(x) -> np.ndarray:
-    return np.asarray([v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in x],
-                      dtype=object)
+    return np.asarray(
+        [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in x], dtype=object
+    )
 
 
-def predict_many(predictors: Sequence, manifest: Manifest, *, split: str,
-                 normalizations: Sequence[Mapping | None], batch_size: int
-                 ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+def predict_many(
+    predictors: Sequence,
+    manifest: Manifest,
+    *,
+    split: str,
+    normalizations: Sequence[Mapping | None],
+    batch_size: int,
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """Run several predictors over a split in one pass (fused runs read the features once).
 
     The union of the predictors' representations is read unnormalized; each predictor that takes
@@ -105,48 +118,68 @@ def predict_many(predictors: Sequence, manifest: Manifest, *, split: str,
     stats = []
     for predictor, norm in zip(predictors, normalizations, strict=True):
         norm = manifest.normalization if norm is None else norm
-        stats.append(None if predictor.raw_features else
-                     {r: normalization_arrays(norm, r) for r in predictor.input_names})
-    ds = eval_dataset(manifest, split, representations=reps, batch_size=batch_size,
-                      normalization=identity_normalization({r: manifest.shapes[r] for r in reps}))
+        stats.append(
+            None
+            if predictor.raw_features
+            else {r: normalization_arrays(norm, r) for r in predictor.input_names}
+        )
+    ds = eval_dataset(
+        manifest,
+        split,
+        representations=reps,
+        batch_size=batch_size,
+        normalization=identity_normalization({r: manifest.shapes[r] for r in reps}),
+    )
     probs = [[] for _ in predictors]
     labels, files, devices = [], [], []
     for features, meta in ds.as_numpy_iterator():
         for out, predictor, st in zip(probs, predictors, stats, strict=True):
-            inputs = {r: features[r] if st is None else (features[r] - st[r][0]) / st[r][1]
-                      for r in predictor.input_names}  # [B, T, F]
+            inputs = {
+                r: features[r] if st is None else (features[r] - st[r][0]) / st[r][1]
+                for r in predictor.input_names
+            }  # [B, T, F]
             out.append(predictor(inputs))  # [B, C]
         labels.append(meta["label"])
         files.append(_strings(meta["filename"]))
         devices.append(_strings(meta["device"]))
     if not labels:
         raise ValueError(f"{manifest.path}: split {split!r} is empty")
-    meta = {"label": np.concatenate(labels).astype(np.int64), "filename": np.concatenate(files),
-            "device": np.concatenate(devices)}
+    meta = {
+        "label": np.concatenate(labels).astype(np.int64),
+        "filename": np.concatenate(files),
+        "device": np.concatenate(devices),
+    }
     return [np.concatenate(p).astype(np.float32) for p in probs], meta
 
 
-def predict(predictor, manifest: Manifest, *, split: str, normalization: Mapping | None,
-            batch_size: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def predict(
+    predictor, manifest: Manifest, *, split: str, normalization: Mapping | None, batch_size: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """`predict_many` for one predictor: `(probs float32 [N, C], meta)`."""
-    (probs,), meta = predict_many([predictor], manifest, split=split,
-                                  normalizations=[normalization], batch_size=batch_size)
+    (probs,), meta = predict_many(
+        [predictor], manifest, split=split, normalizations=[normalization], batch_size=batch_size
+    )
     return probs, meta
 
 
-def score(probs: np.ndarray, meta: Mapping, classes: Sequence[str], *, task: str
-          ) -> dict | None:
+def score(probs: np.ndarray, meta: Mapping, classes: Sequence[str], *, task: str) -> dict | None:
     """`compute_metrics` for a labeled split; None when any clip is unlabeled (label -1)."""
     labels = np.asarray(meta["label"])
     if len(labels) == 0 or np.any(labels < 0):
         return None
-    return metrics_lib.compute_metrics(labels, probs, meta["device"], classes,
-                                       device_order=labels_lib.devices(task))
+    return metrics_lib.compute_metrics(
+        labels, probs, meta["device"], classes, device_order=labels_lib.devices(task)
+    )
 
 
-def evaluate_keras_model(model, manifest: Manifest, *, split: str = "evaluate",
-                         normalization: Mapping | None = None, batch_size: int = 64
-                         ) -> tuple[dict | None, np.ndarray, dict]:
+def evaluate_keras_model(
+    model,
+    manifest: Manifest,
+    *,
+    split: str = "evaluate",
+    normalization: Mapping | None = None,
+    batch_size: int = 64,
+) -> tuple[dict | None, np.ndarray, dict]:
     """Score an in-memory Keras model (named inputs, `probs` output) on a split.
 
     Args:
@@ -160,16 +193,19 @@ def evaluate_keras_model(model, manifest: Manifest, *, split: str = "evaluate",
       `(metrics or None for an unlabeled split, probs float32 [N, C], meta)`.
     """
     predictor = predictors_lib.KerasPredictor(model)
-    probs, meta = predict(predictor, manifest, split=split, normalization=normalization,
-                          batch_size=batch_size)
+    probs, meta = predict(
+        predictor, manifest, split=split, normalization=normalization, batch_size=batch_size
+    )
     return score(probs, meta, manifest.classes, task=manifest.task), probs, meta
 
 
 def _summary(m: Mapping | None) -> dict | None:
     if m is None:
         return None
-    return {k: {"accuracy": v["accuracy"], "log_loss": v["log_loss"]} if v else None
-            for k, v in m.items()}
+    return {
+        k: {"accuracy": v["accuracy"], "log_loss": v["log_loss"]} if v else None
+        for k, v in m.items()
+    }
 
 
 def _name(path: str) -> str:
@@ -191,8 +227,7 @@ def _systems(cfg: EvalConfig, runs: Sequence[RunInfo]) -> list[tuple[str, list, 
         if len(runs) != 1:
             raise ValueError("--tflite/--saved_model evaluate artifacts of exactly one model_dir")
         paths = list(cfg.tflite) or [saved_model_folder(cfg.saved_model)]
-        make = (predictors_lib.TFLitePredictor if cfg.tflite
-                else predictors_lib.SavedModelPredictor)
+        make = predictors_lib.TFLitePredictor if cfg.tflite else predictors_lib.SavedModelPredictor
         systems = []
         for path in paths:
             name = os.path.splitext(_name(path))[0]
@@ -213,11 +248,13 @@ def _part_weights(runs: Sequence[RunInfo]) -> list[float]:
     try:
         return fusion_weights_of_parts([ModelConfig.from_dict(r.model_config) for r in runs])
     except ValueError as e:
-        raise ValueError(f"--model_dir {','.join(r.path for r in runs)}: {e} "
-                         "(--fusion_weights)") from None
+        raise ValueError(
+            f"--model_dir {','.join(r.path for r in runs)}: {e} (--fusion_weights)"
+        ) from None
     except TypeError as e:  # a run recorded by an incompatible version
-        raise ValueError(f"cannot read the model configs of the fused runs ({e}); give "
-                         "--fusion_weights") from None
+        raise ValueError(
+            f"cannot read the model configs of the fused runs ({e}); give --fusion_weights"
+        ) from None
 
 
 def default_out_dir(cfg: EvalConfig) -> str:
@@ -233,8 +270,13 @@ def _submission_path(path: str, system: str, several: bool) -> str:
     return f"{stem}_{system}{ext or '.csv'}"
 
 
-def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
-        print_fn: Callable[[str], None] | None = print) -> dict:
+def run(
+    cfg: EvalConfig,
+    data_cfg: DataConfig,
+    *,
+    progress: bool = True,
+    print_fn: Callable[[str], None] | None = print,
+) -> dict:
     """Evaluate model_dirs (fused) or one model_dir's exported artifacts on `cfg.split`.
 
     Args:
@@ -257,10 +299,12 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
     if data_cfg.task != task:
         data_cfg = dataclasses.replace(data_cfg, task=task, classes=tuple(classes))
     systems = _systems(cfg, runs)
-    needed = tuple(dict.fromkeys(n for _, members, _ in systems for p in members
-                                 for n in p.input_names))
-    folder = precompute.ensure_features(feature_cfg, data_cfg, splits=(cfg.split,),
-                                        progress=progress, log=say)
+    needed = tuple(
+        dict.fromkeys(n for _, members, _ in systems for p in members for n in p.input_names)
+    )
+    folder = precompute.ensure_features(
+        feature_cfg, data_cfg, splits=(cfg.split,), progress=progress, log=say
+    )
     manifest = load_manifest(folder)
     manifest.check_compatible(feature_cfg, task, representations=needed)
     if tuple(manifest.classes) != tuple(classes):
@@ -272,15 +316,19 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
     results = {}
     for name, members, norms in systems:
         with oom.reported("evaluation", f"--batch_size (now {cfg.batch_size})"):
-            probs_list, meta = predict_many(members, manifest, split=cfg.split,
-                                            normalizations=norms, batch_size=cfg.batch_size)
+            probs_list, meta = predict_many(
+                members, manifest, split=cfg.split, normalizations=norms, batch_size=cfg.batch_size
+            )
         member_metrics = {}
         if len(members) > 1:
-            member_metrics = {p.name: _summary(score(probs, meta, classes, task=task))
-                              for p, probs in zip(members, probs_list, strict=True)}
+            member_metrics = {
+                p.name: _summary(score(probs, meta, classes, task=task))
+                for p, probs in zip(members, probs_list, strict=True)
+            }
         weights = (cfg.fusion_weights or _part_weights(runs)) if len(probs_list) > 1 else None
-        probs = (fusion.fuse_probs(probs_list, weights=weights) if len(probs_list) > 1
-                 else probs_list[0])
+        probs = (
+            fusion.fuse_probs(probs_list, weights=weights) if len(probs_list) > 1 else probs_list[0]
+        )
         metrics = score(probs, meta, classes, task=task)
         sys_dir = os.path.join(out_dir, name) if several else out_dir
         extra = {
@@ -298,28 +346,44 @@ def run(cfg: EvalConfig, data_cfg: DataConfig, *, progress: bool = True,
                     say(f"member {member}: " + report_lib.summary_line(summary))
         title = f"{name} on {cfg.split} ({len(meta['label'])} clips)"
         if metrics is not None:
-            report_lib.write_report(sys_dir, metrics, classes, probs=probs, meta=meta,
-                                    extra=extra, title=title, print_fn=print_fn)
-            say(f"wrote metrics.json, report.txt, predictions.tsv, confusion.png and "
-                f"devices.png to {sys_dir}")
+            report_lib.write_report(
+                sys_dir,
+                metrics,
+                classes,
+                probs=probs,
+                meta=meta,
+                extra=extra,
+                title=title,
+                print_fn=print_fn,
+            )
+            say(
+                f"wrote metrics.json, report.txt, predictions.tsv, confusion.png and "
+                f"devices.png to {sys_dir}"
+            )
         else:
             os.makedirs(sys_dir, exist_ok=True)
-            report_lib.write_predictions(os.path.join(sys_dir, "predictions.tsv"), probs, meta,
-                                         classes)
+            report_lib.write_predictions(
+                os.path.join(sys_dir, "predictions.tsv"), probs, meta, classes
+            )
             say(f"{title}: unlabeled split, no metrics; predictions in {sys_dir}")
         if cfg.submission:
             path = submission_lib.write_submission(
-                _submission_path(cfg.submission, name, several), meta["filename"], probs, classes)
+                _submission_path(cfg.submission, name, several), meta["filename"], probs, classes
+            )
             say(f"submission: {path}")
-        results[name] = {"metrics": metrics, "probs": probs, "meta": meta, "out_dir": sys_dir,
-                         "members": [p.name for p in members]}
+        results[name] = {
+            "metrics": metrics,
+            "probs": probs,
+            "meta": meta,
+            "out_dir": sys_dir,
+            "members": [p.name for p in members],
+        }
 
     comparison = compare(results) if several else None
     if comparison:
         write_json_atomic(os.path.join(out_dir, COMPARISON_NAME), comparison)
         say(format_comparison(comparison))
-    return {"out_dir": out_dir, "features": folder, "systems": results,
-            "comparison": comparison}
+    return {"out_dir": out_dir, "features": folder, "systems": results, "comparison": comparison}
 
 
 def compare(results: Mapping[str, Mapping]) -> dict | None:
@@ -338,8 +402,10 @@ def compare(results: Mapping[str, Mapping]) -> dict | None:
         for key in ("all", "device_a"):
             a, b = summaries[ref].get(key), summaries[n].get(key)
             if a and b:
-                delta[n][key] = {"accuracy": b["accuracy"] - a["accuracy"],
-                                 "log_loss": b["log_loss"] - a["log_loss"]}
+                delta[n][key] = {
+                    "accuracy": b["accuracy"] - a["accuracy"],
+                    "log_loss": b["log_loss"] - a["log_loss"],
+                }
     return {"reference": ref, "systems": summaries, "change_vs_reference": delta}
 
 
@@ -349,6 +415,8 @@ def format_comparison(comparison: Mapping) -> str:
     for name, summary in comparison["systems"].items():
         lines.append(f"  {name}: {report_lib.summary_line(summary)}")
         for key, d in comparison["change_vs_reference"].get(name, {}).items():
-            lines.append(f"    {key}: accuracy {100 * d['accuracy']:+.2f} points, "
-                         f"log loss {d['log_loss']:+.4f}")
+            lines.append(
+                f"    {key}: accuracy {100 * d['accuracy']:+.2f} points, "
+                f"log loss {d['log_loss']:+.4f}"
+            )
     return "\n".join(lines)

@@ -19,8 +19,14 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def write_submission(path: str, filenames: Sequence[str], probs: np.ndarray,
-                     classes: Sequence[str], *, keep_dirs: bool = False) -> str:
+def write_submission(
+    path: str,
+    filenames: Sequence[str],
+    probs: np.ndarray,
+    classes: Sequence[str],
+    *,
+    keep_dirs: bool = False,
+) -> str:
     """Write a DCASE submission TSV.
 
     Args:
@@ -35,8 +41,9 @@ def write_submission(path: str, filenames: Sequence[str], probs: np.ndarray,
     """
     p = np.asarray(probs, dtype=np.float64)  # [N, C]
     if p.ndim != 2 or p.shape != (len(filenames), len(classes)):
-        raise ValueError(f"probs {p.shape} do not match {len(filenames)} files x "
-                         f"{len(classes)} classes")
+        raise ValueError(
+            f"probs {p.shape} do not match {len(filenames)} files x {len(classes)} classes"
+        )
     for name in classes:
         if "\t" in name or "\n" in name:
             raise ValueError(f"class name {name!r} contains a tab or newline")
@@ -55,8 +62,7 @@ def write_submission(path: str, filenames: Sequence[str], probs: np.ndarray,
 
 
 def read_submission(path: str) -> tuple[list[str], list[str], np.ndarray, list[str]]:
-    """Read a submission TSV; returns `(filenames [N], scene_labels [N], probs [N, C], classes)`.
-    """
+    """Read a submission TSV; returns `(filenames [N], scene_labels [N], probs [N, C], classes)`."""
     with open(path) as f:
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
     if not rows or rows[0][:2] != ["filename", "scene_label"]:

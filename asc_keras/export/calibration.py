@@ -52,7 +52,7 @@ class Examples:
     def batches(self, *, batch_size: int = 1) -> Iterator[dict[str, np.ndarray]]:
         """`{rep: float32 [<=batch_size, T, F]}` in order (the representative dataset)."""
         for start in range(0, len(self), batch_size):
-            yield {k: v[start:start + batch_size] for k, v in self.features.items()}
+            yield {k: v[start : start + batch_size] for k, v in self.features.items()}
 
     def class_counts(self) -> dict[int, int]:
         values, counts = np.unique(self.labels, return_counts=True)
@@ -82,8 +82,9 @@ def equal_shares(sizes: Sequence[int], n: int) -> np.ndarray:
     return share
 
 
-def stratified_indices(labels: Sequence[int], n: int, *, seed: int,
-                       devices: Sequence[str] | None = None) -> np.ndarray:
+def stratified_indices(
+    labels: Sequence[int], n: int, *, seed: int, devices: Sequence[str] | None = None
+) -> np.ndarray:
     """Indices of a random sample of `min(n, len(labels))` items, stratified by device (equal
     shares) and, within each device, by class (proportional shares).
 
@@ -126,8 +127,11 @@ def stratified_indices(labels: Sequence[int], n: int, *, seed: int,
     for k in order[: n - int(quota.sum())]:
         quota[k] += 1
     rng = np.random.default_rng(seed)
-    chosen = [rng.choice(np.flatnonzero(labels == c), size=int(q), replace=False)
-              for c, q in zip(classes, quota, strict=True) if q > 0]
+    chosen = [
+        rng.choice(np.flatnonzero(labels == c), size=int(q), replace=False)
+        for c, q in zip(classes, quota, strict=True)
+        if q > 0
+    ]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
@@ -153,8 +157,9 @@ def split_strata(manifest: Manifest, split: str) -> tuple[np.ndarray, np.ndarray
     return np.concatenate(labels).astype(np.int64), np.asarray(devices, str)
 
 
-def read_examples(manifest: Manifest, split: str, indices: Sequence[int],
-                  representations: Sequence[str]) -> Examples:
+def read_examples(
+    manifest: Manifest, split: str, indices: Sequence[int], representations: Sequence[str]
+) -> Examples:
     """The records at `indices` (record order) of a split, raw features of `representations`."""
     import tensorflow as tf
 
@@ -174,8 +179,10 @@ def read_examples(manifest: Manifest, split: str, indices: Sequence[int],
         files.append(ex[schema.FILENAME].decode("utf-8"))
         devices.append(ex[schema.DEVICE].decode("utf-8"))
     if len(labels) != len(indices):
-        raise ValueError(f"{manifest.path}: split {split!r} has fewer records than expected "
-                         f"({len(labels)} of {len(indices)} found)")
+        raise ValueError(
+            f"{manifest.path}: split {split!r} has fewer records than expected "
+            f"({len(labels)} of {len(indices)} found)"
+        )
     for r in representations:
         for k, x in enumerate(features[r]):
             if not np.all(np.isfinite(x)):
@@ -189,8 +196,9 @@ def read_examples(manifest: Manifest, split: str, indices: Sequence[int],
     )
 
 
-def sample_split(manifest: Manifest, split: str, n: int, *, seed: int,
-                 representations: Sequence[str]) -> Examples:
+def sample_split(
+    manifest: Manifest, split: str, n: int, *, seed: int, representations: Sequence[str]
+) -> Examples:
     """A seeded sample of `n` clips of `split` (all clips if fewer), stratified by device and
     class (see the module docstring).
 
@@ -206,13 +214,14 @@ def sample_split(manifest: Manifest, split: str, n: int, *, seed: int,
     labels, devices = split_strata(manifest, split)
     if len(labels) == 0:
         raise ValueError(f"{manifest.path}: split {split!r} is empty")
-    return read_examples(manifest, split,
-                         stratified_indices(labels, n, seed=seed, devices=devices),
-                         representations)
+    return read_examples(
+        manifest, split, stratified_indices(labels, n, seed=seed, devices=devices), representations
+    )
 
 
-def synthetic_examples(shapes: Mapping[str, Sequence[int]], normalization: Mapping, n: int, *,
-                       seed: int) -> Examples:
+def synthetic_examples(
+    shapes: Mapping[str, Sequence[int]], normalization: Mapping, n: int, *, seed: int
+) -> Examples:
     """Stand-in raw features when no dataset is at hand: `mean + std * N(0, 1)` per bin.
 
     Only for parity checks of float artifacts (never for int8 calibration).
@@ -224,5 +233,9 @@ def synthetic_examples(shapes: Mapping[str, Sequence[int]], normalization: Mappi
         std = np.asarray(normalization[rep]["std"], np.float32)
         noise = rng.standard_normal((n, frames, bins)).astype(np.float32)
         features[rep] = mean + std * noise  # [n, T, F]
-    return Examples(features=features, labels=np.full(n, -1, np.int64),
-                    filenames=tuple(f"synthetic-{i}" for i in range(n)), split="synthetic")
+    return Examples(
+        features=features,
+        labels=np.full(n, -1, np.int64),
+        filenames=tuple(f"synthetic-{i}" for i in range(n)),
+        split="synthetic",
+    )

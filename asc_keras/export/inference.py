@@ -118,8 +118,10 @@ def _export_config(artifact: str) -> tuple[dict, str]:
         if os.path.exists(path):
             with open(path) as f:
                 return json.load(f), path
-    raise FileNotFoundError(f"{artifact}: no {EXPORT_CONFIG_NAME} next to it or one folder up; "
-                            "export with export.py, which writes the feature settings there")
+    raise FileNotFoundError(
+        f"{artifact}: no {EXPORT_CONFIG_NAME} next to it or one folder up; "
+        "export with export.py, which writes the feature settings there"
+    )
 
 
 def load_classifier(path: str) -> Classifier:
@@ -142,22 +144,34 @@ def load_classifier(path: str) -> Classifier:
         info = runs.read_run(os.path.dirname(os.path.abspath(keras_file)))
         return Classifier(
             predictor=predictors.KerasPredictor.from_file(keras_file),
-            feature_config=info.feature_config, classes=info.classes,
-            normalization=info.normalization, source=keras_file)
-    if os.path.isdir(path) and os.path.exists(os.path.join(path, EXPORT_CONFIG_NAME)) \
-            and not os.path.exists(os.path.join(path, "saved_model.pb")):
+            feature_config=info.feature_config,
+            classes=info.classes,
+            normalization=info.normalization,
+            source=keras_file,
+        )
+    if (
+        os.path.isdir(path)
+        and os.path.exists(os.path.join(path, EXPORT_CONFIG_NAME))
+        and not os.path.exists(os.path.join(path, "saved_model.pb"))
+    ):
         path = os.path.join(path, DEFAULT_ARTIFACT)
     if path.endswith(".tflite"):
         predictor = predictors.TFLitePredictor(path)
     elif os.path.isdir(path) and os.path.exists(os.path.join(path, "saved_model.pb")):
         predictor = predictors.SavedModelPredictor(path)
     else:
-        raise ValueError(f"{path}: not a .tflite file, SavedModel folder, export folder, "
-                         "model_dir or .keras file")
+        raise ValueError(
+            f"{path}: not a .tflite file, SavedModel folder, export folder, "
+            "model_dir or .keras file"
+        )
     cfg, _ = _export_config(path)
-    return Classifier(predictor=predictor,
-                      feature_config=_feature_config(cfg["feature_config"]),
-                      classes=_classes(cfg), normalization=None, source=path)
+    return Classifier(
+        predictor=predictor,
+        feature_config=_feature_config(cfg["feature_config"]),
+        classes=_classes(cfg),
+        normalization=None,
+        source=path,
+    )
 
 
 def format_predictions(predictions: Sequence[Prediction], classes: Sequence[str]) -> str:
@@ -165,9 +179,12 @@ def format_predictions(predictions: Sequence[Prediction], classes: Sequence[str]
     width = max([len("file"), *(len(p.path) for p in predictions)])
     scene_w = max(len("scene"), *(len(c) for c in classes))
     col = max(8, *(len(c) for c in classes))
-    lines = [f"{'file':{width}s}  {'scene':{scene_w}s}  " + "  ".join(f"{c:>{col}s}"
-                                                                     for c in classes)]
+    lines = [
+        f"{'file':{width}s}  {'scene':{scene_w}s}  " + "  ".join(f"{c:>{col}s}" for c in classes)
+    ]
     for p in predictions:
-        lines.append(f"{p.path:{width}s}  {p.scene:{scene_w}s}  "
-                     + "  ".join(f"{v:>{col}.4f}" for v in p.probs))
+        lines.append(
+            f"{p.path:{width}s}  {p.scene:{scene_w}s}  "
+            + "  ".join(f"{v:>{col}.4f}" for v in p.probs)
+        )
     return "\n".join(lines)

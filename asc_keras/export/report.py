@@ -32,8 +32,9 @@ def file_bytes(path: str) -> int:
     """Size of a file, or the total of the files under a folder."""
     if os.path.isfile(path):
         return os.path.getsize(path)
-    return sum(os.path.getsize(os.path.join(root, f))
-               for root, _, files in os.walk(path) for f in files)
+    return sum(
+        os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(path) for f in files
+    )
 
 
 def human_bytes(n: int | None) -> str:
@@ -58,32 +59,44 @@ def format_report(report: Mapping) -> str:
     data = report.get("parity_data") or {}
     calib = report.get("calibration") or {}
     if data:
-        lines.append(f"parity on {data['num_examples']} clips of split {data['split']!r}"
-                     + (f"; audio from {data['audio']}" if data.get("audio") else ""))
+        lines.append(
+            f"parity on {data['num_examples']} clips of split {data['split']!r}"
+            + (f"; audio from {data['audio']}" if data.get("audio") else "")
+        )
     if calib:
-        lines.append(f"int8 calibration: {calib['num_examples']} clips of split "
-                     f"{calib['split']!r} (seed {calib['seed']}), per class "
-                     f"{calib['class_counts']}, per device {calib.get('device_counts', {})}")
-    header = (f"{'artifact':22s} {'input':8s} {'dtype':7s} {'file size':>16s}  "
-              f"{'checked against':26s} {'max |diff|':>10s} {'tolerance':>9s} {'argmax':>7s}  "
-              "status")
+        lines.append(
+            f"int8 calibration: {calib['num_examples']} clips of split "
+            f"{calib['split']!r} (seed {calib['seed']}), per class "
+            f"{calib['class_counts']}, per device {calib.get('device_counts', {})}"
+        )
+    header = (
+        f"{'artifact':22s} {'input':8s} {'dtype':7s} {'file size':>16s}  "
+        f"{'checked against':26s} {'max |diff|':>10s} {'tolerance':>9s} {'argmax':>7s}  "
+        "status"
+    )
     lines += [header, "-" * len(header)]
     for art in report["artifacts"]:
         first = True
         rows = art.get("parity") or [None]
         for p in rows:
             name = art["name"] if first else ""
-            meta = (f"{art['input']:8s} {art['dtype']:7s} {human_bytes(art.get('bytes')):>16s}"
-                    if first else f"{'':8s} {'':7s} {'':>16s}")
+            meta = (
+                f"{art['input']:8s} {art['dtype']:7s} {human_bytes(art.get('bytes')):>16s}"
+                if first
+                else f"{'':8s} {'':7s} {'':>16s}"
+            )
             if p is None:
                 check = f"{'-':26s} {'-':>10s} {'-':>9s} {'-':>7s}"
                 status = art["status"] + (f" ({art['error']})" if art.get("error") else "")
             else:
-                agree = ("-" if p["argmax_agreement"] is None
-                         else f"{p['argmax_agreement'] * 100:.0f}%")
+                agree = (
+                    "-" if p["argmax_agreement"] is None else f"{p['argmax_agreement'] * 100:.0f}%"
+                )
                 where = f"{p['artifact'].split(' ', 1)[-1]} vs {p['reference']}"
-                check = (f"{where:26s} {_diff(p['max_abs_diff']):>10s} {p['tolerance']:>9.0e} "
-                         f"{agree:>7s}")
+                check = (
+                    f"{where:26s} {_diff(p['max_abs_diff']):>10s} {p['tolerance']:>9.0e} "
+                    f"{agree:>7s}"
+                )
                 status = "ok" if p["passed"] else "FAILED"
                 if p["missing"]:
                     status += f" (missing outputs {p['missing']})"
@@ -91,11 +104,18 @@ def format_report(report: Mapping) -> str:
             first = False
     for art in report["artifacts"]:
         if art.get("per_device"):
-            lines.append(f"{art['name']} vs keras by device: " + "; ".join(
-                f"{d} {v['num_examples']} clips, argmax {v['argmax_agreement'] * 100:.0f}%, "
-                f"max |dprob| {v['max_abs_diff']:.3f}" for d, v in art["per_device"].items()))
-    lines.append("result: " + ("all checks passed" if report["passed"]
-                               else "FAILED: " + "; ".join(report["failures"])))
+            lines.append(
+                f"{art['name']} vs keras by device: "
+                + "; ".join(
+                    f"{d} {v['num_examples']} clips, argmax {v['argmax_agreement'] * 100:.0f}%, "
+                    f"max |dprob| {v['max_abs_diff']:.3f}"
+                    for d, v in art["per_device"].items()
+                )
+            )
+    lines.append(
+        "result: "
+        + ("all checks passed" if report["passed"] else "FAILED: " + "; ".join(report["failures"]))
+    )
     return "\n".join(lines)
 
 

@@ -53,12 +53,16 @@ MIN_SHIFT_WIDTH = 5  # ... with a kernel at least this wide in frequency
 
 def _pool_as_depthwise(src, x):
     """`AveragePooling2D` as a depthwise convolution of constant weights, or None."""
-    if src.padding != "valid" or tuple(src.strides) != tuple(src.pool_size) \
-            or src.data_format != "channels_last":
+    if (
+        src.padding != "valid"
+        or tuple(src.strides) != tuple(src.pool_size)
+        or src.data_format != "channels_last"
+    ):
         return None
     pt, pf = src.pool_size
-    layer = keras.layers.DepthwiseConv2D((pt, pf), strides=(pt, pf), padding="valid",
-                                         use_bias=False, name=f"{src.name}_dw")
+    layer = keras.layers.DepthwiseConv2D(
+        (pt, pf), strides=(pt, pf), padding="valid", use_bias=False, name=f"{src.name}_dw"
+    )
     y = layer(x)  # [b, t / pt, f / pf, c]
     layer.set_weights([np.full((pt, pf, x.shape[-1], 1), 1.0 / (pt * pf), np.float32)])
     return y
@@ -101,10 +105,13 @@ class FrequencyNeighbours(keras.layers.Layer):
         rows = keras.ops.transpose(x, (0, 1, 3, 2))  # [b, t, c, f]
         padded = keras.ops.pad(rows, [(0, 0), (0, 0), (0, 0), (before, self.width - 1 - before)])
         rows_shape = (-1, t, c, f)  # SLICE ops sharing one size constant: a smaller file
-        taps = keras.ops.stack([keras.ops.slice(padded, (0, 0, 0, i), rows_shape)
-                                for i in range(self.width)], axis=3)
-        return keras.ops.reshape(keras.ops.transpose(taps, (0, 1, 4, 2, 3)),  # [b, t, f, c, w]
-                                 (-1, t, f, c * self.width))
+        taps = keras.ops.stack(
+            [keras.ops.slice(padded, (0, 0, 0, i), rows_shape) for i in range(self.width)], axis=3
+        )
+        return keras.ops.reshape(
+            keras.ops.transpose(taps, (0, 1, 4, 2, 3)),  # [b, t, f, c, w]
+            (-1, t, f, c * self.width),
+        )
 
     def compute_output_shape(self, input_shape):
         b, t, f, c = input_shape
@@ -116,20 +123,30 @@ class FrequencyNeighbours(keras.layers.Layer):
 
 def stacks_channels(src, inputs) -> bool:
     """Whether `ChannelStack` replaces a `Concatenate` of these input tensors."""
-    return (type(src) is keras.layers.Concatenate and src.axis in (-1, 3)
-            and isinstance(inputs, (list, tuple)) and len(inputs) > 1
-            and all(len(x.shape) == 4 and x.shape[-1] == 1 and None not in x.shape[1:]
-                    for x in inputs))
+    return (
+        type(src) is keras.layers.Concatenate
+        and src.axis in (-1, 3)
+        and isinstance(inputs, (list, tuple))
+        and len(inputs) > 1
+        and all(len(x.shape) == 4 and x.shape[-1] == 1 and None not in x.shape[1:] for x in inputs)
+    )
 
 
 def splits_conv(src, x) -> bool:
     """Whether `_conv_as_shift` rewrites a `Conv2D` called on `x` (static `[b, t, f, c]`)."""
     channels = x.shape[-1]
-    return (type(src) is keras.layers.Conv2D and src.padding == "same"
-            and len(x.shape) == 4 and None not in x.shape[1:]
-            and src.data_format == "channels_last" and tuple(src.strides) == (1, 1)
-            and tuple(src.dilation_rate) == (1, 1) and src.groups == 1
-            and channels < MAX_SHIFT_CHANNELS and src.kernel_size[1] >= MIN_SHIFT_WIDTH)
+    return (
+        type(src) is keras.layers.Conv2D
+        and src.padding == "same"
+        and len(x.shape) == 4
+        and None not in x.shape[1:]
+        and src.data_format == "channels_last"
+        and tuple(src.strides) == (1, 1)
+        and tuple(src.dilation_rate) == (1, 1)
+        and src.groups == 1
+        and channels < MAX_SHIFT_CHANNELS
+        and src.kernel_size[1] >= MIN_SHIFT_WIDTH
+    )
 
 
 def _conv_as_shift(src, x):
@@ -137,8 +154,14 @@ def _conv_as_shift(src, x):
     kt, kf = src.kernel_size
     cin = x.shape[-1]
     stacked = FrequencyNeighbours(kf, name=f"{src.name}_shift")(x)  # [b, t, f, cin * kf]
-    conv = keras.layers.Conv2D(src.filters, (kt, 1), padding="same", use_bias=src.use_bias,
-                               activation=src.activation, name=src.name)
+    conv = keras.layers.Conv2D(
+        src.filters,
+        (kt, 1),
+        padding="same",
+        use_bias=src.use_bias,
+        activation=src.activation,
+        name=src.name,
+    )
     y = conv(stacked)  # [b, t, f, filters]
     kernel, *rest = src.get_weights()  # kernel [kt, kf, cin, filters]
     kernel = np.transpose(kernel, (0, 2, 1, 3)).reshape(kt, 1, cin * kf, src.filters)
@@ -161,9 +184,12 @@ def for_tflite(model):
     model = flatten_time_distributed(model)
     if isinstance(model, keras.Sequential):
         return model
-    if not any(isinstance(layer, (keras.layers.AveragePooling2D, keras.layers.Conv2D,
-                                  keras.layers.Concatenate))
-               for layer in model.layers):
+    if not any(
+        isinstance(
+            layer, (keras.layers.AveragePooling2D, keras.layers.Conv2D, keras.layers.Concatenate)
+        )
+        for layer in model.layers
+    ):
         return model
 
     def clone(layer):

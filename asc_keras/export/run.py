@@ -102,8 +102,10 @@ def _io_dtypes(path: str) -> dict:
     if not path.endswith(".tflite"):
         return {}
     ins, outs = verify.tflite_io(path)
-    return {f"{side}_dtype": "/".join(sorted({np.dtype(d["dtype"]).name for d in details.values()}))
-            for side, details in (("input", ins), ("output", outs))}
+    return {
+        f"{side}_dtype": "/".join(sorted({np.dtype(d["dtype"]).name for d in details.values()}))
+        for side, details in (("input", ins), ("output", outs))
+    }
 
 
 def _first_line(exc: BaseException) -> str:
@@ -116,8 +118,9 @@ def _first_line(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _converter_source(saved_model: str, make_model: Callable[[], object], *, rewrite: bool,
-                      name: str):
+def _converter_source(
+    saved_model: str, make_model: Callable[[], object], *, rewrite: bool, name: str
+):
     """The SavedModel folder the TFLite converter reads for `name`: `saved_model` itself
     without `rewrite`, else a temporary SavedModel of `make_model()` beside it (removed after).
 
@@ -139,9 +142,17 @@ def _converter_source(saved_model: str, make_model: Callable[[], object], *, rew
         _remove_tree(source)
 
 
-def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: FeatureConfig,
-                    calibration: calibration_lib.Examples | None, audio: bool = True,
-                    rewrite: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+def write_artifacts(
+    model,
+    normalization: Mapping,
+    folder: str,
+    *,
+    feature_cfg: FeatureConfig,
+    calibration: calibration_lib.Examples | None,
+    audio: bool = True,
+    rewrite: bool = True,
+    log: Callable[[str], None] = print,
+) -> list[dict]:
     """Write the serving models of `model` into `folder`.
 
     Args:
@@ -172,41 +183,91 @@ def write_artifacts(model, normalization: Mapping, folder: str, *, feature_cfg: 
         except Exception as exc:  # converter errors share no base class narrower than this
             if required:
                 raise ExportError(f"{name}: {_first_line(exc)}") from exc
-            entries.append({"name": name, "input": kind, "dtype": dtype, "bytes": None,
-                            "status": "not converted", "error": _first_line(exc)})
+            entries.append(
+                {
+                    "name": name,
+                    "input": kind,
+                    "dtype": dtype,
+                    "bytes": None,
+                    "status": "not converted",
+                    "error": _first_line(exc),
+                }
+            )
             log(f"export: {name} did not convert: {_first_line(exc)}")
             return
-        entries.append({"name": name, "input": kind, "dtype": dtype,
-                        "bytes": report_lib.file_bytes(path), "status": "ok", "error": None,
-                        "seconds": round(time.time() - t0, 2), **_io_dtypes(path)})
-        log(f"export: {name} ({report_lib.human_bytes(entries[-1]['bytes'])}, "
-            f"{time.time() - t0:.1f} s)")
+        entries.append(
+            {
+                "name": name,
+                "input": kind,
+                "dtype": dtype,
+                "bytes": report_lib.file_bytes(path),
+                "status": "ok",
+                "error": None,
+                "seconds": round(time.time() - t0, 2),
+                **_io_dtypes(path),
+            }
+        )
+        log(
+            f"export: {name} ({report_lib.human_bytes(entries[-1]['bytes'])}, "
+            f"{time.time() - t0:.1f} s)"
+        )
 
     # TensorFlow runs the SavedModels: the network as trained. The TFLite converter reads a
     # second, temporary SavedModel of the rewritten network (`rewrite.for_tflite`), whose ops
     # (a depthwise convolution of unequal strides) TensorFlow's own kernels do not all run.
     features_model = serving.feature_serving_model(model, normalization)
     sm_dir = os.path.join(folder, SAVED_MODEL)
-    add(SAVED_MODEL, "features", "float32",
-        lambda p: savedmodel.export_saved_model(features_model, p), required=True)
-    with _converter_source(sm_dir, lambda: serving.feature_serving_model(
-            model, normalization, rewrite=True), rewrite=rewrite, name=TFLITE) as source:
-        add(TFLITE, "features", "float32",
-            lambda p: _write(p, tflite.convert_float(source)), required=True)
+    add(
+        SAVED_MODEL,
+        "features",
+        "float32",
+        lambda p: savedmodel.export_saved_model(features_model, p),
+        required=True,
+    )
+    with _converter_source(
+        sm_dir,
+        lambda: serving.feature_serving_model(model, normalization, rewrite=True),
+        rewrite=rewrite,
+        name=TFLITE,
+    ) as source:
+        add(
+            TFLITE,
+            "features",
+            "float32",
+            lambda p: _write(p, tflite.convert_float(source)),
+            required=True,
+        )
         if calibration is not None:
-            add(TFLITE_INT8, "features", "int8",
-                lambda p: _write(p, tflite.convert_int8(
-                    source, lambda: calibration.batches(batch_size=1))), required=True)
+            add(
+                TFLITE_INT8,
+                "features",
+                "int8",
+                lambda p: _write(
+                    p, tflite.convert_int8(source, lambda: calibration.batches(batch_size=1))
+                ),
+                required=True,
+            )
     if audio and serving.supports_audio(model, feature_cfg):
         audio_model = serving.audio_serving_model(model, feature_cfg, normalization)
         audio_dir = os.path.join(folder, AUDIO_SAVED_MODEL)
-        add(AUDIO_SAVED_MODEL, "waveform", "float32",
-            lambda p: savedmodel.export_saved_model(audio_model, p), required=False)
+        add(
+            AUDIO_SAVED_MODEL,
+            "waveform",
+            "float32",
+            lambda p: savedmodel.export_saved_model(audio_model, p),
+            required=False,
+        )
         if os.path.isdir(audio_dir):
+
             def audio_tflite(path):
-                with _converter_source(audio_dir, lambda: serving.audio_serving_model(
-                        model, feature_cfg, normalization, rewrite=True), rewrite=rewrite,
-                        name=AUDIO_TFLITE) as source:
+                with _converter_source(
+                    audio_dir,
+                    lambda: serving.audio_serving_model(
+                        model, feature_cfg, normalization, rewrite=True
+                    ),
+                    rewrite=rewrite,
+                    name=AUDIO_TFLITE,
+                ) as source:
                     _write(path, tflite.convert_float(source))
 
             add(AUDIO_TFLITE, "waveform", "float32", audio_tflite, required=False)
@@ -226,28 +287,49 @@ def normalized(features: Mapping[str, np.ndarray], normalization: Mapping) -> di
     return out
 
 
-def _tflite_checks(path: str, name: str, inputs: Mapping, reference: Mapping, *,
-                   tolerance: float) -> tuple[list[verify.Parity], dict]:
+def _tflite_checks(
+    path: str, name: str, inputs: Mapping, reference: Mapping, *, tolerance: float
+) -> tuple[list[verify.Parity], dict]:
     """An artifact in both runtimes against the reference, and the runtimes against each other;
     also returns LiteRT's outputs."""
     outs = {rt: verify.tflite_outputs(path, inputs, runtime=rt) for rt in verify.RUNTIMES}
-    checks = [verify.compare(reference, outs[rt], tolerance=tolerance,
-                             artifact=f"{name} {rt}") for rt in verify.RUNTIMES]
+    checks = [
+        verify.compare(reference, outs[rt], tolerance=tolerance, artifact=f"{name} {rt}")
+        for rt in verify.RUNTIMES
+    ]
     _, out_details = verify.tflite_io(path)
-    steps = [float(d["quantization"][0]) for d in out_details.values()
-             if np.issubdtype(np.dtype(d["dtype"]), np.integer)]
+    steps = [
+        float(d["quantization"][0])
+        for d in out_details.values()
+        if np.issubdtype(np.dtype(d["dtype"]), np.integer)
+    ]
     # Float files: the float tolerance, at most 1e-5 (the audio-in model's FFT differs by about
     # 1e-6 between the two runtimes); integer outputs: one quantization step.
     same = max([min(tolerance, 1e-5), *steps])
-    checks.append(verify.compare(outs["litert"], outs["tensorflow"], tolerance=same,
-                                 artifact=f"{name} tensorflow", reference_name="litert"))
+    checks.append(
+        verify.compare(
+            outs["litert"],
+            outs["tensorflow"],
+            tolerance=same,
+            artifact=f"{name} tensorflow",
+            reference_name="litert",
+        )
+    )
     return checks, outs["litert"]
 
 
-def check_artifacts(entries: list[dict], folder: str, model, normalization: Mapping, *,
-                    examples: calibration_lib.Examples, waves: np.ndarray | None,
-                    feature_cfg: FeatureConfig, tolerances: Tolerances,
-                    log: Callable[[str], None] = print) -> list[str]:
+def check_artifacts(
+    entries: list[dict],
+    folder: str,
+    model,
+    normalization: Mapping,
+    *,
+    examples: calibration_lib.Examples,
+    waves: np.ndarray | None,
+    feature_cfg: FeatureConfig,
+    tolerances: Tolerances,
+    log: Callable[[str], None] = print,
+) -> list[str]:
     """Add `parity` to every entry; returns the failures (empty when all passed).
 
     Args:
@@ -268,8 +350,7 @@ def check_artifacts(entries: list[dict], folder: str, model, normalization: Mapp
 
         logmel_cfg = dataclasses.replace(feature_cfg, representations=("logmel",))
         logmel = np.stack([compute_features(w, logmel_cfg)["logmel"] for w in waves])
-        audio_reference = verify.keras_outputs(model, normalized({"logmel": logmel},
-                                                                 normalization))
+        audio_reference = verify.keras_outputs(model, normalized({"logmel": logmel}, normalization))
     failures = []
     for entry in entries:
         path = os.path.join(folder, entry["name"])
@@ -291,16 +372,21 @@ def check_artifacts(entries: list[dict], folder: str, model, normalization: Mapp
                 entry["per_device"] = verify.agreement_by_device(ref, outs, examples.devices)
         else:
             outs = verify.saved_model_outputs(path, inputs)
-            checks = [verify.compare(ref, outs, tolerance=tol,
-                                     artifact=f"{entry['name']} tensorflow")]
+            checks = [
+                verify.compare(ref, outs, tolerance=tol, artifact=f"{entry['name']} tensorflow")
+            ]
         entry["parity"] = [c.to_dict() for c in checks]
         for c in checks:
             if not c.passed:
-                failures.append(f"{c.artifact} vs {c.reference}: max |diff| "
-                                f"{c.max_abs_diff:.3g} > {c.tolerance:g}"
-                                + (f", missing outputs {list(c.missing)}" if c.missing else ""))
-        log(f"check: {entry['name']}: max |diff| "
-            f"{max(c.max_abs_diff for c in checks[:2]):.2g} vs keras")
+                failures.append(
+                    f"{c.artifact} vs {c.reference}: max |diff| "
+                    f"{c.max_abs_diff:.3g} > {c.tolerance:g}"
+                    + (f", missing outputs {list(c.missing)}" if c.missing else "")
+                )
+        log(
+            f"check: {entry['name']}: max |diff| "
+            f"{max(c.max_abs_diff for c in checks[:2]):.2g} vs keras"
+        )
     return failures
 
 
@@ -308,8 +394,13 @@ def check_artifacts(entries: list[dict], folder: str, model, normalization: Mapp
 # Data for calibration and checks.
 
 
-def find_features(run: serving.TrainedRun, *, data_cfg: DataConfig | None,
-                  features_dir: str | None, log: Callable[[str], None] = print) -> Manifest | None:
+def find_features(
+    run: serving.TrainedRun,
+    *,
+    data_cfg: DataConfig | None,
+    features_dir: str | None,
+    log: Callable[[str], None] = print,
+) -> Manifest | None:
     """The run's precomputed features (see the module docstring), or None when there are none.
 
     Raises:
@@ -322,8 +413,9 @@ def find_features(run: serving.TrainedRun, *, data_cfg: DataConfig | None,
         from asc_keras.data import precompute
 
         data_cfg = dataclasses.replace(data_cfg, task=run.task, classes=tuple(run.classes))
-        folder = precompute.ensure_features(run.feature_config, data_cfg, splits=("train",),
-                                            progress=False, log=log)
+        folder = precompute.ensure_features(
+            run.feature_config, data_cfg, splits=("train",), progress=False, log=log
+        )
     elif run.features and os.path.exists(os.path.join(run.features, MANIFEST_NAME)):
         folder = run.features
     if folder is None:
@@ -333,8 +425,14 @@ def find_features(run: serving.TrainedRun, *, data_cfg: DataConfig | None,
     return manifest
 
 
-def parity_waves(manifest: Manifest | None, filenames: Sequence[str], feature_cfg: FeatureConfig,
-                 *, n: int, seed: int) -> tuple[np.ndarray, str]:
+def parity_waves(
+    manifest: Manifest | None,
+    filenames: Sequence[str],
+    feature_cfg: FeatureConfig,
+    *,
+    n: int,
+    seed: int,
+) -> tuple[np.ndarray, str]:
     """`(waves float32 [n', num_samples], source)`: the parity clips' audio when the dataset is
     at hand (`load_clip`, as `predict.py` reads audio), else seeded synthetic scenes."""
     from asc_keras import audio
@@ -348,8 +446,11 @@ def parity_waves(manifest: Manifest | None, filenames: Sequence[str], feature_cf
     waves = []
     for _ in range(n):
         f0, f1 = rng.uniform(100, 4000, size=2)
-        wave = (0.05 * rng.standard_normal(len(t)) + 0.2 * np.sin(2 * np.pi * f0 * t)
-                + 0.1 * np.sin(2 * np.pi * (f1 * t + 300 * t**2)))
+        wave = (
+            0.05 * rng.standard_normal(len(t))
+            + 0.2 * np.sin(2 * np.pi * f0 * t)
+            + 0.1 * np.sin(2 * np.pi * (f1 * t + 300 * t**2))
+        )
         waves.append(wave * rng.uniform(0.1, 1.0))
     return np.asarray(waves, np.float32), "synthetic"
 
@@ -362,8 +463,9 @@ def _check_destination(export_dir: str, *, overwrite: bool) -> None:
     if os.path.isfile(export_dir):
         raise OverwriteError(f"{export_dir}: is a file, not an export folder")
     if os.path.isdir(export_dir) and os.listdir(export_dir) and not overwrite:
-        raise OverwriteError(f"{export_dir}: already holds an export; pass --overwrite to "
-                             "replace it")
+        raise OverwriteError(
+            f"{export_dir}: already holds an export; pass --overwrite to replace it"
+        )
 
 
 def _publish(staging: str, export_dir: str) -> None:
@@ -376,8 +478,9 @@ def _publish(staging: str, export_dir: str) -> None:
         os.rename(staging, export_dir)
 
 
-def export_config_record(run: serving.TrainedRun, entries: Sequence[Mapping],
-                         output_shapes: Mapping[str, Sequence[int]]) -> dict:
+def export_config_record(
+    run: serving.TrainedRun, entries: Sequence[Mapping], output_shapes: Mapping[str, Sequence[int]]
+) -> dict:
     """The content of export_config.json: everything `predict.py` needs next to an artifact."""
     model = run.model
     return {
@@ -391,17 +494,32 @@ def export_config_record(run: serving.TrainedRun, entries: Sequence[Mapping],
         "signature": savedmodel.SIGNATURE,
         "inputs": {t.name: list(t.shape[1:]) for t in model.inputs},
         "outputs": {n: list(output_shapes[n]) for n in serving.output_names(model)},
-        "normalization": {r: {k: v.astype(np.float64).tolist() for k, v in zip(
-            ("mean", "std"), serving.normalization_arrays(run.normalization, r), strict=True)}
-            for r in run.input_names},
-        "artifacts": {e["name"]: {k: e[k] for k in ("input", "dtype", "input_dtype",
-                                                     "output_dtype") if k in e}
-                      for e in entries if e["status"] == "ok"},
+        "normalization": {
+            r: {
+                k: v.astype(np.float64).tolist()
+                for k, v in zip(
+                    ("mean", "std"), serving.normalization_arrays(run.normalization, r), strict=True
+                )
+            }
+            for r in run.input_names
+        },
+        "artifacts": {
+            e["name"]: {
+                k: e[k] for k in ("input", "dtype", "input_dtype", "output_dtype") if k in e
+            }
+            for e in entries
+            if e["status"] == "ok"
+        },
     }
 
 
-def run(cfg: ExportConfig, *, data_cfg: DataConfig | None = None, features_dir: str | None = None,
-        log: Callable[[str], None] = print) -> dict:
+def run(
+    cfg: ExportConfig,
+    *,
+    data_cfg: DataConfig | None = None,
+    features_dir: str | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Export, check and report one training run (see the module docstring).
 
     Args:
@@ -418,14 +536,21 @@ def run(cfg: ExportConfig, *, data_cfg: DataConfig | None = None, features_dir: 
         OutOfMemoryError: memory ran out (one line saying which flag to lower).
         FileNotFoundError, ValueError, ManifestError: a broken run or features folder.
     """
-    lower = (f"--calibration_examples (now {cfg.calibration_examples}) or --parity_examples "
-             f"(now {cfg.parity_examples})")
+    lower = (
+        f"--calibration_examples (now {cfg.calibration_examples}) or --parity_examples "
+        f"(now {cfg.parity_examples})"
+    )
     with oom.reported("export", lower):
         return _run(cfg, data_cfg=data_cfg, features_dir=features_dir, log=log)
 
 
-def _run(cfg: ExportConfig, *, data_cfg: DataConfig | None, features_dir: str | None,
-         log: Callable[[str], None]) -> dict:
+def _run(
+    cfg: ExportConfig,
+    *,
+    data_cfg: DataConfig | None,
+    features_dir: str | None,
+    log: Callable[[str], None],
+) -> dict:
     t_start = time.time()
     export_dir = os.path.normpath(cfg.export_dir)
     _check_destination(export_dir, overwrite=cfg.overwrite)
@@ -441,41 +566,74 @@ def _run(cfg: ExportConfig, *, data_cfg: DataConfig | None, features_dir: str | 
         if manifest is None:
             raise ExportError(
                 f"{cfg.model_dir}: int8 calibration needs the training split's features; pass "
-                "--data_dir (or --features_dir), or --noexport_int8")
-        calib = calibration_lib.sample_split(manifest, "train", cfg.calibration_examples,
-                                             seed=cfg.calibration_seed, representations=reps)
+                "--data_dir (or --features_dir), or --noexport_int8"
+            )
+        calib = calibration_lib.sample_split(
+            manifest,
+            "train",
+            cfg.calibration_examples,
+            seed=cfg.calibration_seed,
+            representations=reps,
+        )
     if manifest is not None:
         split = "evaluate" if "evaluate" in manifest.splits else "train"
-        examples = calibration_lib.sample_split(manifest, split, cfg.parity_examples,
-                                                seed=cfg.calibration_seed + 1,
-                                                representations=reps)
+        examples = calibration_lib.sample_split(
+            manifest,
+            split,
+            cfg.parity_examples,
+            seed=cfg.calibration_seed + 1,
+            representations=reps,
+        )
     else:
         examples = calibration_lib.synthetic_examples(
-            {r: trained.feature_config.shapes[r] for r in reps}, trained.normalization,
-            cfg.parity_examples, seed=cfg.calibration_seed + 1)
+            {r: trained.feature_config.shapes[r] for r in reps},
+            trained.normalization,
+            cfg.parity_examples,
+            seed=cfg.calibration_seed + 1,
+        )
 
     staging = f"{export_dir}.partial-{os.getpid()}"
     _remove_tree(staging)
     os.makedirs(staging)
     try:
-        entries = write_artifacts(model, trained.normalization, staging,
-                                  feature_cfg=trained.feature_config, calibration=calib,
-                                  audio=cfg.audio_frontend, log=log)
+        entries = write_artifacts(
+            model,
+            trained.normalization,
+            staging,
+            feature_cfg=trained.feature_config,
+            calibration=calib,
+            audio=cfg.audio_frontend,
+            log=log,
+        )
         one = normalized({r: v[:1] for r, v in examples.features.items()}, trained.normalization)
         shapes = {k: v.shape[1:] for k, v in verify.keras_outputs(model, one).items()}
-        write_json_atomic(os.path.join(staging, EXPORT_CONFIG_NAME),
-                          export_config_record(trained, entries, shapes))
+        write_json_atomic(
+            os.path.join(staging, EXPORT_CONFIG_NAME),
+            export_config_record(trained, entries, shapes),
+        )
         waves, audio_source = None, None
         if any(e["input"] == "waveform" and e["status"] == "ok" for e in entries):
             waves, audio_source = parity_waves(
-                manifest, examples.filenames, trained.feature_config,
-                n=min(len(examples), 4), seed=cfg.calibration_seed + 2)
-        tolerances = Tolerances(floating=cfg.float_tolerance, int8=cfg.int8_tolerance,
-                                audio=cfg.audio_tolerance)
-        failures = check_artifacts(entries, staging, model, trained.normalization,
-                                   examples=examples, waves=waves,
-                                   feature_cfg=trained.feature_config, tolerances=tolerances,
-                                   log=log)
+                manifest,
+                examples.filenames,
+                trained.feature_config,
+                n=min(len(examples), 4),
+                seed=cfg.calibration_seed + 2,
+            )
+        tolerances = Tolerances(
+            floating=cfg.float_tolerance, int8=cfg.int8_tolerance, audio=cfg.audio_tolerance
+        )
+        failures = check_artifacts(
+            entries,
+            staging,
+            model,
+            trained.normalization,
+            examples=examples,
+            waves=waves,
+            feature_cfg=trained.feature_config,
+            tolerances=tolerances,
+            log=log,
+        )
         report = {
             "format_version": FORMAT_VERSION,
             "model_dir": os.path.abspath(cfg.model_dir),
@@ -484,13 +642,23 @@ def _run(cfg: ExportConfig, *, data_cfg: DataConfig | None, features_dir: str | 
             "model_name": model.name,
             "size": size,
             "artifacts": entries,
-            "calibration": None if calib is None else {
-                "split": calib.split, "num_examples": len(calib), "seed": cfg.calibration_seed,
-                "class_counts": {trained.classes[k] if k >= 0 else "unlabeled": c
-                                 for k, c in calib.class_counts().items()},
-                "device_counts": calib.device_counts()},
-            "parity_data": {"split": examples.split, "num_examples": len(examples),
-                            "audio": audio_source},
+            "calibration": None
+            if calib is None
+            else {
+                "split": calib.split,
+                "num_examples": len(calib),
+                "seed": cfg.calibration_seed,
+                "class_counts": {
+                    trained.classes[k] if k >= 0 else "unlabeled": c
+                    for k, c in calib.class_counts().items()
+                },
+                "device_counts": calib.device_counts(),
+            },
+            "parity_data": {
+                "split": examples.split,
+                "num_examples": len(examples),
+                "audio": audio_source,
+            },
             "settings": cfg.to_dict(),
             "passed": not failures,
             "failures": failures,
@@ -502,8 +670,10 @@ def _run(cfg: ExportConfig, *, data_cfg: DataConfig | None, features_dir: str | 
             rejected = f"{export_dir}.rejected"
             _remove_tree(rejected)
             os.rename(staging, rejected)
-            raise ParityError(f"{len(failures)} check(s) failed; the artifacts are in "
-                              f"{rejected}, {export_dir} was not changed: {failures[0]}")
+            raise ParityError(
+                f"{len(failures)} check(s) failed; the artifacts are in "
+                f"{rejected}, {export_dir} was not changed: {failures[0]}"
+            )
         _publish(staging, export_dir)
     finally:
         _remove_tree(staging)

@@ -20,8 +20,9 @@ def input_specs(model) -> dict:
     """`{name: tf.TensorSpec([None, ...], float32, name)}` of the model's inputs."""
     import tensorflow as tf
 
-    return {t.name: tf.TensorSpec([None, *t.shape[1:]], tf.float32, name=t.name)
-            for t in model.inputs}
+    return {
+        t.name: tf.TensorSpec([None, *t.shape[1:]], tf.float32, name=t.name) for t in model.inputs
+    }
 
 
 def export_saved_model(model, path: str, *, signature: str = SIGNATURE) -> str:

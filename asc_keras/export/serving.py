@@ -90,16 +90,27 @@ def load_run(model_dir: str) -> TrainedRun:
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"{model_path}: missing (has the training run finished?)")
     model = load_model(model_path, compile=False)
-    run = TrainedRun(path=model_dir, model=model, task=info.task, classes=info.classes,
-                     feature_config=feature_cfg, normalization=normalization,
-                     model_config=info.model_config, features=info.features)
+    run = TrainedRun(
+        path=model_dir,
+        model=model,
+        task=info.task,
+        classes=info.classes,
+        feature_config=feature_cfg,
+        normalization=normalization,
+        model_config=info.model_config,
+        features=info.features,
+    )
     for t in model.inputs:
         if t.name not in feature_cfg.representations:
-            raise ValueError(f"{model_path}: input {t.name!r} is not among the run's "
-                             f"representations {feature_cfg.representations}")
+            raise ValueError(
+                f"{model_path}: input {t.name!r} is not among the run's "
+                f"representations {feature_cfg.representations}"
+            )
         if tuple(t.shape[1:]) != feature_cfg.shapes[t.name]:
-            raise ValueError(f"{model_path}: input {t.name!r} is {tuple(t.shape[1:])}, the "
-                             f"features are {feature_cfg.shapes[t.name]} ([time, freq])")
+            raise ValueError(
+                f"{model_path}: input {t.name!r} is {tuple(t.shape[1:])}, the "
+                f"features are {feature_cfg.shapes[t.name]} ([time, freq])"
+            )
         if t.name not in normalization:
             raise ValueError(f"{model_dir}/{NORMALIZATION_NAME}: no statistics for {t.name!r}")
     return run
@@ -137,8 +148,9 @@ def flatten_time_distributed(model):
         return model
 
     def clone(layer):
-        if isinstance(layer, keras.layers.TimeDistributed) \
-                and isinstance(layer.layer, keras.layers.Dense):
+        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(
+            layer.layer, keras.layers.Dense
+        ):
             config = dict(layer.layer.get_config(), name=layer.name)
             return FrameDense.from_config(config)
         return layer.__class__.from_config(layer.get_config())
@@ -182,19 +194,25 @@ def feature_serving_model(model, normalization: Mapping, *, rewrite: bool = Fals
     Returns:
         A `keras.Model` with the same input names and shapes and the same named outputs.
     """
-    inputs = {t.name: keras.Input(shape=tuple(t.shape[1:]), name=t.name, dtype="float32")
-              for t in model.inputs}
+    inputs = {
+        t.name: keras.Input(shape=tuple(t.shape[1:]), name=t.name, dtype="float32")
+        for t in model.inputs
+    }
     normalized = {n: _normalize(x, normalization, n) for n, x in inputs.items()}
     outputs = _outputs(_network(model, rewrite=rewrite), normalized)
-    return keras.Model(inputs, {n: outputs[n] for n in output_names(model)},
-                       name=f"{model.name}_serving")
+    return keras.Model(
+        inputs, {n: outputs[n] for n in output_names(model)}, name=f"{model.name}_serving"
+    )
 
 
 def supports_audio(model, feature_cfg: FeatureConfig) -> bool:
     """Whether `model` reads exactly one input, `logmel`, of the shape `feature_cfg` makes."""
     inputs = model.inputs
-    return (len(inputs) == 1 and inputs[0].name == "logmel"
-            and tuple(inputs[0].shape[1:]) == (feature_cfg.num_frames, feature_cfg.logmel_bins))
+    return (
+        len(inputs) == 1
+        and inputs[0].name == "logmel"
+        and tuple(inputs[0].shape[1:]) == (feature_cfg.num_frames, feature_cfg.logmel_bins)
+    )
 
 
 def logmel_frontend(feature_cfg: FeatureConfig, *, name: str = "logmel_frontend"):
@@ -202,14 +220,20 @@ def logmel_frontend(feature_cfg: FeatureConfig, *, name: str = "logmel_frontend"
     from asc_keras.models.frontend import LogMelSpectrogram
 
     return LogMelSpectrogram(
-        sample_rate=feature_cfg.sample_rate, n_fft=feature_cfg.n_fft,
-        hop_length=feature_cfg.hop_length, n_mels=feature_cfg.logmel_bins,
-        fmin=feature_cfg.logmel_fmin, fmax=feature_cfg.logmel_fmax, top_db=feature_cfg.top_db,
-        name=name)
+        sample_rate=feature_cfg.sample_rate,
+        n_fft=feature_cfg.n_fft,
+        hop_length=feature_cfg.hop_length,
+        n_mels=feature_cfg.logmel_bins,
+        fmin=feature_cfg.logmel_fmin,
+        fmax=feature_cfg.logmel_fmax,
+        top_db=feature_cfg.top_db,
+        name=name,
+    )
 
 
-def audio_serving_model(model, feature_cfg: FeatureConfig, normalization: Mapping, *,
-                        rewrite: bool = False):
+def audio_serving_model(
+    model, feature_cfg: FeatureConfig, normalization: Mapping, *, rewrite: bool = False
+):
     """Waveform in: Log-Mel frontend, normalization and `model` (see the module docstring).
 
     Args:
@@ -225,12 +249,16 @@ def audio_serving_model(model, feature_cfg: FeatureConfig, normalization: Mappin
         ValueError: If the model does not read Log-Mel features of `feature_cfg` alone.
     """
     if not supports_audio(model, feature_cfg):
-        raise ValueError(f"{model.name}: an audio frontend needs a model whose only input is "
-                         f"logmel {(feature_cfg.num_frames, feature_cfg.logmel_bins)}, got "
-                         f"{[(t.name, tuple(t.shape[1:])) for t in model.inputs]}")
+        raise ValueError(
+            f"{model.name}: an audio frontend needs a model whose only input is "
+            f"logmel {(feature_cfg.num_frames, feature_cfg.logmel_bins)}, got "
+            f"{[(t.name, tuple(t.shape[1:])) for t in model.inputs]}"
+        )
     wave = keras.Input(shape=(feature_cfg.num_samples,), name=WAVEFORM, dtype="float32")
     logmel = logmel_frontend(feature_cfg)(wave)  # [b, T, F]
-    outputs = _outputs(_network(model, rewrite=rewrite),
-                       {"logmel": _normalize(logmel, normalization, "logmel")})
-    return keras.Model({WAVEFORM: wave}, {n: outputs[n] for n in output_names(model)},
-                       name=f"{model.name}_audio")
+    outputs = _outputs(
+        _network(model, rewrite=rewrite), {"logmel": _normalize(logmel, normalization, "logmel")}
+    )
+    return keras.Model(
+        {WAVEFORM: wave}, {n: outputs[n] for n in output_names(model)}, name=f"{model.name}_audio"
+    )

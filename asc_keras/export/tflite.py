@@ -111,9 +111,12 @@ def float_ops(model: bytes) -> list[tuple[str, str]]:
     return found
 
 
-def convert_int8(saved_model_dir: str,
-                 representative: Callable[[], Iterable[Mapping[str, np.ndarray]]], *,
-                 signature: str = SIGNATURE) -> bytes:
+def convert_int8(
+    saved_model_dir: str,
+    representative: Callable[[], Iterable[Mapping[str, np.ndarray]]],
+    *,
+    signature: str = SIGNATURE,
+) -> bytes:
     """int8 TFLite flatbuffer: float32 raw inputs normalized in float, int8 network and outputs.
 
     Args:
@@ -145,11 +148,16 @@ def convert_int8(saved_model_dir: str,
         calibrated = converter.convert()  # float32 ops, activation ranges recorded
     keep_float = [n for n in _tensor_names(calibrated) if NORMALIZATION_MARK in n]
     quantized = tflite_convert.mlir_quantize(calibrated, denylisted_nodes=keep_float)
-    stray = [(op, name) for op, name in float_ops(quantized)
-             if op not in FLOAT_NORMALIZATION_OPS or NORMALIZATION_MARK not in name]
+    stray = [
+        (op, name)
+        for op, name in float_ops(quantized)
+        if op not in FLOAT_NORMALIZATION_OPS or NORMALIZATION_MARK not in name
+    ]
     if stray:
         raise Int8ConversionError(
             f"{saved_model_dir}: {len(stray)} op(s) have no int8 kernel and would run in "
-            f"float32, first {stray[0][0]} ({stray[0][1]})")
+            f"float32, first {stray[0][0]} ({stray[0][1]})"
+        )
     return short_tensor_names(  # int8 outputs
-        tflite_util.modify_model_io_type(quantized, tf.float32, tf.int8))
+        tflite_util.modify_model_io_type(quantized, tf.float32, tf.int8)
+    )

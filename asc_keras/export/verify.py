@@ -30,18 +30,28 @@ from asc_keras.export.savedmodel import SIGNATURE
 from asc_keras.export.tflite import TF_INTERPRETER_WARNING
 
 RUNTIMES = ("litert", "tensorflow")
-__all__ = ["Parity", "compare", "dequantize", "keras_outputs", "make_interpreter",
-           "quantize", "saved_model_outputs", "tflite_io", "tflite_outputs"]
+__all__ = [
+    "Parity",
+    "compare",
+    "dequantize",
+    "keras_outputs",
+    "make_interpreter",
+    "quantize",
+    "saved_model_outputs",
+    "tflite_io",
+    "tflite_outputs",
+]
 
 
-def keras_outputs(model, inputs: Mapping[str, np.ndarray], *, batch_size: int = 8
-                  ) -> dict[str, np.ndarray]:
+def keras_outputs(
+    model, inputs: Mapping[str, np.ndarray], *, batch_size: int = 8
+) -> dict[str, np.ndarray]:
     """`{output: float32 [N, ...]}` of a Keras model (inference mode)."""
     names = [t.name for t in model.inputs]
     n = len(next(iter(inputs.values())))
     chunks: dict[str, list] = {}
     for start in range(0, n, batch_size):
-        batch = {k: np.asarray(inputs[k][start:start + batch_size], np.float32) for k in names}
+        batch = {k: np.asarray(inputs[k][start : start + batch_size], np.float32) for k in names}
         out = model(batch, training=False)
         if not isinstance(out, Mapping):
             out = {"probs": out}
@@ -50,8 +60,9 @@ def keras_outputs(model, inputs: Mapping[str, np.ndarray], *, batch_size: int = 
     return {k: np.concatenate(v) for k, v in chunks.items()}
 
 
-def saved_model_outputs(path: str, inputs: Mapping[str, np.ndarray], *,
-                        signature: str = SIGNATURE) -> dict[str, np.ndarray]:
+def saved_model_outputs(
+    path: str, inputs: Mapping[str, np.ndarray], *, signature: str = SIGNATURE
+) -> dict[str, np.ndarray]:
     """`{output: float32 [N, ...]}` of a SavedModel signature."""
     import tensorflow as tf
 
@@ -83,9 +94,14 @@ def tflite_io(path: str, *, signature: str = SIGNATURE) -> tuple[dict, dict]:
     return runner.get_input_details(), runner.get_output_details()
 
 
-def tflite_outputs(path: str, inputs: Mapping[str, np.ndarray], *, runtime: str = "litert",
-                   num_threads: int | None = None, signature: str = SIGNATURE
-                   ) -> dict[str, np.ndarray]:
+def tflite_outputs(
+    path: str,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    runtime: str = "litert",
+    num_threads: int | None = None,
+    signature: str = SIGNATURE,
+) -> dict[str, np.ndarray]:
     """`{output: float32 [N, ...]}` of a `.tflite` file, run clip by clip (batch 1)."""
     interpreter = make_interpreter(path, runtime=runtime, num_threads=num_threads)
     runner = interpreter.get_signature_runner(signature)
@@ -97,8 +113,10 @@ def tflite_outputs(path: str, inputs: Mapping[str, np.ndarray], *, runtime: str 
     n = len(inputs[next(iter(in_details))])
     chunks: dict[str, list] = {k: [] for k in out_details}
     for i in range(n):
-        feed = {k: quantize(np.asarray(inputs[k][i:i + 1], np.float32), d)
-                for k, d in in_details.items()}
+        feed = {
+            k: quantize(np.asarray(inputs[k][i : i + 1], np.float32), d)
+            for k, d in in_details.items()
+        }
         out = runner(**feed)
         for k, d in out_details.items():
             chunks[k].append(dequantize(out[k], d))
@@ -137,13 +155,23 @@ class Parity:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d.update(outputs={k: dict(v) for k, v in self.outputs.items()}, missing=list(self.missing),
-                 max_abs_diff=self.max_abs_diff, passed=self.passed)
+        d.update(
+            outputs={k: dict(v) for k, v in self.outputs.items()},
+            missing=list(self.missing),
+            max_abs_diff=self.max_abs_diff,
+            passed=self.passed,
+        )
         return d
 
 
-def compare(reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], *,
-            tolerance: float, artifact: str, reference_name: str = "keras") -> Parity:
+def compare(
+    reference: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    *,
+    tolerance: float,
+    artifact: str,
+    reference_name: str = "keras",
+) -> Parity:
     """Compare `outputs` with `reference` output by output (see `Parity`)."""
     diffs = {}
     for name, ref in reference.items():
@@ -151,22 +179,30 @@ def compare(reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarra
             continue
         got = np.asarray(outputs[name], np.float32)
         if got.shape != ref.shape:
-            raise ValueError(f"{artifact}: output {name!r} has shape {got.shape}, "
-                             f"{reference_name} {ref.shape}")
+            raise ValueError(
+                f"{artifact}: output {name!r} has shape {got.shape}, {reference_name} {ref.shape}"
+            )
         d = np.abs(got.astype(np.float64) - ref.astype(np.float64))
         diffs[name] = {"max_abs_diff": float(d.max()), "mean_abs_diff": float(d.mean())}
     agreement = None
     if "probs" in reference and "probs" in outputs:
-        agreement = float(np.mean(np.argmax(reference["probs"], -1)
-                                  == np.argmax(outputs["probs"], -1)))
-    return Parity(artifact=artifact, reference=reference_name, tolerance=float(tolerance),
-                  outputs=diffs, missing=tuple(n for n in reference if n not in outputs),
-                  argmax_agreement=agreement,
-                  num_examples=len(next(iter(reference.values()))))
+        agreement = float(
+            np.mean(np.argmax(reference["probs"], -1) == np.argmax(outputs["probs"], -1))
+        )
+    return Parity(
+        artifact=artifact,
+        reference=reference_name,
+        tolerance=float(tolerance),
+        outputs=diffs,
+        missing=tuple(n for n in reference if n not in outputs),
+        argmax_agreement=agreement,
+        num_examples=len(next(iter(reference.values()))),
+    )
 
 
-def agreement_by_device(reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
-                        devices: Sequence[str]) -> dict[str, dict]:
+def agreement_by_device(
+    reference: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray], devices: Sequence[str]
+) -> dict[str, dict]:
     """`{device: {'num_examples', 'argmax_agreement', 'max_abs_diff'}}` of `probs`, clips grouped
     by recording device (sorted by name)."""
     devices = np.asarray(devices, str)

@@ -57,8 +57,9 @@ def duration(path: str) -> float:
     return _duration(path)
 
 
-def windows(path: str, *, sample_rate: int, window: int, hop: int,
-            block_seconds: float = BLOCK_SECONDS) -> Iterator[tuple[int, int, np.ndarray]]:
+def windows(
+    path: str, *, sample_rate: int, window: int, hop: int, block_seconds: float = BLOCK_SECONDS
+) -> Iterator[tuple[int, int, np.ndarray]]:
     """Slide over a file: `(start, end, float32 [window])` in samples at `sample_rate`.
 
     Windows start every `hop` samples; when samples remain after the last one, a last window
@@ -79,8 +80,9 @@ def windows(path: str, *, sample_rate: int, window: int, hop: int,
     with f:
         resampler = None
         if f.samplerate != sample_rate:
-            resampler = soxr.ResampleStream(f.samplerate, sample_rate, 1, dtype="float32",
-                                            quality=RESAMPLE_QUALITY)
+            resampler = soxr.ResampleStream(
+                f.samplerate, sample_rate, 1, dtype="float32", quality=RESAMPLE_QUALITY
+            )
         buf = np.zeros(0, np.float32)  # samples from `offset` on
         offset = 0  # absolute sample index of buf[0]
         start = 0  # next window start
@@ -95,7 +97,7 @@ def windows(path: str, *, sample_rate: int, window: int, hop: int,
             buf = np.concatenate([buf, y.astype(np.float32, copy=False)])
             while start + window <= offset + len(buf):
                 lo = start - offset
-                yield start, start + window, buf[lo:lo + window].copy()
+                yield start, start + window, buf[lo : lo + window].copy()
                 last_end = start + window
                 start += hop
             # Keep the last `window` samples: a last window may end at the recording's end.
@@ -108,11 +110,12 @@ def windows(path: str, *, sample_rate: int, window: int, hop: int,
         if last_end == 0:  # shorter than one window: all of it, zero-padded
             yield 0, total, fix_length(buf, window)
         elif total > last_end:  # the uncovered end: the last `window` samples
-            yield total - window, total, buf[len(buf) - window:].copy()
+            yield total - window, total, buf[len(buf) - window :].copy()
 
 
-def timeline(classifier, path: str, *, window_seconds: float | None = None,
-             hop_seconds: float | None = None) -> Iterator[Window]:
+def timeline(
+    classifier, path: str, *, window_seconds: float | None = None, hop_seconds: float | None = None
+) -> Iterator[Window]:
     """Classify `path` window by window with `classifier` (an `inference.Classifier`).
 
     Args:
@@ -130,8 +133,10 @@ def timeline(classifier, path: str, *, window_seconds: float | None = None,
     window_seconds = cfg.clip_seconds if window_seconds is None else window_seconds
     hop_seconds = window_seconds if hop_seconds is None else hop_seconds
     if not 0 < window_seconds <= cfg.clip_seconds + 1e-9 or hop_seconds <= 0:
-        raise ValueError(f"--window_seconds={window_seconds:g} --hop_seconds={hop_seconds:g}: "
-                         f"need 0 < window <= the model's clip ({cfg.clip_seconds:g} s), hop > 0")
+        raise ValueError(
+            f"--window_seconds={window_seconds:g} --hop_seconds={hop_seconds:g}: "
+            f"need 0 < window <= the model's clip ({cfg.clip_seconds:g} s), hop > 0"
+        )
     sr = cfg.sample_rate
     window, hop = int(round(window_seconds * sr)), int(round(hop_seconds * sr))
     pending: list[tuple[int, int, dict]] = []
@@ -161,20 +166,31 @@ def overall(items: Sequence[Window], classes: Sequence[str]) -> tuple[str, np.nd
 def format_timeline(path: str, items: Sequence[Window], classes: Sequence[str]) -> str:
     """A printed timeline: one line per window, then the overall scene."""
     scene_w = max(len("scene"), *(len(c) for c in classes))
-    lines = [f"{path}: {len(items)} windows",
-             f"{'start':>9s}  {'end':>9s}  {'scene':{scene_w}s}  {'top':>6s}"]
+    lines = [
+        f"{path}: {len(items)} windows",
+        f"{'start':>9s}  {'end':>9s}  {'scene':{scene_w}s}  {'top':>6s}",
+    ]
     lines += [f"{w.start:9.2f}  {w.end:9.2f}  {w.scene:{scene_w}s}  {w.top:6.3f}" for w in items]
     scene, mean = overall(items, classes)
     lines.append(f"overall: {scene} ({mean.max():.3f}, mean of the window probabilities)")
     return "\n".join(lines)
 
 
-def write_timeline_csv(out: str, rows: Sequence[tuple[str, Window]],
-                       classes: Sequence[str]) -> None:
+def write_timeline_csv(
+    out: str, rows: Sequence[tuple[str, Window]], classes: Sequence[str]
+) -> None:
     """`file,start,end,scene,top_probability,<class>...`, one row per window."""
     with open(out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["file", "start", "end", "scene", "top_probability", *classes])
         for path, x in rows:
-            w.writerow([path, f"{x.start:.3f}", f"{x.end:.3f}", x.scene, f"{x.top:.6f}",
-                        *(f"{p:.6f}" for p in x.probs)])
+            w.writerow(
+                [
+                    path,
+                    f"{x.start:.3f}",
+                    f"{x.end:.3f}",
+                    x.scene,
+                    f"{x.top:.6f}",
+                    *(f"{p:.6f}" for p in x.probs),
+                ]
+            )

@@ -83,8 +83,9 @@ def scaled(units: int, width: float) -> int:
     return max(1, int(round(units * width)))
 
 
-def conv_block(x, block: ConvBlock, *, width: float, name: str, seed: int,
-               norm: Norm = PYTORCH_NORM):
+def conv_block(
+    x, block: ConvBlock, *, width: float, name: str, seed: int, norm: Norm = PYTORCH_NORM
+):
     """One table row: `[Conv, BN, ReLU] x convs`, then average pooling.
 
     Args:
@@ -117,8 +118,17 @@ def conv_block(x, block: ConvBlock, *, width: float, name: str, seed: int,
     return x
 
 
-def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, seed: int, first: int = 1,
-               last: int | None = None, norm: Norm = PYTORCH_NORM):
+def conv_stack(
+    x,
+    backbone: Backbone,
+    *,
+    width: float,
+    prefix: str,
+    seed: int,
+    first: int = 1,
+    last: int | None = None,
+    norm: Norm = PYTORCH_NORM,
+):
     """Blocks `first..last` (1-based, inclusive; default all) of `backbone`.
 
     Args:
@@ -136,6 +146,7 @@ def conv_stack(x, backbone: Backbone, *, width: float, prefix: str, seed: int, f
     """
     last = len(backbone.blocks) if last is None else last
     for i in range(first, last + 1):
-        x = conv_block(x, backbone.blocks[i - 1], width=width, name=f"{prefix}_block{i}",
-                       seed=seed, norm=norm)
+        x = conv_block(
+            x, backbone.blocks[i - 1], width=width, name=f"{prefix}_block{i}", seed=seed, norm=norm
+        )
     return x

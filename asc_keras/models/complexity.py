@@ -50,8 +50,11 @@ def layer_macs(model: keras.Model) -> dict[str, int]:
     for layer in model.layers:
         if not layer.weights:
             continue
-        node_shapes = [(node.input_tensors[0].shape, node.outputs[0].shape)
-                       for node in layer._inbound_nodes if node.input_tensors]
+        node_shapes = [
+            (node.input_tensors[0].shape, node.outputs[0].shape)
+            for node in layer._inbound_nodes
+            if node.input_tensors
+        ]
         total = sum(_layer_macs(layer, i, o) for i, o in node_shapes)
         if total:
             out[layer.name] = total
@@ -84,8 +87,13 @@ def _batchnorm_variable_ids(layer) -> set[int]:
     return ids
 
 
-def parameter_memory(model: keras.Model, dtype: str | None = "int8", *,
-                     count_batchnorm: bool = True, count_zeros: bool = True) -> dict[str, int]:
+def parameter_memory(
+    model: keras.Model,
+    dtype: str | None = "int8",
+    *,
+    count_batchnorm: bool = True,
+    count_zeros: bool = True,
+) -> dict[str, int]:
     """Parameters and their bytes, counted the way a challenge's rule counts them.
 
     Args:

@@ -49,9 +49,19 @@ class LogMelSpectrogram(keras.layers.Layer):
     float32 in dB.
     """
 
-    def __init__(self, *, sample_rate: int = 44100, n_fft: int = 2048, hop_length: int = 512,
-                 n_mels: int = 40, fmin: float = 0.0, fmax: float = 22050.0,
-                 amin: float = AMIN_POWER, top_db: float | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        sample_rate: int = 44100,
+        n_fft: int = 2048,
+        hop_length: int = 512,
+        n_mels: int = 40,
+        fmin: float = 0.0,
+        fmax: float = 22050.0,
+        amin: float = AMIN_POWER,
+        top_db: float | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.sample_rate = int(sample_rate)
         self.n_fft = int(n_fft)
@@ -61,8 +71,13 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.fmax = float(fmax)
         self.amin = float(amin)
         self.top_db = None if top_db is None else float(top_db)
-        fb = mel_filterbank(sample_rate=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels,
-                            fmin=self.fmin, fmax=self.fmax)  # [n_mels, 1 + n_fft // 2]
+        fb = mel_filterbank(
+            sample_rate=self.sample_rate,
+            n_fft=self.n_fft,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax,
+        )  # [n_mels, 1 + n_fft // 2]
         self._mel_matrix = np.ascontiguousarray(fb.T, dtype=np.float32)  # [1 + n_fft//2, n_mels]
         n = np.arange(self.n_fft, dtype=np.float64)
         # Periodic Hann: librosa's get_window('hann', n_fft, fftbins=True).
@@ -93,9 +108,16 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
-                      n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax, amin=self.amin,
-                      top_db=self.top_db)
+        config.update(
+            sample_rate=self.sample_rate,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            n_mels=self.n_mels,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            amin=self.amin,
+            top_db=self.top_db,
+        )
         return config
 
 

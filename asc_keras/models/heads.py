@@ -24,8 +24,17 @@ from asc_keras.models import layers as layers_lib
 from asc_keras.models.backbones import Backbone, scaled
 
 
-def clip_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout: float,
-              prefix: str, seed: int, probs_name: str):
+def clip_head(
+    x,
+    backbone: Backbone,
+    *,
+    num_classes: int,
+    width: float,
+    dropout: float,
+    prefix: str,
+    seed: int,
+    probs_name: str,
+):
     """Global pooling (mean over frequency, max over time) and the fully connected classifier.
 
     Args:
@@ -43,15 +52,26 @@ def clip_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout:
     """
     x = layers_lib.FrequencyMean(name=f"{prefix}_freq_mean")(x)  # [b, t, c]
     x = keras.layers.GlobalMaxPooling1D(name=f"{prefix}_time_max")(x)  # [b, c]
-    x = _dense(scaled(backbone.hidden_units, width), activation="relu", seed=seed,
-               name=f"{prefix}_fc1")(x)  # [b, hidden]
+    x = _dense(
+        scaled(backbone.hidden_units, width), activation="relu", seed=seed, name=f"{prefix}_fc1"
+    )(x)  # [b, hidden]
     x = initializers.dropout(dropout, seed=seed, name=f"{prefix}_dropout")(x)
     x = _dense(num_classes, seed=seed, name=f"{prefix}_fc2")(x)  # [b, classes] logits
     return keras.layers.Softmax(name=probs_name, dtype="float32")(x)
 
 
-def frame_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout: float,
-               prefix: str, seed: int, frames_name: str, probs_name: str):
+def frame_head(
+    x,
+    backbone: Backbone,
+    *,
+    num_classes: int,
+    width: float,
+    dropout: float,
+    prefix: str,
+    seed: int,
+    frames_name: str,
+    probs_name: str,
+):
     """SPSMT: the classifier on every frame after the mean over frequency; frame probs averaged.
 
     Args:
@@ -69,8 +89,12 @@ def frame_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout
         `(frames, probs)`: `[batch, t, classes]` and `[batch, classes]`.
     """
     x = layers_lib.FrequencyMean(name=f"{prefix}_freq_mean")(x)  # [b, t, c]
-    hidden = _dense(scaled(backbone.hidden_units, width), activation="relu", seed=seed,
-                    name=f"{prefix}_fc1_dense")
+    hidden = _dense(
+        scaled(backbone.hidden_units, width),
+        activation="relu",
+        seed=seed,
+        name=f"{prefix}_fc1_dense",
+    )
     x = keras.layers.TimeDistributed(hidden, name=f"{prefix}_fc1")(x)  # [b, t, hidden]
     x = initializers.dropout(dropout, seed=seed, name=f"{prefix}_dropout")(x)
     logits = _dense(num_classes, seed=seed, name=f"{prefix}_fc2_dense")
@@ -81,6 +105,9 @@ def frame_head(x, backbone: Backbone, *, num_classes: int, width: float, dropout
 
 
 def _dense(units: int, *, seed: int, name: str, activation=None) -> keras.layers.Dense:
-    return keras.layers.Dense(units, activation=activation,
-                              kernel_initializer=initializers.kernel_initializer(seed, name),
-                              name=name)
+    return keras.layers.Dense(
+        units,
+        activation=activation,
+        kernel_initializer=initializers.kernel_initializer(seed, name),
+        name=name,
+    )

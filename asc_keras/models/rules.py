@@ -43,27 +43,50 @@ def size_summary(model: keras.Model, task: str) -> dict:
     limits = task_limits(task)
     macs = complexity.macs(model)
     out = {
-        "task": task, "params": size.params, "trainable_params": size.trainable_params,
-        "mib_float32": size.mib_float32, "dcase_params": size.dcase_params,
-        "dcase_bytes": size.dcase_bytes, "dcase_kb": size.dcase_kb, "macs": macs,
-        "rule": None, "memory_params": None, "memory_bytes": None, "memory_dtype": None,
-        "count_batchnorm": None, "count_zeros": None, "limit_bytes": None, "limit_macs": None,
-        "unit": None, "unit_bytes": None, "memory_within": None, "macs_within": None,
+        "task": task,
+        "params": size.params,
+        "trainable_params": size.trainable_params,
+        "mib_float32": size.mib_float32,
+        "dcase_params": size.dcase_params,
+        "dcase_bytes": size.dcase_bytes,
+        "dcase_kb": size.dcase_kb,
+        "macs": macs,
+        "rule": None,
+        "memory_params": None,
+        "memory_bytes": None,
+        "memory_dtype": None,
+        "count_batchnorm": None,
+        "count_zeros": None,
+        "limit_bytes": None,
+        "limit_macs": None,
+        "unit": None,
+        "unit_bytes": None,
+        "memory_within": None,
+        "macs_within": None,
         "within_limit": True,
     }
     if limits is None:
         return out
-    memory = complexity.parameter_memory(model, limits.dtype,
-                                         count_batchnorm=limits.count_batchnorm,
-                                         count_zeros=limits.count_zeros)
+    memory = complexity.parameter_memory(
+        model, limits.dtype, count_batchnorm=limits.count_batchnorm, count_zeros=limits.count_zeros
+    )
     memory_within = memory["bytes"] <= limits.max_bytes
     macs_within = None if limits.max_macs is None else macs <= limits.max_macs
     out.update(
-        rule=limits.rule, memory_params=memory["params"], memory_bytes=memory["bytes"],
-        memory_dtype=limits.dtype, count_batchnorm=limits.count_batchnorm,
-        count_zeros=limits.count_zeros, limit_bytes=limits.max_bytes, limit_macs=limits.max_macs,
-        unit=limits.unit, unit_bytes=limits.unit_bytes, memory_within=memory_within,
-        macs_within=macs_within, within_limit=memory_within and macs_within is not False)
+        rule=limits.rule,
+        memory_params=memory["params"],
+        memory_bytes=memory["bytes"],
+        memory_dtype=limits.dtype,
+        count_batchnorm=limits.count_batchnorm,
+        count_zeros=limits.count_zeros,
+        limit_bytes=limits.max_bytes,
+        limit_macs=limits.max_macs,
+        unit=limits.unit,
+        unit_bytes=limits.unit_bytes,
+        memory_within=memory_within,
+        macs_within=macs_within,
+        within_limit=memory_within and macs_within is not False,
+    )
     return out
 
 
@@ -79,7 +102,8 @@ def _counted(size: Mapping) -> str:
     """What the rule counts, e.g. '124,155 non-zero non-BatchNorm parameters at their dtype's
     bytes' or '33,414 parameters x 1 byte (int8)'."""
     kinds = ("" if size["count_zeros"] else "non-zero ") + (
-        "" if size["count_batchnorm"] else "non-BatchNorm ")
+        "" if size["count_batchnorm"] else "non-BatchNorm "
+    )
     dtype = size["memory_dtype"]
     if dtype is None:
         per = "at their dtype's bytes"
@@ -102,33 +126,46 @@ def rule_lines(size: Mapping) -> list[str]:
     macs = f"{size['macs']:,} per clip ({size['macs'] / 1e6:.2f} M)"
     if size.get("rule") is None:
         return [f"task {size['task']}: no complexity rule; multiply-accumulates: {macs}"]
-    memory = (f"  parameter memory: {_counted(size)} = {size['memory_bytes']:,} bytes "
-              f"({_in_unit(size['memory_bytes'], size)}); limit {size['limit_bytes']:,} bytes "
-              f"({size['limit_bytes'] / size['unit_bytes']:g} {size['unit']}): "
-              f"{_verdict(size['memory_within'])}")
+    memory = (
+        f"  parameter memory: {_counted(size)} = {size['memory_bytes']:,} bytes "
+        f"({_in_unit(size['memory_bytes'], size)}); limit {size['limit_bytes']:,} bytes "
+        f"({size['limit_bytes'] / size['unit_bytes']:g} {size['unit']}): "
+        f"{_verdict(size['memory_within'])}"
+    )
     if size["limit_macs"] is None:
         macs_line = f"  multiply-accumulates: {macs}; no limit"
     else:
-        macs_line = (f"  multiply-accumulates: {macs}; limit {size['limit_macs']:,} "
-                     f"({size['limit_macs'] / 1e6:g} M): {_verdict(size['macs_within'])}")
-    return [f"{size['rule']} rule (task {size['task']}), 1 {size['unit']} = "
-            f"{size['unit_bytes']} bytes:", memory, macs_line]
+        macs_line = (
+            f"  multiply-accumulates: {macs}; limit {size['limit_macs']:,} "
+            f"({size['limit_macs'] / 1e6:g} M): {_verdict(size['macs_within'])}"
+        )
+    return [
+        f"{size['rule']} rule (task {size['task']}), 1 {size['unit']} = "
+        f"{size['unit_bytes']} bytes:",
+        memory,
+        macs_line,
+    ]
 
 
-def check_size_rule(size: Mapping, *, model_dir: str,
-                    error: type[Exception] = ValueError) -> None:
+def check_size_rule(size: Mapping, *, model_dir: str, error: type[Exception] = ValueError) -> None:
     """Raise `error` (one line naming `model_dir` and each broken limit) when the model breaks
     its task's complexity rule; nothing when it keeps it or the task has none."""
     if size["within_limit"]:
         return
     broken = []
     if size["memory_within"] is False:
-        broken.append(f"{size['memory_bytes']:,} bytes of {_counted(size)} "
-                      f"({_in_unit(size['memory_bytes'], size)}), over "
-                      f"{size['limit_bytes']:,} bytes "
-                      f"({size['limit_bytes'] / size['unit_bytes']:g} {size['unit']})")
+        broken.append(
+            f"{size['memory_bytes']:,} bytes of {_counted(size)} "
+            f"({_in_unit(size['memory_bytes'], size)}), over "
+            f"{size['limit_bytes']:,} bytes "
+            f"({size['limit_bytes'] / size['unit_bytes']:g} {size['unit']})"
+        )
     if size["macs_within"] is False:
-        broken.append(f"{size['macs'] / 1e6:.2f} M multiply-accumulates per clip, over "
-                      f"{size['limit_macs'] / 1e6:g} M")
-    raise error(f"{model_dir}: the {size['task']} model breaks its complexity rule "
-                f"({size['rule']}: " + "; ".join(broken) + "); nothing was exported")
+        broken.append(
+            f"{size['macs'] / 1e6:.2f} M multiply-accumulates per clip, over "
+            f"{size['limit_macs'] / 1e6:g} M"
+        )
+    raise error(
+        f"{model_dir}: the {size['task']} model breaks its complexity rule "
+        f"({size['rule']}: " + "; ".join(broken) + "); nothing was exported"
+    )

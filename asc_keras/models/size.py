@@ -58,18 +58,23 @@ class SizeReport:
 
     def text(self) -> str:
         """One line: every weight, and their float32 size."""
-        return (f"weights: {self.params:,} ({self.trainable_params:,} trainable) = "
-                f"{self.params * 4:,} bytes float32 = {self.mib_float32:.2f} MiB "
-                f"({self.kib_float32:.1f} KiB)")
+        return (
+            f"weights: {self.params:,} ({self.trainable_params:,} trainable) = "
+            f"{self.params * 4:,} bytes float32 = {self.mib_float32:.2f} MiB "
+            f"({self.kib_float32:.1f} KiB)"
+        )
 
 
 def model_size(model: keras.Model) -> SizeReport:
     """Both size figures of `model` (see the module docstring)."""
     params = sum(int(np.prod(v.shape)) for v in model.weights)
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-    dcase = complexity.parameter_memory(model, LIMITS_2020_1B.dtype,
-                                        count_batchnorm=LIMITS_2020_1B.count_batchnorm,
-                                        count_zeros=LIMITS_2020_1B.count_zeros)
+    dcase = complexity.parameter_memory(
+        model,
+        LIMITS_2020_1B.dtype,
+        count_batchnorm=LIMITS_2020_1B.count_batchnorm,
+        count_zeros=LIMITS_2020_1B.count_zeros,
+    )
     return SizeReport(
         params=params,
         trainable_params=trainable,

@@ -105,8 +105,10 @@ class Plan:
         notes = []
         examples = sorted({r.examples for r in self.runs})
         if examples != [12000 * 64]:
-            notes.append(f"{'/'.join(f'{e:,}' for e in examples)} training examples per run "
-                         "instead of 768,000 (12,000 steps x 64)")
+            notes.append(
+                f"{'/'.join(f'{e:,}' for e in examples)} training examples per run "
+                "instead of 768,000 (12,000 steps x 64)"
+            )
         widths = sorted({r.model_config.width for r in self.runs})
         if widths != [1.0]:
             notes.append(f"width {'/'.join(map(str, widths))} instead of 1.0")
@@ -150,9 +152,13 @@ def read_paper_results(configs_dir: str) -> dict[str, PaperRow]:
     for rec in records:
         try:
             out[rec["config"]] = PaperRow(
-                config=rec["config"], tables=tuple(int(t) for t in rec["tables"].split(",")),
-                label=rec["row"], accuracy=float(rec["accuracy"]),
-                log_loss=float(rec["log_loss"]), size=rec["size"])
+                config=rec["config"],
+                tables=tuple(int(t) for t in rec["tables"].split(",")),
+                label=rec["row"],
+                accuracy=float(rec["accuracy"]),
+                log_loss=float(rec["log_loss"]),
+                size=rec["size"],
+            )
         except (KeyError, ValueError, AttributeError) as e:
             raise ValueError(f"{path}: bad row {rec} ({e})") from None
     return out
@@ -167,8 +173,12 @@ def row_flagfiles(configs_dir: str) -> list[str]:
     if os.path.exists(table):
         with open(table) as f:
             listed = {line.split("\t", 1)[0] for line in f.read().splitlines()[1:] if line}
-    return [p for p in paths if not os.path.basename(p).startswith("base_")
-            and (listed is None or config_name(p) in listed)]
+    return [
+        p
+        for p in paths
+        if not os.path.basename(p).startswith("base_")
+        and (listed is None or config_name(p) in listed)
+    ]
 
 
 def config_name(path: str) -> str:
@@ -183,8 +193,13 @@ def _run_name(cfg: ModelConfig) -> str:
     return "_".join([cfg.backbone, cfg.prefix, *cfg.strategies])
 
 
-def make_plan(configs_dir: str, *, tables: Sequence[int], read_flagfile: Callable,
-              count_macs: Callable[[ModelConfig], int] | None = None) -> Plan:
+def make_plan(
+    configs_dir: str,
+    *,
+    tables: Sequence[int],
+    read_flagfile: Callable,
+    count_macs: Callable[[ModelConfig], int] | None = None,
+) -> Plan:
     """The runs and fused rows for `tables` from the row flagfiles of `configs_dir`.
 
     Args:
@@ -202,8 +217,10 @@ def make_plan(configs_dir: str, *, tables: Sequence[int], read_flagfile: Callabl
     flagfiles = {config_name(p): p for p in row_flagfiles(configs_dir)}
     unknown = sorted(set(flagfiles) ^ set(paper))
     if unknown:
-        raise ValueError(f"{os.path.join(configs_dir, PAPER_RESULTS)}: row flagfiles and paper "
-                         f"rows differ in {unknown}")
+        raise ValueError(
+            f"{os.path.join(configs_dir, PAPER_RESULTS)}: row flagfiles and paper "
+            f"rows differ in {unknown}"
+        )
     wanted = [name for name in paper if set(paper[name].tables) & set(tables)]  # table order
     if not wanted:
         raise ValueError(f"no row of tables {list(tables)} in {configs_dir}")
@@ -213,19 +230,25 @@ def make_plan(configs_dir: str, *, tables: Sequence[int], read_flagfile: Callabl
     for name in wanted:
         task, feature_cfg, model_cfg, train = read_flagfile(flagfiles[name])
         if features.setdefault(task, feature_cfg) != feature_cfg:
-            raise ValueError(f"{flagfiles[name]}: feature settings differ from the other {task} "
-                             "rows; one features folder serves a task")
+            raise ValueError(
+                f"{flagfiles[name]}: feature settings differ from the other {task} "
+                "rows; one features folder serves a task"
+            )
         parts = model_cfg.parts()
         members = []
         for part in parts:
             key = _key(part.config)
-            entry = found.setdefault(key, {"cfg": part.config, "task": task, "sources": [],
-                                           "rows": [], "train": train})
+            entry = found.setdefault(
+                key, {"cfg": part.config, "task": task, "sources": [], "rows": [], "train": train}
+            )
             if entry["train"] != train:
-                raise ValueError(f"{flagfiles[name]}: {train} differs from another row's "
-                                 f"{entry['train']} for the same network")
-            entry["sources"].append((len(parts), flagfiles[name],
-                                     part.name if len(parts) > 1 else None))
+                raise ValueError(
+                    f"{flagfiles[name]}: {train} differs from another row's "
+                    f"{entry['train']} for the same network"
+                )
+            entry["sources"].append(
+                (len(parts), flagfiles[name], part.name if len(parts) > 1 else None)
+            )
             entry["rows"].append(name)
             members.append((_run_name(part.config), part.weight))
         rows.append(Row(config=name, task=task, paper=paper[name], members=tuple(members)))
@@ -234,12 +257,20 @@ def make_plan(configs_dir: str, *, tables: Sequence[int], read_flagfile: Callabl
     for entry in found.values():
         cfg = entry["cfg"]
         _, flagfile, part = min(entry["sources"], key=lambda s: (s[0], s[1]))
-        runs.append(Run(
-            name=_run_name(cfg), task=entry["task"], flagfile=flagfile, model_part=part,
-            model_config=cfg, rows=tuple(dict.fromkeys(entry["rows"])),
-            cnns=len(cfg.inputs) if cfg.fusion == "lf" else 1,
-            macs=count_macs(cfg) if count_macs else 0,
-            train_steps=entry["train"]["train_steps"], batch_size=entry["train"]["batch_size"]))
+        runs.append(
+            Run(
+                name=_run_name(cfg),
+                task=entry["task"],
+                flagfile=flagfile,
+                model_part=part,
+                model_config=cfg,
+                rows=tuple(dict.fromkeys(entry["rows"])),
+                cnns=len(cfg.inputs) if cfg.fusion == "lf" else 1,
+                macs=count_macs(cfg) if count_macs else 0,
+                train_steps=entry["train"]["train_steps"],
+                batch_size=entry["train"]["batch_size"],
+            )
+        )
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise ValueError(f"two different networks share a run name: {sorted(names)}")
@@ -250,8 +281,10 @@ def format_plan(plan: Plan) -> str:
     """The plan as a printed table: each run with its rows, examples and training FLOPs."""
     lines = [f"{'run':<24} {'from':<22} {'part':<14} {'examples':>9} {'train PFLOP':>11}  rows"]
     for r in plan.runs:
-        lines.append(f"{r.name:<24} {config_name(r.flagfile):<22} {r.model_part or '-':<14} "
-                     f"{r.examples:>9,} {r.train_flops / 1e15:>11.2f}  {', '.join(r.rows)}")
+        lines.append(
+            f"{r.name:<24} {config_name(r.flagfile):<22} {r.model_part or '-':<14} "
+            f"{r.examples:>9,} {r.train_flops / 1e15:>11.2f}  {', '.join(r.rows)}"
+        )
     c = plan.compute()
     saving = c["joint_train_flops"] / c["train_flops"] if c["train_flops"] else float("nan")
     lines += [
@@ -267,8 +300,9 @@ def format_plan(plan: Plan) -> str:
             members = ", ".join(f"{n} x{w:.4g}" for n, w in row.members)
         else:
             weights = [w for _, w in row.members]
-            members = ", ".join(f"{weights.count(w)} runs x{w:.4g}"
-                                for w in dict.fromkeys(weights))
-        lines.append(f"  {row.config:<22} Table {'/'.join(map(str, row.paper.tables)):<4} "
-                     f"{row.paper.label}: {members}")
+            members = ", ".join(f"{weights.count(w)} runs x{w:.4g}" for w in dict.fromkeys(weights))
+        lines.append(
+            f"  {row.config:<22} Table {'/'.join(map(str, row.paper.tables)):<4} "
+            f"{row.paper.label}: {members}"
+        )
     return "\n".join(lines)

@@ -28,9 +28,24 @@ from asc_keras.reproduce.plan import Plan
 from asc_keras.reproduce.runner import run_dir
 
 MODEL_NAME = "model.keras"
-CSV_FIELDS = ("table", "config", "row", "paper_accuracy", "paper_log_loss", "paper_size",
-              "accuracy_a", "accuracy_a_std", "accuracy_all", "accuracy_all_std",
-              "log_loss_a", "log_loss_all", "difference_a", "size", "seeds", "missing")
+CSV_FIELDS = (
+    "table",
+    "config",
+    "row",
+    "paper_accuracy",
+    "paper_log_loss",
+    "paper_size",
+    "accuracy_a",
+    "accuracy_a_std",
+    "accuracy_all",
+    "accuracy_all_std",
+    "log_loss_a",
+    "log_loss_all",
+    "difference_a",
+    "size",
+    "seeds",
+    "missing",
+)
 
 
 def _run_size(model, task: str) -> float:
@@ -40,8 +55,9 @@ def _run_size(model, task: str) -> float:
     return size.dcase_kb if task == "1b" else size.mib_float32
 
 
-def seed_probabilities(plan: Plan, out_dir: str, seed: int, *, manifests: Mapping[str, object],
-                       batch_size: int) -> tuple[dict, dict, dict]:
+def seed_probabilities(
+    plan: Plan, out_dir: str, seed: int, *, manifests: Mapping[str, object], batch_size: int
+) -> tuple[dict, dict, dict]:
     """Evaluate-split probabilities of every finished run of one seed.
 
     Returns:
@@ -64,8 +80,9 @@ def seed_probabilities(plan: Plan, out_dir: str, seed: int, *, manifests: Mappin
                 continue
             info = read_run(path)
             try:
-                manifest.check_compatible(info.feature_config, info.task,
-                                          representations=run.model_config.inputs)
+                manifest.check_compatible(
+                    info.feature_config, info.task, representations=run.model_config.inputs
+                )
             except ManifestError as e:
                 raise ValueError(f"{path}: not scored, trained on other features: {e}") from None
             predictor = predictors_lib.KerasPredictor.from_file(path, name=run.name)
@@ -75,15 +92,17 @@ def seed_probabilities(plan: Plan, out_dir: str, seed: int, *, manifests: Mappin
             sizes[run.name] = _run_size(predictor.model, task)
         if not members:
             continue
-        out, meta = eval_run.predict_many(members, manifest, split="evaluate",
-                                          normalizations=norms, batch_size=batch_size)
+        out, meta = eval_run.predict_many(
+            members, manifest, split="evaluate", normalizations=norms, batch_size=batch_size
+        )
         probs.update(zip(names, out, strict=True))
         metas[task] = meta
     return probs, metas, sizes
 
 
-def score_rows(plan: Plan, per_seed: Sequence[tuple[dict, dict]], classes: Mapping[str, tuple]
-               ) -> dict[str, list]:
+def score_rows(
+    plan: Plan, per_seed: Sequence[tuple[dict, dict]], classes: Mapping[str, tuple]
+) -> dict[str, list]:
     """`{row config: [metrics per seed or {'missing': [runs]}]}` from seed probabilities."""
     from asc_keras.evaluation import fusion
     from asc_keras.evaluation import run as eval_run
@@ -96,10 +115,10 @@ def score_rows(plan: Plan, per_seed: Sequence[tuple[dict, dict]], classes: Mappi
             if missing:
                 scores.append({"missing": missing})
                 continue
-            fused = fusion.fuse_probs([probs[n] for n, _ in row.members],
-                                      weights=[w for _, w in row.members])
-            scores.append(eval_run.score(fused, metas[row.task], classes[row.task],
-                                         task=row.task))
+            fused = fusion.fuse_probs(
+                [probs[n] for n, _ in row.members], weights=[w for _, w in row.members]
+            )
+            scores.append(eval_run.score(fused, metas[row.task], classes[row.task], task=row.task))
         out[row.config] = scores
     return out
 
@@ -116,8 +135,9 @@ def summarize(plan: Plan, scores: Mapping[str, list], sizes: Mapping[str, float]
     results = []
     for row in plan.rows:
         seeds = [s for s in scores[row.config] if s and "missing" not in s]
-        missing = sorted({m for s in scores[row.config] if s and "missing" in s
-                          for m in s["missing"]})
+        missing = sorted(
+            {m for s in scores[row.config] if s and "missing" in s for m in s["missing"]}
+        )
 
         def stat(key, metric, seeds=seeds):
             return _mean_std([(s.get(key) or {}).get(metric) for s in seeds])
@@ -126,24 +146,39 @@ def summarize(plan: Plan, scores: Mapping[str, list], sizes: Mapping[str, float]
         acc_all, acc_all_std = stat("all", "accuracy")
         ll_a, _ = stat("device_a", "log_loss")
         ll_all, _ = stat("all", "log_loss")
-        size = (sum(sizes[n] for n, _ in row.members) if all(n in sizes for n, _ in row.members)
-                else None)
-        results.append({
-            "table": "/".join(map(str, row.paper.tables)), "config": row.config,
-            "row": row.paper.label, "task": row.task,
-            "paper_accuracy": row.paper.accuracy, "paper_log_loss": row.paper.log_loss,
-            "paper_size": row.paper.size,
-            "accuracy_a": None if acc_a is None else 100 * acc_a,
-            "accuracy_a_std": None if acc_a_std is None else 100 * acc_a_std,
-            "accuracy_all": None if acc_all is None else 100 * acc_all,
-            "accuracy_all_std": None if acc_all_std is None else 100 * acc_all_std,
-            "log_loss_a": ll_a, "log_loss_all": ll_all,
-            "difference_a": None if acc_a is None else 100 * acc_a - row.paper.accuracy,
-            "size": (None if size is None else
-                     f"{size:.1f} KB" if row.task == "1b" else f"{size:.1f} MB"),
-            "seeds": len(seeds), "missing": " ".join(missing),
-            "runs": [{"run": n, "weight": w} for n, w in row.members],
-        })
+        size = (
+            sum(sizes[n] for n, _ in row.members)
+            if all(n in sizes for n, _ in row.members)
+            else None
+        )
+        results.append(
+            {
+                "table": "/".join(map(str, row.paper.tables)),
+                "config": row.config,
+                "row": row.paper.label,
+                "task": row.task,
+                "paper_accuracy": row.paper.accuracy,
+                "paper_log_loss": row.paper.log_loss,
+                "paper_size": row.paper.size,
+                "accuracy_a": None if acc_a is None else 100 * acc_a,
+                "accuracy_a_std": None if acc_a_std is None else 100 * acc_a_std,
+                "accuracy_all": None if acc_all is None else 100 * acc_all,
+                "accuracy_all_std": None if acc_all_std is None else 100 * acc_all_std,
+                "log_loss_a": ll_a,
+                "log_loss_all": ll_all,
+                "difference_a": None if acc_a is None else 100 * acc_a - row.paper.accuracy,
+                "size": (
+                    None
+                    if size is None
+                    else f"{size:.1f} KB"
+                    if row.task == "1b"
+                    else f"{size:.1f} MB"
+                ),
+                "seeds": len(seeds),
+                "missing": " ".join(missing),
+                "runs": [{"run": n, "weight": w} for n, w in row.members],
+            }
+        )
     return results
 
 
@@ -156,11 +191,14 @@ def _fmt(value, std=None, digits=1) -> str:
 
 def markdown(results: Sequence[Mapping], *, banner: str) -> str:
     """The results table; `banner` (e.g. the shortened-recipe warning) is its first line."""
-    lines = [banner, "",
-             "| table | row | paper acc % | ours acc % (device a) | ours acc % (all) | "
-             "paper log loss | ours log loss (a / all) | difference (a) | paper size | "
-             "our size |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        banner,
+        "",
+        "| table | row | paper acc % | ours acc % (device a) | ours acc % (all) | "
+        "paper log loss | ours log loss (a / all) | difference (a) | paper size | "
+        "our size |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         ours_ll = f"{_fmt(r['log_loss_a'], digits=3)} / {_fmt(r['log_loss_all'], digits=3)}"
         diff = "-" if r["difference_a"] is None else f"{r['difference_a']:+.1f}"
@@ -169,14 +207,14 @@ def markdown(results: Sequence[Mapping], *, banner: str) -> str:
             f"| {r['table']} | {r['row']} (`{r['config']}`){missing} | {r['paper_accuracy']:.1f} "
             f"| {_fmt(r['accuracy_a'], r['accuracy_a_std'])} | "
             f"{_fmt(r['accuracy_all'], r['accuracy_all_std'])} | {r['paper_log_loss']:.3f} | "
-            f"{ours_ll} | {diff} | {r['paper_size']} | {r['size'] or '-'} |")
+            f"{ours_ll} | {diff} | {r['paper_size']} | {r['size'] or '-'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _csv(results: Sequence[Mapping]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore",
-                            lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for r in results:
         writer.writerow({k: ("" if r.get(k) is None else r[k]) for k in CSV_FIELDS})
@@ -193,8 +231,13 @@ def _png(results: Sequence[Mapping], path: str) -> None:
     y = np.arange(len(results))
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(results) + 1.5))
     ax.barh(y - 0.2, [r["paper_accuracy"] for r in results], height=0.4, label="paper")
-    ax.barh(y + 0.2, [r["accuracy_a"] or 0 for r in results], height=0.4,
-            xerr=[r["accuracy_a_std"] or 0 for r in results], label="ours (device a)")
+    ax.barh(
+        y + 0.2,
+        [r["accuracy_a"] or 0 for r in results],
+        height=0.4,
+        xerr=[r["accuracy_a_std"] or 0 for r in results],
+        label="ours (device a)",
+    )
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("macro-average accuracy %")
@@ -204,8 +247,14 @@ def _png(results: Sequence[Mapping], path: str) -> None:
     plt.close(fig)
 
 
-def write(out_dir: str, results: Sequence[Mapping], *, banner: str, extra: Mapping,
-          print_fn: Callable[[str], None] | None = print) -> dict[str, str]:
+def write(
+    out_dir: str,
+    results: Sequence[Mapping],
+    *,
+    banner: str,
+    extra: Mapping,
+    print_fn: Callable[[str], None] | None = print,
+) -> dict[str, str]:
     """results.{md,csv,json,png} in `out_dir`; returns their paths. Prints the table."""
     from asc_keras.data.manifest import write_json_atomic
     from asc_keras.runs import write_text_atomic
@@ -214,8 +263,10 @@ def write(out_dir: str, results: Sequence[Mapping], *, banner: str, extra: Mappi
     text = markdown(results, banner=banner)
     write_text_atomic(paths["md"], text)
     write_text_atomic(paths["csv"], _csv(results))
-    write_json_atomic(paths["json"], {"banner": banner, **dict(extra),
-                                      "rows": json.loads(json.dumps(list(results)))})
+    write_json_atomic(
+        paths["json"],
+        {"banner": banner, **dict(extra), "rows": json.loads(json.dumps(list(results)))},
+    )
     _png(results, paths["png"])
     if print_fn:
         print_fn(text)

@@ -47,9 +47,18 @@ _STEP = re.compile(r"step (\d+)/(\d+)")
 # model, training recipe, seed, step count) must be equal. Settings not recorded there (the
 # number of workers, shard sizes, --verbosity) never make a run stale.
 MAY_DIFFER = {
-    "train_config": ("model_dir", "eval_every", "eval_batch_size", "checkpoint_every",
-                     "keep_checkpoints", "log_every", "distribution", "steps_per_loop",
-                     "jit_compile", "deterministic"),
+    "train_config": (
+        "model_dir",
+        "eval_every",
+        "eval_batch_size",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "log_every",
+        "distribution",
+        "steps_per_loop",
+        "jit_compile",
+        "deterministic",
+    ),
     "data": ("features",),
 }
 
@@ -70,15 +79,23 @@ def run_dir(out_dir: str, seed: int, name: str) -> str:
     return os.path.join(out_dir, "runs", f"seed{seed}", name)
 
 
-def jobs(plan: Plan, out_dir: str, *, seeds: Sequence[int],
-         shard: tuple[int, int] = (0, 1)) -> list[Job]:
+def jobs(
+    plan: Plan, out_dir: str, *, seeds: Sequence[int], shard: tuple[int, int] = (0, 1)
+) -> list[Job]:
     """Every (seed, run) of the plan, seed-major, then this shard's share of them."""
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard {index}/{count}: need 0 <= i < n")
-    every = [Job(seed, run, run_dir(out_dir, seed, run.name),
-                 os.path.join(out_dir, "logs", f"seed{seed}", f"{run.name}.log"))
-             for seed in seeds for run in plan.runs]
+    every = [
+        Job(
+            seed,
+            run,
+            run_dir(out_dir, seed, run.name),
+            os.path.join(out_dir, "logs", f"seed{seed}", f"{run.name}.log"),
+        )
+        for seed in seeds
+        for run in plan.runs
+    ]
     return every[index::count]
 
 
@@ -123,8 +140,9 @@ def record_differences(recorded: Mapping, planned: Mapping) -> list[str]:
     return out
 
 
-def stale_jobs(todo: Sequence[Job], planned_record: Callable[[Job], Mapping]
-               ) -> list[tuple[Job, list[str]]]:
+def stale_jobs(
+    todo: Sequence[Job], planned_record: Callable[[Job], Mapping]
+) -> list[tuple[Job, list[str]]]:
     """The jobs whose folder holds a run (finished or not) of other settings than planned.
 
     Args:
@@ -146,8 +164,11 @@ def stale_jobs(todo: Sequence[Job], planned_record: Callable[[Job], Mapping]
         except (OSError, ValueError) as e:
             diff = [f"{CONFIG_NAME} unreadable ({' '.join(str(e).split())})"]
         else:
-            diff = (record_differences(recorded, planned_record(job))
-                    if isinstance(recorded, Mapping) else [f"{CONFIG_NAME} not a JSON object"])
+            diff = (
+                record_differences(recorded, planned_record(job))
+                if isinstance(recorded, Mapping)
+                else [f"{CONFIG_NAME} not a JSON object"]
+            )
         if diff:
             out.append((job, diff))
     return out
@@ -157,13 +178,17 @@ class StaleRunsError(ValueError):
     """Run folders of `out_dir` hold runs of other settings than the plan's."""
 
     def __init__(self, out_dir: str, stale: Sequence[tuple[Job, list[str]]], *, shown: int = 6):
-        lines = [f"{out_dir}: {len(stale)} run folder(s) hold runs of other settings than "
-                 "this plan; nothing was trained:"]
+        lines = [
+            f"{out_dir}: {len(stale)} run folder(s) hold runs of other settings than "
+            "this plan; nothing was trained:"
+        ]
         for job, diff in stale:
             more = f", and {len(diff) - shown} more" if len(diff) > shown else ""
             lines.append(f"  {job.key}: {', '.join(diff[:shown])}{more}")
-        lines.append("use a new --out, or --retrain_stale to move these runs aside "
-                     "(<run>.stale-<n>) and train them again")
+        lines.append(
+            "use a new --out, or --retrain_stale to move these runs aside "
+            "(<run>.stale-<n>) and train them again"
+        )
         super().__init__("\n".join(lines))
 
 
@@ -177,14 +202,20 @@ def set_aside(path: str, tag: str) -> str:
     return f"{path}.{tag}-{n}"
 
 
-def train_argv(job: Job, *, data_dir: str, features_dir: str, overrides: Sequence[str]
-               ) -> list[str]:
+def train_argv(
+    job: Job, *, data_dir: str, features_dir: str, overrides: Sequence[str]
+) -> list[str]:
     """The `train.py` flags of a job (the row flagfile first, so overrides win)."""
     argv = [f"--flagfile={os.path.abspath(job.run.flagfile)}"]
     if job.run.model_part:
         argv.append(f"--model_part={job.run.model_part}")
-    return argv + [f"--data_dir={data_dir}", f"--features_dir={features_dir}",
-                   f"--model_dir={job.model_dir}", f"--seed={job.seed}", *overrides]
+    return argv + [
+        f"--data_dir={data_dir}",
+        f"--features_dir={features_dir}",
+        f"--model_dir={job.model_dir}",
+        f"--seed={job.seed}",
+        *overrides,
+    ]
 
 
 def _last_error(log_path: str) -> str:
@@ -248,10 +279,17 @@ def _eta(durations: list[float], remaining: int, slots: int) -> str:
     return f", ETA {int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"
 
 
-def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
-            start: Callable[[Job], object], poll: Callable[[object], int | None],
-            slots: Sequence[dict], out_dir: str, log: Callable[[str], None] = print,
-            interval: float = 2.0) -> dict:
+def execute(
+    todo: Sequence[Job],
+    *,
+    train_steps: Callable[[Job], int],
+    start: Callable[[Job], object],
+    poll: Callable[[object], int | None],
+    slots: Sequence[dict],
+    out_dir: str,
+    log: Callable[[str], None] = print,
+    interval: float = 2.0,
+) -> dict:
     """Run `todo` on `slots` (one environment dict per concurrent job), skipping done jobs.
 
     Args:
@@ -272,8 +310,10 @@ def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
     skipped = [j.key for j in todo if is_done(j, train_steps(j))]
     pending = [j for j in todo if not is_done(j, train_steps(j))]
     total = len(todo)
-    log(f"{len(skipped)} of {total} runs already done; {len(pending)} to train on "
-        f"{len(slots)} slot(s)")
+    log(
+        f"{len(skipped)} of {total} runs already done; {len(pending)} to train on "
+        f"{len(slots)} slot(s)"
+    )
     free = list(range(len(slots)))
     running: dict[int, tuple[Job, object, float]] = {}
     done, failed, durations = [], {}, []
@@ -300,13 +340,14 @@ def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
             else:
                 error = _last_error(job.log_path)
                 failed[job.key] = error
-                status.set(job.key, {"state": "failed", "error": error,
-                                     "log": job.log_path})
+                status.set(job.key, {"state": "failed", "error": error, "log": job.log_path})
                 log(f"FAILED {job.key} (exit {code}): {error}  [log: {job.log_path}]")
         finished = len(skipped) + len(done) + len(failed)
-        line = (f"[{finished}/{total} runs finished, {len(failed)} failed] " + "; ".join(
-            f"{job.run.name} {_step(job.log_path)}" for job, _, _ in running.values())
-            + _eta(durations, len(pending) + len(running), len(slots)))
+        line = (
+            f"[{finished}/{total} runs finished, {len(failed)} failed] "
+            + "; ".join(f"{job.run.name} {_step(job.log_path)}" for job, _, _ in running.values())
+            + _eta(durations, len(pending) + len(running), len(slots))
+        )
         if running and line != shown:
             log(line)
             shown = line
@@ -315,27 +356,32 @@ def execute(todo: Sequence[Job], *, train_steps: Callable[[Job], int],
     return {"done": done, "failed": failed, "skipped": skipped}
 
 
-def process_launcher(*, train_script: str, data_dir: str, features_dir: str,
-                     overrides: Sequence[str]) -> tuple[Callable, Callable]:
+def process_launcher(
+    *, train_script: str, data_dir: str, features_dir: str, overrides: Sequence[str]
+) -> tuple[Callable, Callable]:
     """`(start, poll)` that run each job as a `train.py` child process logging to its file."""
 
     def start(job: Job, env_overrides: dict):
         env = dict(os.environ, **env_overrides)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        argv = train_argv(job, data_dir=data_dir, features_dir=features_dir,
-                          overrides=overrides)
+        argv = train_argv(job, data_dir=data_dir, features_dir=features_dir, overrides=overrides)
         with open(job.log_path, "a") as f:
             f.write(" ".join([sys.executable, train_script, *argv]) + "\n")
             f.flush()
-            return subprocess.Popen([sys.executable, train_script, *argv], stdout=f,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env)
+            return subprocess.Popen(
+                [sys.executable, train_script, *argv],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+            )
 
     return start, lambda proc: proc.poll()
 
 
-def inline_launcher(*, train_one: Callable[[Job, Callable[[str], None]], None]
-                    ) -> tuple[Callable, Callable]:
+def inline_launcher(
+    *, train_one: Callable[[Job, Callable[[str], None]], None]
+) -> tuple[Callable, Callable]:
     """`(start, poll)` that train each job in this process, one at a time (1 slot).
 
     `train_one(job, log)` trains a job; an exception is written to its log and makes the job
@@ -345,9 +391,11 @@ def inline_launcher(*, train_one: Callable[[Job, Callable[[str], None]], None]
     def start(job: Job, env_overrides: dict):
         del env_overrides
         with open(job.log_path, "a") as f:
+
             def log(line: str) -> None:
                 f.write(line + "\n")
                 f.flush()
+
             try:
                 train_one(job, log)
                 return 0

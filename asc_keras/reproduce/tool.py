@@ -27,51 +27,72 @@ def banner(plan: Plan) -> str:
     """The report's first line: a shortened recipe is never mistaken for a reproduction."""
     notes = plan.shortened
     if notes:
-        return ("**SHORTENED RECIPE, not a reproduction of the paper's numbers:** "
-                + "; ".join(notes) + ".")
+        return (
+            "**SHORTENED RECIPE, not a reproduction of the paper's numbers:** "
+            + "; ".join(notes)
+            + "."
+        )
     return "Paper recipe: 12,000 steps of batch 64, full-width networks, 10 s clips."
 
 
-def prepare_features(plan: Plan, data_cfgs: Mapping[str, DataConfig], *, progress: bool,
-                     log: Callable[[str], None]) -> dict[str, str]:
+def prepare_features(
+    plan: Plan, data_cfgs: Mapping[str, DataConfig], *, progress: bool, log: Callable[[str], None]
+) -> dict[str, str]:
     """`{task: features folder}`: each task's features computed once (or found) for all runs."""
     from asc_keras.data import precompute
 
     folders = {}
     for task in plan.tasks:
         cfg = dataclasses.replace(data_cfgs[task], task=task)
-        folders[task] = precompute.ensure_features(plan.features[task], cfg, splits=SPLITS,
-                                                   progress=progress, log=log)
+        folders[task] = precompute.ensure_features(
+            plan.features[task], cfg, splits=SPLITS, progress=progress, log=log
+        )
     return folders
 
 
-def job_configs(job: runner.Job, *, data_dirs: Mapping[str, str], features_dir: str,
-                overrides: Sequence[str]) -> tuple:
+def job_configs(
+    job: runner.Job, *, data_dirs: Mapping[str, str], features_dir: str, overrides: Sequence[str]
+) -> tuple:
     """`(FeatureConfig, DataConfig, ModelConfig, TrainConfig, FlagValues)` of a job: from
     exactly the flags its `train.py` child gets, read as `train.py` reads them."""
     from asc_keras import flags as flags_lib
 
-    argv = runner.train_argv(job, data_dir=data_dirs[job.run.task], features_dir=features_dir,
-                             overrides=overrides)
+    argv = runner.train_argv(
+        job, data_dir=data_dirs[job.run.task], features_dir=features_dir, overrides=overrides
+    )
     fv = flags_lib.flagfile_values(job.run.flagfile, tuple(argv[1:]))
     feature_cfg = flags_lib.feature_config(fv)
-    return (feature_cfg, flags_lib.data_config(fv), flags_lib.model_config(feature_cfg, fv),
-            flags_lib.train_config(fv), fv)
+    return (
+        feature_cfg,
+        flags_lib.data_config(fv),
+        flags_lib.model_config(feature_cfg, fv),
+        flags_lib.train_config(fv),
+        fv,
+    )
 
 
-def planned_record(job: runner.Job, *, data_dirs: Mapping[str, str], features_dir: str,
-                   overrides: Sequence[str]) -> dict:
+def planned_record(
+    job: runner.Job, *, data_dirs: Mapping[str, str], features_dir: str, overrides: Sequence[str]
+) -> dict:
     """The config.json training would write for `job` (`runs.run_record` of its configs)."""
     from asc_keras.runs import run_record
 
     feature_cfg, data_cfg, model_cfg, train_cfg, _ = job_configs(
-        job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides)
-    return run_record(feature_cfg, data_cfg, model_cfg, train_cfg,
-                      classes=data_cfg.task_spec.classes)
+        job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
+    )
+    return run_record(
+        feature_cfg, data_cfg, model_cfg, train_cfg, classes=data_cfg.task_spec.classes
+    )
 
 
-def check_stale(todo: Sequence[runner.Job], *, out_dir: str, retrain_stale: bool,
-                planned: Callable[[runner.Job], Mapping], log: Callable[[str], None]) -> None:
+def check_stale(
+    todo: Sequence[runner.Job],
+    *,
+    out_dir: str,
+    retrain_stale: bool,
+    planned: Callable[[runner.Job], Mapping],
+    log: Callable[[str], None],
+) -> None:
     """Refuse run folders of other settings than planned, or move them aside to retrain them.
 
     Raises:
@@ -85,23 +106,48 @@ def check_stale(todo: Sequence[runner.Job], *, out_dir: str, retrain_stale: bool
         log(f"{job.key}: {', '.join(diff)}; moved aside to {moved}, training it again")
 
 
-def train_inline(job: runner.Job, log: Callable[[str], None], *, data_dirs: Mapping[str, str],
-                 features_dir: str, overrides: Sequence[str]) -> None:
+def train_inline(
+    job: runner.Job,
+    log: Callable[[str], None],
+    *,
+    data_dirs: Mapping[str, str],
+    features_dir: str,
+    overrides: Sequence[str],
+) -> None:
     """Train one job in this process from exactly the flags a child process would get."""
     from asc_keras import flags as flags_lib
     from asc_keras.training import run as train_run
 
     feature_cfg, data_cfg, model_cfg, train_cfg, fv = job_configs(
-        job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides)
-    train_run.run(feature_cfg, data_cfg, model_cfg, train_cfg,
-                  flags_text=flags_lib.resolved_flags(fv), progress=False, log=log)
+        job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
+    )
+    train_run.run(
+        feature_cfg,
+        data_cfg,
+        model_cfg,
+        train_cfg,
+        flags_text=flags_lib.resolved_flags(fv),
+        progress=False,
+        log=log,
+    )
 
 
-def reproduce(plan: Plan, *, out_dir: str, data_cfgs: Mapping[str, DataConfig],
-              seeds: Sequence[int] = (0,), slots: Sequence[dict] = ({},),
-              shard: tuple[int, int] = (0, 1), launch: str = "process", train_script: str = "",
-              overrides: Sequence[str] = (), eval_batch_size: int = 64, progress: bool = True,
-              retrain_stale: bool = False, log: Callable[[str], None] = print) -> dict:
+def reproduce(
+    plan: Plan,
+    *,
+    out_dir: str,
+    data_cfgs: Mapping[str, DataConfig],
+    seeds: Sequence[int] = (0,),
+    slots: Sequence[dict] = ({},),
+    shard: tuple[int, int] = (0, 1),
+    launch: str = "process",
+    train_script: str = "",
+    overrides: Sequence[str] = (),
+    eval_batch_size: int = 64,
+    progress: bool = True,
+    retrain_stale: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Train this shard's share of the plan (skipping finished runs) and write the report.
 
     Before anything is computed, this shard's run folders are compared with the planned runs
@@ -135,19 +181,30 @@ def reproduce(plan: Plan, *, out_dir: str, data_cfgs: Mapping[str, DataConfig],
     features_dir = next(iter(data_cfgs.values())).features_dir
     data_dirs = {task: cfg.data_dir for task, cfg in data_cfgs.items()}
     todo = runner.jobs(plan, out_dir, seeds=seeds, shard=shard)
-    check_stale(todo, out_dir=out_dir, retrain_stale=retrain_stale, log=log,
-                planned=lambda job: planned_record(job, data_dirs=data_dirs,
-                                                   features_dir=features_dir,
-                                                   overrides=overrides))
+    check_stale(
+        todo,
+        out_dir=out_dir,
+        retrain_stale=retrain_stale,
+        log=log,
+        planned=lambda job: planned_record(
+            job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
+        ),
+    )
     folders = prepare_features(plan, data_cfgs, progress=progress, log=log)
     steps = {run.name: run.train_steps for run in plan.runs}
     if launch == "process":
         if not train_script:
             raise ValueError("launch 'process' needs the path of train.py")
         # Each child gets its task's dataset folder through the overrides of its job.
-        starts = {task: runner.process_launcher(train_script=train_script, data_dir=data_dir,
-                                                features_dir=features_dir, overrides=overrides)
-                  for task, data_dir in data_dirs.items()}
+        starts = {
+            task: runner.process_launcher(
+                train_script=train_script,
+                data_dir=data_dir,
+                features_dir=features_dir,
+                overrides=overrides,
+            )
+            for task, data_dir in data_dirs.items()
+        }
 
         def start(job, env):
             return starts[job.run.task][0](job, env)
@@ -156,23 +213,39 @@ def reproduce(plan: Plan, *, out_dir: str, data_cfgs: Mapping[str, DataConfig],
             return handle.poll()
     elif launch == "inline":
         slots = ({},)
-        start, poll = runner.inline_launcher(train_one=lambda job, say: train_inline(
-            job, say, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides))
+        start, poll = runner.inline_launcher(
+            train_one=lambda job, say: train_inline(
+                job, say, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
+            )
+        )
     else:
         raise ValueError(f"launch must be 'process' or 'inline', got {launch!r}")
-    outcome = runner.execute(todo, train_steps=lambda job: steps[job.run.name], start=start,
-                             poll=poll, slots=slots, out_dir=out_dir, log=log)
+    outcome = runner.execute(
+        todo,
+        train_steps=lambda job: steps[job.run.name],
+        start=start,
+        poll=poll,
+        slots=slots,
+        out_dir=out_dir,
+        log=log,
+    )
 
     manifests = {task: load_manifest(folder) for task, folder in folders.items()}
     classes = {task: tuple(m.classes) for task, m in manifests.items()}
     per_seed, sizes = [], {}
     for seed in seeds:
         probs, metas, seed_sizes = report_lib.seed_probabilities(
-            plan, out_dir, seed, manifests=manifests, batch_size=eval_batch_size)
+            plan, out_dir, seed, manifests=manifests, batch_size=eval_batch_size
+        )
         per_seed.append((probs, metas))
         sizes.update(seed_sizes)
     results = report_lib.summarize(plan, report_lib.score_rows(plan, per_seed, classes), sizes)
-    extra = {"seeds": list(seeds), "features": folders, "compute": plan.compute(),
-             "failed_runs": outcome["failed"], "seconds": round(time.time() - t0, 1)}
+    extra = {
+        "seeds": list(seeds),
+        "features": folders,
+        "compute": plan.compute(),
+        "failed_runs": outcome["failed"],
+        "seconds": round(time.time() - t0, 1),
+    }
     paths = report_lib.write(out_dir, results, banner=banner(plan), extra=extra, print_fn=log)
     return {"results": results, "paths": paths, "runs": outcome}

@@ -46,11 +46,15 @@ def _feature_map(cfg: ModelConfig, shared: SharedInputs, *, seed: int):
     x = spectrogram(cfg, shared)  # [b, T, F, c]
     if cfg.band is not None:
         x = cut_band(
-            x, band=cfg.band, num_bands=cfg.num_bands, width=cfg.band_width,
+            x,
+            band=cfg.band,
+            num_bands=cfg.num_bands,
+            width=cfg.band_width,
             name=f"{cfg.prefix}_cut",
         )  # [b, T, band_width, c]
-    return conv_stack(x, BACKBONES[cfg.backbone], width=cfg.width, prefix=cfg.prefix, seed=seed,
-                      norm=norm(cfg))
+    return conv_stack(
+        x, BACKBONES[cfg.backbone], width=cfg.width, prefix=cfg.prefix, seed=seed, norm=norm(cfg)
+    )
 
 
 def _part_outputs(part: ModelPart, shared: SharedInputs, *, alone: bool, seed: int):
@@ -58,7 +62,10 @@ def _part_outputs(part: ModelPart, shared: SharedInputs, *, alone: bool, seed: i
     cfg = part.config
     x = _feature_map(cfg, shared, seed=seed)
     head_args = dict(
-        num_classes=cfg.num_classes, width=cfg.width, dropout=cfg.dropout, prefix=cfg.prefix,
+        num_classes=cfg.num_classes,
+        width=cfg.width,
+        dropout=cfg.dropout,
+        prefix=cfg.prefix,
         seed=seed,
     )
     backbone = BACKBONES[cfg.backbone]
@@ -126,8 +133,9 @@ def build_model(cfg: ModelConfig, *, seed: int = 0) -> keras.Model:
     else:
         means = [_mean(ps, name=f"{system}_mean") for system, ps in systems.items()]
         fused = keras.layers.Average(name="probs", dtype="float32")(means)
-    return keras.Model(inputs=inputs, outputs={"probs": fused, **part_outputs},
-                       name=model_name(cfg))
+    return keras.Model(
+        inputs=inputs, outputs={"probs": fused, **part_outputs}, name=model_name(cfg)
+    )
 
 
 def loss_outputs(model: keras.Model) -> dict[str, str]:

@@ -76,23 +76,29 @@ def middle_fusion(cfg: ModelConfig, shared: SharedInputs, *, seed: int):
     """MF feature map after the last conv block, `[batch, t, f, c]`; kernels seeded by `seed`."""
     backbone = BACKBONES[cfg.backbone]
     branches = {
-        n: conv_block(shared.image(n), backbone.blocks[0], width=cfg.width,
-                      name=f"mf_{n}_block1", seed=seed, norm=norm(cfg))
+        n: conv_block(
+            shared.image(n),
+            backbone.blocks[0],
+            width=cfg.width,
+            name=f"mf_{n}_block1",
+            seed=seed,
+            norm=norm(cfg),
+        )
         for n in cfg.inputs
     }  # {name: [b, T/4, F_n/2, 64]}
     common = max(x.shape[2] for x in branches.values())
     resized = [frequency_resize(x, common, name=f"mf_{n}_resize") for n, x in branches.items()]
     x = keras.layers.Concatenate(axis=-1, name="mf_concat")(resized)  # [b, T/4, common, n*64]
-    return conv_stack(x, backbone, width=cfg.width, prefix="mf", seed=seed, first=2,
-                      norm=norm(cfg))
+    return conv_stack(x, backbone, width=cfg.width, prefix="mf", seed=seed, first=2, norm=norm(cfg))
 
 
 def late_fusion(cfg: ModelConfig, shared: SharedInputs, *, seed: int):
     """LF feature map: the per-representation final maps side by side in frequency."""
     backbone = BACKBONES[cfg.backbone]
     maps = [
-        conv_stack(shared.image(n), backbone, width=cfg.width, prefix=f"lf_{n}", seed=seed,
-                   norm=norm(cfg))
+        conv_stack(
+            shared.image(n), backbone, width=cfg.width, prefix=f"lf_{n}", seed=seed, norm=norm(cfg)
+        )
         for n in cfg.inputs
     ]  # [b, t, f_n, c] each
     return keras.layers.Concatenate(axis=2, name="lf_concat")(maps)  # [b, t, sum f_n, c]

@@ -60,8 +60,13 @@ def recalibrate(model: keras.Model, batches: Iterable, num_batches: int) -> int:
             out.append((mean, variance))
         return out
 
-    sums = [[np.zeros(layer.moving_mean.shape, np.float64),
-             np.zeros(layer.moving_variance.shape, np.float64)] for layer in layers]
+    sums = [
+        [
+            np.zeros(layer.moving_mean.shape, np.float64),
+            np.zeros(layer.moving_variance.shape, np.float64),
+        ]
+        for layer in layers
+    ]
     seen = 0
     for batch in batches:
         if seen == num_batches:

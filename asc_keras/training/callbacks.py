@@ -33,27 +33,34 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Training stopped by Ctrl-C (SIGINT); the message is the one line to print."""
 
 
-def check_finite(losses: Mapping[str, float], *, step: int,
-                 checkpoint_step: int | None = None) -> None:
+def check_finite(
+    losses: Mapping[str, float], *, step: int, checkpoint_step: int | None = None
+) -> None:
     """Raise `NonFiniteLossError` (one line naming the step and the checkpoint kept, if any)
     if any loss is NaN or infinite."""
     bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
     if bad:
         shown = ", ".join(f"{k}={v}" for k, v in bad.items())
-        kept = ("no checkpoint was written yet" if checkpoint_step is None
-                else f"the checkpoint at step {checkpoint_step} is kept")
+        kept = (
+            "no checkpoint was written yet"
+            if checkpoint_step is None
+            else f"the checkpoint at step {checkpoint_step} is kept"
+        )
         raise NonFiniteLossError(
             f"training step {step}: non-finite loss ({shown}); {kept}: lower --learning_rate "
-            "or check the features")
+            "or check the features"
+        )
 
 
 def interrupted(step: int, checkpoint_step: int | None) -> TrainingInterrupted:
     """The one-line `TrainingInterrupted` of a run stopped at `step`."""
     if checkpoint_step is None:
-        return TrainingInterrupted(f"interrupted at step {step}; no checkpoint yet; rerun to "
-                                   "start again")
-    return TrainingInterrupted(f"interrupted at step {step}; checkpoint at step "
-                               f"{checkpoint_step}; rerun to resume")
+        return TrainingInterrupted(
+            f"interrupted at step {step}; no checkpoint yet; rerun to start again"
+        )
+    return TrainingInterrupted(
+        f"interrupted at step {step}; checkpoint at step {checkpoint_step}; rerun to resume"
+    )
 
 
 class LossAverager:
@@ -101,8 +108,14 @@ class Summaries:
         else:
             self.train = self.eval = tf.summary.create_noop_writer()
 
-    def log_train(self, step: int, losses: Mapping[str, float], *, learning_rate: float,
-                  steps_per_second: float) -> None:
+    def log_train(
+        self,
+        step: int,
+        losses: Mapping[str, float],
+        *,
+        learning_rate: float,
+        steps_per_second: float,
+    ) -> None:
         tf = self._tf
         with self.train.as_default(step=step):
             for name, value in losses.items():
@@ -115,8 +128,10 @@ class Summaries:
         """Scalars of `compute_metrics` output, plus the confusion matrix PNG as an image."""
         tf = self._tf
         with self.eval.as_default(step=step):
-            tags = {"all": ("accuracy", "log_loss"),
-                    "device_a": ("macro_accuracy_device_a", "log_loss_device_a")}
+            tags = {
+                "all": ("accuracy", "log_loss"),
+                "device_a": ("macro_accuracy_device_a", "log_loss_device_a"),
+            }
             for subset, names in tags.items():
                 entry = metrics.get(subset)
                 if not entry:
@@ -137,8 +152,14 @@ class Summaries:
             w.close()
 
 
-def format_train_line(step: int, total_steps: int, losses: Mapping[str, float], *,
-                      learning_rate: float, steps_per_second: float) -> str:
+def format_train_line(
+    step: int,
+    total_steps: int,
+    losses: Mapping[str, float],
+    *,
+    learning_rate: float,
+    steps_per_second: float,
+) -> str:
     parts = [f"step {step}/{total_steps}", f"loss {losses.get('total', float('nan')):.4f}"]
     if 2 < len(losses) <= 7:  # per-output losses, when there are a few
         parts += [f"{k} {v:.4f}" for k, v in losses.items() if k != "total"]

@@ -36,8 +36,11 @@ def _train_fields(train: Mapping) -> dict:
 
 def _comparable(record: Mapping) -> dict:
     record = with_legacy_fields(record)
-    train = {k: v for k, v in _train_fields(record.get("train_config", {})).items()
-             if k not in TrainConfig.RESUMABLE_CHANGES}
+    train = {
+        k: v
+        for k, v in _train_fields(record.get("train_config", {})).items()
+        if k not in TrainConfig.RESUMABLE_CHANGES
+    }
     return {
         "task": record.get("task"),
         "classes": list(record.get("classes", [])),
@@ -74,7 +77,8 @@ def check_resumable(model_dir: str, record: Mapping) -> bool:
         if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
             raise IncompatibleModelDirError(
                 f"{ckpt_dir}: checkpoints without {CONFIG_NAME}; not resuming an unknown run, "
-                "use a new --model_dir")
+                "use a new --model_dir"
+            )
         return False
     try:
         with open(path) as f:
@@ -86,7 +90,8 @@ def check_resumable(model_dir: str, record: Mapping) -> bool:
         shown = "; ".join(diff[:6]) + ("; ..." if len(diff) > 6 else "")
         raise IncompatibleModelDirError(
             f"{path}: this model_dir holds a run with a different config ({shown}); refusing "
-            "to resume it: use a new --model_dir")
+            "to resume it: use a new --model_dir"
+        )
     return True
 
 
@@ -102,18 +107,20 @@ class TrainingState:
         resumes from the chief's checkpoints.
     """
 
-    def __init__(self, model, optimizer, directory: str, *, keep: int,
-                 restore_from: str | None = None):
+    def __init__(
+        self, model, optimizer, directory: str, *, keep: int, restore_from: str | None = None
+    ):
         import tensorflow as tf
 
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
         self.checkpoint = tf.train.Checkpoint(
-            model=model, optimizer=optimizer, step=self.step,
-            model_variables=list(model.variables))
+            model=model, optimizer=optimizer, step=self.step, model_variables=list(model.variables)
+        )
         self.directory = directory
         self.restore_from = restore_from or directory
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep,
-                                                  step_counter=self.step)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, directory, max_to_keep=keep, step_counter=self.step
+        )
 
     def restore_latest(self) -> int:
         """Restore the newest checkpoint if there is one; returns the step it was taken at."""
@@ -128,7 +135,8 @@ class TrainingState:
             reason = " ".join(str(e).split())[:200]
             raise IncompatibleModelDirError(
                 f"{latest}: checkpoint does not fit this model/optimizer ({reason}); use a new "
-                "--model_dir") from None
+                "--model_dir"
+            ) from None
         return int(self.step.numpy())
 
     def latest_step(self) -> int | None:

@@ -34,8 +34,10 @@ def make_strategy(name: str):
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if not os.environ.get("TF_CONFIG"):
-            raise ValueError("--distribution=multi_worker needs the TF_CONFIG environment "
-                             "variable (cluster spec and this worker's task)")
+            raise ValueError(
+                "--distribution=multi_worker needs the TF_CONFIG environment "
+                "variable (cluster spec and this worker's task)"
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown distribution {name!r}; expected default, mirrored or multi_worker")
 
@@ -71,8 +73,9 @@ def input_options():
     """`tf.distribute.InputOptions`: prefetch two batches per replica onto its device."""
     import tensorflow as tf
 
-    return tf.distribute.InputOptions(experimental_fetch_to_device=True,
-                                      experimental_per_replica_buffer_size=2)
+    return tf.distribute.InputOptions(
+        experimental_fetch_to_device=True, experimental_per_replica_buffer_size=2
+    )
 
 
 def distribute_dataset(strategy, dataset):

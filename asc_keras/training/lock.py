@@ -60,8 +60,13 @@ def _alive(pid: int) -> bool:
 
 def _stale(holder: dict) -> bool:
     pid = holder.get("pid")
-    return (holder.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0
-            and pid != os.getpid() and not _alive(pid))
+    return (
+        holder.get("host") == socket.gethostname()
+        and isinstance(pid, int)
+        and pid > 0
+        and pid != os.getpid()
+        and not _alive(pid)
+    )
 
 
 def _create(path: str) -> bool:
@@ -97,7 +102,8 @@ def _take_over(path: str, holder: dict) -> bool:
 def _refusal(model_dir: str, path: str, holder: dict) -> RunFolderLockedError:
     if not holder:
         return RunFolderLockedError(
-            f"{model_dir}: locked by an unreadable {path}; if no training runs there, remove it")
+            f"{model_dir}: locked by an unreadable {path}; if no training runs there, remove it"
+        )
     who = f"pid {holder.get('pid')} on {holder.get('host')}"
     since = f" since {holder['started']}" if holder.get("started") else ""
     if holder.get("host") != socket.gethostname():
@@ -120,8 +126,10 @@ def acquire(model_dir: str, *, log: Callable[[str], None] = print) -> str:
         if not _stale(holder):
             raise _refusal(model_dir, path, holder)
         if _take_over(path, holder):
-            log(f"{path}: took over the lock of pid {holder['pid']} on {holder['host']}, which "
-                "no longer runs")
+            log(
+                f"{path}: took over the lock of pid {holder['pid']} on {holder['host']}, which "
+                "no longer runs"
+            )
     raise _refusal(model_dir, path, _holder(path) or {})
 
 
@@ -134,8 +142,9 @@ def release(path: str) -> None:
 
 
 @contextlib.contextmanager
-def held(model_dir: str, *, enabled: bool = True,
-         log: Callable[[str], None] = print) -> Iterator[None]:
+def held(
+    model_dir: str, *, enabled: bool = True, log: Callable[[str], None] = print
+) -> Iterator[None]:
     """Hold the lock of `model_dir` inside the block; `enabled=False` (a non-chief worker of a
     cluster, which writes only its own scratch folder) takes none."""
     if not enabled:

@@ -47,8 +47,9 @@ class DeterminismError(ValueError):
     """`--deterministic` asked for an op that has no deterministic kernel on this device."""
 
 
-def _replica_step(model, optimizer, loss_kinds: Mapping[str, str], *, global_batch: int,
-                  apply: bool = True):
+def _replica_step(
+    model, optimizer, loss_kinds: Mapping[str, str], *, global_batch: int, apply: bool = True
+):
     import keras
     import tensorflow as tf
 
@@ -64,12 +65,14 @@ def _replica_step(model, optimizer, loss_kinds: Mapping[str, str], *, global_bat
                     per_example = framewise_categorical_crossentropy(labels, y_pred)  # [b]
                 else:
                     per_example = keras.losses.categorical_crossentropy(labels, y_pred)  # [b]
-                losses[name] = tf.nn.compute_average_loss(per_example,
-                                                          global_batch_size=global_batch)
+                losses[name] = tf.nn.compute_average_loss(
+                    per_example, global_batch_size=global_batch
+                )
             total = tf.add_n(list(losses.values()))
             if model.losses:
                 total += tf.nn.scale_regularization_loss(
-                    tf.add_n([tf.cast(x, tf.float32) for x in model.losses]))
+                    tf.add_n([tf.cast(x, tf.float32) for x in model.losses])
+                )
             scaled = optimizer.scale_loss(total) if apply else total
         grads = tape.gradient(scaled, model.trainable_variables)
         if apply:
@@ -77,14 +80,24 @@ def _replica_step(model, optimizer, loss_kinds: Mapping[str, str], *, global_bat
         losses["total"] = total
         if not apply:
             losses["grad_norm"] = tf.linalg.global_norm(
-                [tf.cast(g, tf.float32) for g in grads if g is not None])
+                [tf.cast(g, tf.float32) for g in grads if g is not None]
+            )
         return losses
 
     return replica_step
 
 
-def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], step_var, *,
-                    global_batch: int, jit_compile: bool, single_step: bool = False):
+def make_train_loop(
+    strategy,
+    model,
+    optimizer,
+    loss_kinds: Mapping[str, str],
+    step_var,
+    *,
+    global_batch: int,
+    jit_compile: bool,
+    single_step: bool = False,
+):
     """The K-step training function `loop(iterator, num_steps) -> LoopResult` (module doc).
 
     Args:
@@ -110,8 +123,9 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
     def step(features, labels):
         """One step on every replica: `({name: global mean loss}, all finite)`."""
         per_replica = strategy.run(replica_fn, args=(features, labels))
-        last = {k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None)
-                for k in names}
+        last = {
+            k: strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[k], axis=None) for k in names
+        }
         step_var.assign_add(1)
         return last, tf.reduce_all(tf.stack([tf.math.is_finite(v) for v in last.values()]))
 
@@ -135,8 +149,9 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
     def one_step(iterator):
         last, finite = step(*iterator.get_next())  # OutOfRangeError at the end of the data
         sums = {k: tf.where(finite, last[k], 0.0) for k in names}  # finite steps only
-        return LoopResult(loss_sums=sums, steps=tf.constant(1, tf.int64), finite=finite,
-                          last_losses=last)
+        return LoopResult(
+            loss_sums=sums, steps=tf.constant(1, tf.int64), finite=finite, last_losses=last
+        )
 
     def run_loop(iterator, num_steps: int) -> LoopResult:
         if not single_step:
@@ -146,8 +161,12 @@ def make_train_loop(strategy, model, optimizer, loss_kinds: Mapping[str, str], s
         try:
             return one_step(iterator)
         except tf.errors.OutOfRangeError:
-            return LoopResult(loss_sums=zeros(), steps=tf.constant(0, tf.int64),
-                              finite=tf.constant(True), last_losses=zeros())
+            return LoopResult(
+                loss_sums=zeros(),
+                steps=tf.constant(0, tf.int64),
+                finite=tf.constant(True),
+                last_losses=zeros(),
+            )
 
     return run_loop
 
@@ -171,14 +190,34 @@ def make_predict_all(model):
 
     @tf.function
     def predict_all(dataset):
-        probs = tf.TensorArray(tf.float32, size=0, dynamic_size=True, infer_shape=False,
-                               element_shape=tf.TensorShape([None, num_classes]))
-        labels = tf.TensorArray(tf.int64, size=0, dynamic_size=True, infer_shape=False,
-                                element_shape=tf.TensorShape([None]))
-        files = tf.TensorArray(tf.string, size=0, dynamic_size=True, infer_shape=False,
-                               element_shape=tf.TensorShape([None]))
-        devices = tf.TensorArray(tf.string, size=0, dynamic_size=True, infer_shape=False,
-                                 element_shape=tf.TensorShape([None]))
+        probs = tf.TensorArray(
+            tf.float32,
+            size=0,
+            dynamic_size=True,
+            infer_shape=False,
+            element_shape=tf.TensorShape([None, num_classes]),
+        )
+        labels = tf.TensorArray(
+            tf.int64,
+            size=0,
+            dynamic_size=True,
+            infer_shape=False,
+            element_shape=tf.TensorShape([None]),
+        )
+        files = tf.TensorArray(
+            tf.string,
+            size=0,
+            dynamic_size=True,
+            infer_shape=False,
+            element_shape=tf.TensorShape([None]),
+        )
+        devices = tf.TensorArray(
+            tf.string,
+            size=0,
+            dynamic_size=True,
+            infer_shape=False,
+            element_shape=tf.TensorShape([None]),
+        )
         i = tf.constant(0)
         for features, meta in dataset:
             probs = probs.write(i, tf.cast(model(features, training=False)["probs"], tf.float32))
@@ -191,8 +230,9 @@ def make_predict_all(model):
     return predict_all
 
 
-def preflight_determinism(strategy, model, loss_kinds: Mapping[str, str], *,
-                          batch_size: int) -> None:
+def preflight_determinism(
+    strategy, model, loss_kinds: Mapping[str, str], *, batch_size: int
+) -> None:
     """Run one forward and backward pass on zeros (no update) and restore every model variable.
 
     Raises:
@@ -205,8 +245,7 @@ def preflight_determinism(strategy, model, loss_kinds: Mapping[str, str], *,
     features = {t.name: tf.zeros((per_replica, *t.shape[1:]), tf.float32) for t in model.inputs}
     num_classes = int(model.outputs[0].shape[-1])
     labels = tf.fill((per_replica, num_classes), 1.0 / num_classes)
-    probe = _replica_step(model, None, loss_kinds, global_batch=per_replica * replicas,
-                          apply=False)
+    probe = _replica_step(model, None, loss_kinds, global_batch=per_replica * replicas, apply=False)
     saved = [v.numpy() for v in model.variables]
     try:
         tf.function(lambda f, y: strategy.run(probe, args=(f, y)))(features, labels)
@@ -214,7 +253,8 @@ def preflight_determinism(strategy, model, loss_kinds: Mapping[str, str], *,
         first = " ".join(str(e.message).split())[:300]
         raise DeterminismError(
             f"--deterministic: the training step uses an op without a deterministic kernel on "
-            f"this device ({first}); drop --deterministic or train on another device") from None
+            f"this device ({first}); drop --deterministic or train on another device"
+        ) from None
     finally:
         for v, value in zip(model.variables, saved, strict=True):
             v.assign(value)

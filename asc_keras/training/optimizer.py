@@ -54,8 +54,12 @@ class PyTorchAdam(keras.optimizers.Adam):
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
-        self.assign(v, ops.add(ops.multiply(v, self.beta_2),
-                               ops.multiply(ops.square(gradient), 1 - self.beta_2)))
+        self.assign(
+            v,
+            ops.add(
+                ops.multiply(v, self.beta_2), ops.multiply(ops.square(gradient), 1 - self.beta_2)
+            ),
+        )
         if self.amsgrad:
             v_max = self._velocity_hats[index]
             self.assign(v_max, ops.maximum(v_max, v))
@@ -81,9 +85,12 @@ def learning_rate_schedule(cfg: TrainConfig) -> keras.optimizers.schedules.Expon
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
     """Adam (PyTorch's update and defaults) on the schedule; loss-scaled when
     `cfg.loss_scaling`."""
-    optimizer = ADAM_CLASSES[cfg.adam_update](learning_rate=learning_rate_schedule(cfg),
-                                              beta_1=BETA_1, beta_2=BETA_2,
-                                              epsilon=cfg.adam_epsilon)
+    optimizer = ADAM_CLASSES[cfg.adam_update](
+        learning_rate=learning_rate_schedule(cfg),
+        beta_1=BETA_1,
+        beta_2=BETA_2,
+        epsilon=cfg.adam_epsilon,
+    )
     if cfg.loss_scaling:
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
@@ -94,9 +101,14 @@ def describe(cfg: TrainConfig) -> dict:
     cls = ADAM_CLASSES[cfg.adam_update]
     return {
         "class": keras.saving.get_registered_name(cls),
-        "update": ("m_hat / (sqrt(v_hat) + epsilon) (PyTorch)" if cls is PyTorchAdam else
-                   "m * lr_t / (sqrt(v) + epsilon) (Keras)"),
-        "beta_1": BETA_1, "beta_2": BETA_2, "epsilon": cfg.adam_epsilon,
+        "update": (
+            "m_hat / (sqrt(v_hat) + epsilon) (PyTorch)"
+            if cls is PyTorchAdam
+            else "m * lr_t / (sqrt(v) + epsilon) (Keras)"
+        ),
+        "beta_1": BETA_1,
+        "beta_2": BETA_2,
+        "epsilon": cfg.adam_epsilon,
         "loss_scale": "dynamic" if cfg.loss_scaling else None,
     }
 

@@ -48,8 +48,11 @@ def _determinism_state():
         from tensorflow.python.eager import context
         from tensorflow.python.framework import config as tf_config
 
-        return (tf_config.is_op_determinism_enabled(), tf_config.disable_op_determinism,
-                context.global_seed())
+        return (
+            tf_config.is_op_determinism_enabled(),
+            tf_config.disable_op_determinism,
+            context.global_seed(),
+        )
     except (ImportError, AttributeError):
         return None, None, None
 
@@ -88,40 +91,66 @@ def _build_model(model_cfg: ModelConfig, *, seed: int):
     return build_model(model_cfg, seed=seed)
 
 
-def _check_model_fits_features(model_cfg: ModelConfig, feature_cfg: FeatureConfig,
-                               classes) -> None:
+def _check_model_fits_features(model_cfg: ModelConfig, feature_cfg: FeatureConfig, classes) -> None:
     if model_cfg.num_classes != len(classes):
-        raise ValueError(f"model has {model_cfg.num_classes} classes, the task has "
-                         f"{len(classes)}: {classes}")
+        raise ValueError(
+            f"model has {model_cfg.num_classes} classes, the task has {len(classes)}: {classes}"
+        )
     for rep in model_cfg.inputs:
         if rep not in feature_cfg.representations:
-            raise ValueError(f"model input {rep!r} is not among the feature representations "
-                             f"{feature_cfg.representations}")
+            raise ValueError(
+                f"model input {rep!r} is not among the feature representations "
+                f"{feature_cfg.representations}"
+            )
         want, have = model_cfg.input_shapes[rep], feature_cfg.shapes[rep]
         if tuple(want) != tuple(have):
-            raise ValueError(f"model input {rep!r} is {tuple(want)}, the features are "
-                             f"{tuple(have)} ([time, freq])")
+            raise ValueError(
+                f"model input {rep!r} is {tuple(want)}, the features are "
+                f"{tuple(have)} ([time, freq])"
+            )
 
 
 def _identity_normalization(model_cfg: ModelConfig) -> dict:
-    return {r: {"mean": np.zeros(model_cfg.bins(r), np.float32),
-                "std": np.ones(model_cfg.bins(r), np.float32)} for r in model_cfg.inputs}
+    return {
+        r: {
+            "mean": np.zeros(model_cfg.bins(r), np.float32),
+            "std": np.ones(model_cfg.bins(r), np.float32),
+        }
+        for r in model_cfg.inputs
+    }
 
 
 def _normalization_json(normalization: Mapping) -> dict:
-    return {rep: {k: np.asarray(v, np.float64).tolist() for k, v in stats.items()}
-            for rep, stats in normalization.items()}
+    return {
+        rep: {k: np.asarray(v, np.float64).tolist() for k, v in stats.items()}
+        for rep, stats in normalization.items()
+    }
 
 
-def _make_train_step(strategy, model, optimizer, loss_kinds: Mapping[str, str], step_var, *,
-                     global_batch: int, jit_compile: bool):
+def _make_train_step(
+    strategy,
+    model,
+    optimizer,
+    loss_kinds: Mapping[str, str],
+    step_var,
+    *,
+    global_batch: int,
+    jit_compile: bool,
+):
     """One step as a function of a batch: `(features, labels) -> {output: loss, 'total': loss}`
     (global means), through the one-step loop (for benchmarks and tests)."""
     import tensorflow as tf
 
-    train_loop = loop.make_train_loop(strategy, model, optimizer, loss_kinds, step_var,
-                                      global_batch=global_batch, jit_compile=jit_compile,
-                                      single_step=True)
+    train_loop = loop.make_train_loop(
+        strategy,
+        model,
+        optimizer,
+        loss_kinds,
+        step_var,
+        global_batch=global_batch,
+        jit_compile=jit_compile,
+        single_step=True,
+    )
 
     def train_step(features, labels):
         batches = iter(tf.data.Dataset.from_tensors((features, labels)))
@@ -160,9 +189,11 @@ class _Validator:
             probs, labels, files, devices, batches = self._predict_all(self.dataset)
         if not int(batches):
             raise ValueError("the evaluate split is empty")
-        meta = {"label": labels.numpy().astype(np.int64),
-                "filename": np.asarray([s.decode() for s in files.numpy()], dtype=object),
-                "device": np.asarray([s.decode() for s in devices.numpy()], dtype=object)}
+        meta = {
+            "label": labels.numpy().astype(np.int64),
+            "filename": np.asarray([s.decode() for s in files.numpy()], dtype=object),
+            "device": np.asarray([s.decode() for s in devices.numpy()], dtype=object),
+        }
         probs = probs.numpy()
         return eval_run.score(probs, meta, self.classes, task=self.task), probs, meta
 
@@ -173,14 +204,19 @@ def _recalibrate(model, manifest, datasets, normalization, reps, train_cfg, *, l
 
     if datasets is None:
         clean = pipeline.train_dataset(
-            manifest, representations=reps, batch_size=train_cfg.batch_size,
-            seed=train_cfg.seed + 1, mixup_alpha=0.0, normalization=normalization,
-            shuffle_buffer=min(manifest.split(SPLIT_TRAIN).num_examples, 4096), cache=False)
+            manifest,
+            representations=reps,
+            batch_size=train_cfg.batch_size,
+            seed=train_cfg.seed + 1,
+            mixup_alpha=0.0,
+            normalization=normalization,
+            shuffle_buffer=min(manifest.split(SPLIT_TRAIN).num_examples, 4096),
+            cache=False,
+        )
     elif datasets.get("clean_train") is not None:
         clean = datasets["clean_train"]
     else:
-        raise ValueError("recalibrate_bn needs un-mixed training batches: "
-                         "datasets['clean_train']")
+        raise ValueError("recalibrate_bn needs un-mixed training batches: datasets['clean_train']")
     seen = batchnorm.recalibrate(model, iter(clean), train_cfg.recalibrate_bn)
     log(f"BatchNorm statistics recomputed on {seen} clean training batches")
 
@@ -201,10 +237,17 @@ def _save_model(model, path: str) -> None:
     os.replace(tmp, path)
 
 
-def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig,
-        train_cfg: TrainConfig, *, datasets: Mapping | None = None,
-        flags_text: str | None = None, progress: bool = True,
-        log: Callable[[str], None] = print) -> dict:
+def run(
+    feature_cfg: FeatureConfig,
+    data_cfg: DataConfig,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    datasets: Mapping | None = None,
+    flags_text: str | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Train (or resume) the run in `train_cfg.model_dir` and evaluate it.
 
     Args:
@@ -241,8 +284,9 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
     strategy = distribute.make_strategy(train_cfg.distribution)
     replicas = strategy.num_replicas_in_sync
     if train_cfg.batch_size % replicas:
-        raise ValueError(f"batch_size {train_cfg.batch_size} does not split over {replicas} "
-                         "replicas")
+        raise ValueError(
+            f"batch_size {train_cfg.batch_size} does not split over {replicas} replicas"
+        )
     chief = distribute.is_chief(strategy)
 
     manifest, folder = None, ""
@@ -250,39 +294,67 @@ def run(feature_cfg: FeatureConfig, data_cfg: DataConfig, model_cfg: ModelConfig
         from asc_keras.data import precompute
         from asc_keras.data.manifest import load_manifest
 
-        folder = precompute.ensure_features(feature_cfg, data_cfg, splits=(SPLIT_TRAIN, SPLIT_EVAL),
-                                            progress=progress, log=log)
+        folder = precompute.ensure_features(
+            feature_cfg, data_cfg, splits=(SPLIT_TRAIN, SPLIT_EVAL), progress=progress, log=log
+        )
         manifest = load_manifest(folder)
         manifest.check_compatible(feature_cfg, task, representations=model_cfg.inputs)
         if tuple(manifest.classes) != tuple(classes):
-            raise ManifestError(f"{folder}: classes {manifest.classes} differ from task "
-                                f"{task}'s {classes}")
+            raise ManifestError(
+                f"{folder}: classes {manifest.classes} differ from task {task}'s {classes}"
+            )
         normalization = manifest.normalization
     else:
         normalization = datasets.get("normalization") or _identity_normalization(model_cfg)
 
     # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
-    record = runs.run_record(feature_cfg, data_cfg, model_cfg, train_cfg, classes=classes,
-                             features=os.path.abspath(folder) if folder else "")
+    record = runs.run_record(
+        feature_cfg,
+        data_cfg,
+        model_cfg,
+        train_cfg,
+        classes=classes,
+        features=os.path.abspath(folder) if folder else "",
+    )
     record["optimizer"] = optimizer_lib.describe(train_cfg)
-    folder_state = (oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
-                    if chief else None)  # only the chief writes (and cleans) model_dir
-    lower = (f"--batch_size (now {train_cfg.batch_size}) or --eval_batch_size (now "
-             f"{train_cfg.eval_batch_size})")
-    with (oom.reported("training", lower, cleanup=folder_state), _left_clean(folder_state),
-          lock.held(model_dir, enabled=chief, log=log)):
+    folder_state = (
+        oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
+        if chief
+        else None
+    )  # only the chief writes (and cleans) model_dir
+    lower = (
+        f"--batch_size (now {train_cfg.batch_size}) or --eval_batch_size (now "
+        f"{train_cfg.eval_batch_size})"
+    )
+    with (
+        oom.reported("training", lower, cleanup=folder_state),
+        _left_clean(folder_state),
+        lock.held(model_dir, enabled=chief, log=log),
+    ):
         checkpoints.check_resumable(model_dir, record)
         os.makedirs(model_dir, exist_ok=True)
         if chief:
             write_json_atomic(os.path.join(model_dir, runs.CONFIG_NAME), record)
-            write_json_atomic(os.path.join(model_dir, runs.NORMALIZATION_NAME),
-                              _normalization_json({r: normalization[r]
-                                                   for r in model_cfg.inputs}))
+            write_json_atomic(
+                os.path.join(model_dir, runs.NORMALIZATION_NAME),
+                _normalization_json({r: normalization[r] for r in model_cfg.inputs}),
+            )
             if flags_text is not None:
                 runs.write_text_atomic(os.path.join(model_dir, runs.FLAGS_NAME), flags_text)
         with _run_settings(train_cfg):
-            return _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg,
-                          train_cfg, classes=classes, task=task, log=log)
+            return _train(
+                strategy,
+                chief,
+                manifest,
+                folder,
+                datasets,
+                normalization,
+                model_cfg,
+                train_cfg,
+                classes=classes,
+                task=task,
+                log=log,
+            )
 
 
 @contextlib.contextmanager
@@ -295,18 +367,30 @@ def _left_clean(folder_state: oom.RunFolder | None):
     except callbacks.NonFiniteLossError as e:
         if folder_state is None or not folder_state.remove_if_unfinished():
             raise
-        raise callbacks.NonFiniteLossError(f"{e}; removed the unfinished {folder_state.path}"
-                                           ) from None
+        raise callbacks.NonFiniteLossError(
+            f"{e}; removed the unfinished {folder_state.path}"
+        ) from None
     except callbacks.TrainingInterrupted as e:
         left = folder_state.remove_partial().left if folder_state is not None else []
         if not left:
             raise
-        raise callbacks.TrainingInterrupted(f"{e}; could not remove {', '.join(left)}"
-                                            ) from None
+        raise callbacks.TrainingInterrupted(f"{e}; could not remove {', '.join(left)}") from None
 
 
-def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg, train_cfg,
-           *, classes, task, log) -> dict:
+def _train(
+    strategy,
+    chief,
+    manifest,
+    folder,
+    datasets,
+    normalization,
+    model_cfg,
+    train_cfg,
+    *,
+    classes,
+    task,
+    log,
+) -> dict:
     from asc_keras.evaluation import report as report_lib
     from asc_keras.strategies import loss_outputs
 
@@ -317,13 +401,18 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
         optimizer = optimizer_lib.make_optimizer(train_cfg)
         optimizer.build(model.trainable_variables)
         state = checkpoints.TrainingState(
-            model, optimizer, os.path.join(own_dir, runs.CHECKPOINT_DIR),
+            model,
+            optimizer,
+            os.path.join(own_dir, runs.CHECKPOINT_DIR),
             keep=train_cfg.keep_checkpoints,
-            restore_from=os.path.join(model_dir, runs.CHECKPOINT_DIR))
+            restore_from=os.path.join(model_dir, runs.CHECKPOINT_DIR),
+        )
     start = state.restore_latest()
     if start:
-        log(f"resuming {model_dir} at step {start} (learning rate "
-            f"{optimizer_lib.current_learning_rate(optimizer):.3g})")
+        log(
+            f"resuming {model_dir} at step {start} (learning rate "
+            f"{optimizer_lib.current_learning_rate(optimizer):.3g})"
+        )
     loss_kinds = loss_outputs(model)
     not_float32 = [t.name for t in model.outputs if str(t.dtype) != "float32"]
     if not_float32:
@@ -334,33 +423,57 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
     reps = tuple(model_cfg.inputs)
     train_paths, train_parse, eval_paths, eval_parse = (), None, (), None
     if datasets is None:
+
         def dataset_fn(ctx):
             per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
             return pipeline.train_dataset(
-                manifest, representations=reps, batch_size=ctx.get_per_replica_batch_size(
-                    global_batch), seed=train_cfg.seed, mixup_alpha=train_cfg.mixup_alpha,
-                num_classes=len(classes), shuffle_buffer=train_cfg.shuffle_buffer,
-                normalization=normalization, skip_batches=start * per_pipeline,
-                input_context=ctx, cache=train_cfg.cache_examples)
+                manifest,
+                representations=reps,
+                batch_size=ctx.get_per_replica_batch_size(global_batch),
+                seed=train_cfg.seed,
+                mixup_alpha=train_cfg.mixup_alpha,
+                num_classes=len(classes),
+                shuffle_buffer=train_cfg.shuffle_buffer,
+                normalization=normalization,
+                skip_batches=start * per_pipeline,
+                input_context=ctx,
+                cache=train_cfg.cache_examples,
+            )
 
         train_data = distribute.distribute_dataset_fn(strategy, dataset_fn)
-        train_paths, train_parse = manifest.shard_paths(SPLIT_TRAIN), pipeline.make_parse(
-            manifest, reps)
-        eval_data = pipeline.eval_dataset(manifest, SPLIT_EVAL, representations=reps,
-                                          batch_size=train_cfg.eval_batch_size,
-                                          normalization=normalization, cache=True)
+        train_paths, train_parse = (
+            manifest.shard_paths(SPLIT_TRAIN),
+            pipeline.make_parse(manifest, reps),
+        )
+        eval_data = pipeline.eval_dataset(
+            manifest,
+            SPLIT_EVAL,
+            representations=reps,
+            batch_size=train_cfg.eval_batch_size,
+            normalization=normalization,
+            cache=True,
+        )
         eval_paths, eval_parse = manifest.shard_paths(SPLIT_EVAL), train_parse
     else:
         train_data = distribute.distribute_dataset(strategy, datasets["train"].skip(start))
         eval_data = datasets.get("evaluate")
     batches = iter(train_data)
-    validator = (_Validator(model, eval_data, classes=classes, task=task, paths=eval_paths,
-                            parse=eval_parse) if eval_data is not None else None)
+    validator = (
+        _Validator(model, eval_data, classes=classes, task=task, paths=eval_paths, parse=eval_parse)
+        if eval_data is not None
+        else None
+    )
     steps_per_loop = train_cfg.auto_steps_per_loop
-    train_loop = loop.make_train_loop(strategy, model, optimizer, loss_kinds, state.step,
-                                      global_batch=global_batch,
-                                      jit_compile=train_cfg.jit_compile,
-                                      single_step=steps_per_loop == 1)
+    train_loop = loop.make_train_loop(
+        strategy,
+        model,
+        optimizer,
+        loss_kinds,
+        state.step,
+        global_batch=global_batch,
+        jit_compile=train_cfg.jit_compile,
+        single_step=steps_per_loop == 1,
+    )
     if train_cfg.deterministic:
         loop.preflight_determinism(strategy, model, loss_kinds, batch_size=global_batch)
     summaries = callbacks.Summaries(model_dir, enabled=chief)
@@ -375,8 +488,11 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
     total_steps = train_cfg.train_steps
     averager = callbacks.LossAverager()
     last_means: dict[str, float] = {}
-    cadences = (train_cfg.log_every, train_cfg.checkpoint_every,
-                train_cfg.eval_every if validator is not None else 0)
+    cadences = (
+        train_cfg.log_every,
+        train_cfg.checkpoint_every,
+        train_cfg.eval_every if validator is not None else 0,
+    )
     step = start
     try:
         while step < total_steps:
@@ -385,25 +501,36 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
                 out = train_loop(batches, end - step)
             done = int(out.steps)
             if not bool(out.finite):
-                callbacks.check_finite({k: float(v) for k, v in out.last_losses.items()},
-                                       step=step + done, checkpoint_step=state.latest_step())
+                callbacks.check_finite(
+                    {k: float(v) for k, v in out.last_losses.items()},
+                    step=step + done,
+                    checkpoint_step=state.latest_step(),
+                )
             step += done
             averager.add_sums({k: float(v) for k, v in out.loss_sums.items()}, done)
             if step < end:
-                raise ValueError(f"the training data ended at step {step} of {total_steps}; "
-                                 "it must repeat")
+                raise ValueError(
+                    f"the training data ended at step {step} of {total_steps}; it must repeat"
+                )
             if step % train_cfg.log_every == 0 or step == total_steps:
                 last_means = averager.means()
                 lr = optimizer_lib.current_learning_rate(optimizer)
                 sps = averager.steps_per_second()
                 summaries.log_train(step, last_means, learning_rate=lr, steps_per_second=sps)
-                log(callbacks.format_train_line(step, total_steps, last_means,
-                                                learning_rate=lr, steps_per_second=sps))
+                log(
+                    callbacks.format_train_line(
+                        step, total_steps, last_means, learning_rate=lr, steps_per_second=sps
+                    )
+                )
                 averager.reset()
             if step % train_cfg.checkpoint_every == 0 or step == total_steps:
                 state.save()
-            if (validator is not None and train_cfg.eval_every and
-                    step % train_cfg.eval_every == 0 and step != total_steps):
+            if (
+                validator is not None
+                and train_cfg.eval_every
+                and step % train_cfg.eval_every == 0
+                and step != total_steps
+            ):
                 validate(step)
         if train_cfg.recalibrate_bn:
             _recalibrate(model, manifest, datasets, normalization, reps, train_cfg, log=log)
@@ -419,12 +546,25 @@ def _train(strategy, chief, manifest, folder, datasets, normalization, model_cfg
     if chief:
         _save_model(model, model_path)
         if metrics is not None:
-            extra = {"split": SPLIT_EVAL, "step": step, "model_dir": model_dir,
-                     "features": folder}
-            report_lib.write_report(model_dir, metrics, classes, probs=probs, meta=meta,
-                                    extra=extra, title=f"{os.path.basename(model_dir)} on "
-                                    f"{SPLIT_EVAL} after {step} steps", print_fn=log)
+            extra = {"split": SPLIT_EVAL, "step": step, "model_dir": model_dir, "features": folder}
+            report_lib.write_report(
+                model_dir,
+                metrics,
+                classes,
+                probs=probs,
+                meta=meta,
+                extra=extra,
+                title=f"{os.path.basename(model_dir)} on {SPLIT_EVAL} after {step} steps",
+                print_fn=log,
+            )
     elif own_dir != model_dir and os.path.isdir(own_dir):
         shutil.rmtree(own_dir)  # a non-chief worker's scratch checkpoints
-    return {"model_dir": model_dir, "step": step, "resumed_from": start, "metrics": metrics,
-            "model_path": model_path, "features": folder, "train_loss": last_means}
+    return {
+        "model_dir": model_dir,
+        "step": step,
+        "resumed_from": start,
+        "metrics": metrics,
+        "model_path": model_path,
+        "features": folder,
+        "train_loss": last_means,
+    }

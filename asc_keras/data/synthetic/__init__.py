@@ -53,6 +53,15 @@ from asc_keras.data.synthetic.layouts import (
 )
 from asc_keras.data.synthetic.writing import SUBTYPE, DatasetSummary
 
-__all__ = ["CHANNELS", "CUSTOM_LABELS", "SAMPLE_RATES", "SUBTYPE", "TRAIN_DEVICES_1A",
-           "DatasetSummary", "generate", "generate_custom", "make_unlabeled_eval",
-           "scene_recording"]
+__all__ = [
+    "CHANNELS",
+    "CUSTOM_LABELS",
+    "SAMPLE_RATES",
+    "SUBTYPE",
+    "TRAIN_DEVICES_1A",
+    "DatasetSummary",
+    "generate",
+    "generate_custom",
+    "make_unlabeled_eval",
+    "scene_recording",
+]

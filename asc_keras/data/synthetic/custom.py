@@ -31,13 +31,15 @@ from asc_keras.data.synthetic.writing import (
 )
 
 CUSTOM_LABELS = MappingProxyType(
-    {"beach": "park", "cafe": "shopping_mall", "factory": "metro_station", "ferry": "tram"})
+    {"beach": "park", "cafe": "shopping_mall", "factory": "metro_station", "ferry": "tram"}
+)
 LAYOUTS = ("folders", "dcase")
 _SR = 44100
 
 
-def _segment(scene: str, location: str, segment: str, *, seconds: float, seed: int,
-             sample_rate: int = _SR) -> np.ndarray:
+def _segment(
+    scene: str, location: str, segment: str, *, seconds: float, seed: int, sample_rate: int = _SR
+) -> np.ndarray:
     """One device-a segment of a new location of `scene`: float `[n]` mono."""
     city = labels.CITIES[sum(map(ord, location)) % len(labels.CITIES)]
     loc = _draw_location(scene, city, location, seed=seed, city_style=_city_style(seed, city))
@@ -45,18 +47,28 @@ def _segment(scene: str, location: str, segment: str, *, seconds: float, seed: i
     return _render(loc, segment, _location_filters(loc, ("a",), grid), grid)["a"][:, 0]
 
 
-def scene_recording(scenes: Sequence[str], *, seconds_each: float, seed: int = 0,
-                    sample_rate: int = _SR) -> np.ndarray:
+def scene_recording(
+    scenes: Sequence[str], *, seconds_each: float, seed: int = 0, sample_rate: int = _SR
+) -> np.ndarray:
     """`scenes` (1A scene names) rendered one after another: float32 `[len * seconds_each * sr]`."""
-    parts = [_segment(s, f"rec{i}", "0", seconds=seconds_each, seed=seed,
-                      sample_rate=sample_rate) for i, s in enumerate(scenes)]
+    parts = [
+        _segment(s, f"rec{i}", "0", seconds=seconds_each, seed=seed, sample_rate=sample_rate)
+        for i, s in enumerate(scenes)
+    ]
     return np.concatenate(parts).astype(np.float32)
 
 
-def generate_custom(out_dir: str | os.PathLike, *, clips_per_class: int = 12,
-                    clip_seconds: float = 1.0, layout: str = "folders",
-                    classes: Mapping[str, str] = CUSTOM_LABELS, clips_per_location: int = 2,
-                    seed: int = 0, overwrite: bool = False) -> DatasetSummary:
+def generate_custom(
+    out_dir: str | os.PathLike,
+    *,
+    clips_per_class: int = 12,
+    clip_seconds: float = 1.0,
+    layout: str = "folders",
+    classes: Mapping[str, str] = CUSTOM_LABELS,
+    clips_per_location: int = 2,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> DatasetSummary:
     """Write a synthetic set with custom labels (`classes`: label -> 1A scene that voices it).
 
     Args:
@@ -78,18 +90,34 @@ def generate_custom(out_dir: str | os.PathLike, *, clips_per_class: int = 12,
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     unknown = [s for s in classes.values() if s not in labels.SCENES_1A]
     if unknown or len(classes) < 2:
-        raise ValueError(f"classes must map two or more labels to scenes of "
-                         f"{labels.SCENES_1A}; got {dict(classes)}")
+        raise ValueError(
+            f"classes must map two or more labels to scenes of "
+            f"{labels.SCENES_1A}; got {dict(classes)}"
+        )
     locations = math.ceil(clips_per_class / clips_per_location)
     if locations < 2 or clip_seconds <= 0:
-        raise ValueError("need two locations per label (raise clips_per_class) and a positive "
-                         "clip_seconds")
+        raise ValueError(
+            "need two locations per label (raise clips_per_class) and a positive clip_seconds"
+        )
     root = pathlib.Path(out_dir)
-    _check_out_dir(root, overwrite=overwrite, layout_dirs=(
-        ("train", "evaluate") if layout == "folders" else ("audio", "evaluation_setup")))
+    _check_out_dir(
+        root,
+        overwrite=overwrite,
+        layout_dirs=(
+            ("train", "evaluate") if layout == "folders" else ("audio", "evaluation_setup")
+        ),
+    )
     (root / "README.txt").write_text(
-        _readme("custom", layout=layout, classes=dict(classes), clips_per_class=clips_per_class,
-                clip_seconds=clip_seconds, seed=seed), encoding="utf-8")
+        _readme(
+            "custom",
+            layout=layout,
+            classes=dict(classes),
+            clips_per_class=clips_per_class,
+            clip_seconds=clip_seconds,
+            seed=seed,
+        ),
+        encoding="utf-8",
+    )
     rows = {"train": [], "evaluate": []}
     meta = []
     for label in sorted(classes):
@@ -108,13 +136,27 @@ def generate_custom(out_dir: str | os.PathLike, *, clips_per_class: int = 12,
                 rows[split].append((name, label))
                 meta.append((name, label, f"site-{location}", "a"))
     if layout == "dcase":
-        _write_tsv(root / "meta.csv", ("filename", "scene_label", "identifier", "source_label"),
-                   sorted(meta))
+        _write_tsv(
+            root / "meta.csv",
+            ("filename", "scene_label", "identifier", "source_label"),
+            sorted(meta),
+        )
         for split, table in rows.items():
-            _write_tsv(root / "evaluation_setup" / f"fold1_{split}.csv",
-                       ("filename", "scene_label"), sorted(table))
+            _write_tsv(
+                root / "evaluation_setup" / f"fold1_{split}.csv",
+                ("filename", "scene_label"),
+                sorted(table),
+            )
     return DatasetSummary(
-        root=root, task="custom", classes=tuple(sorted(classes)), sample_rate=_SR, channels=1,
-        clip_seconds=clip_seconds, num_train=len(rows["train"]),
-        num_evaluate=len(rows["evaluate"]), num_locations=len({m[2] for m in meta}),
-        devices=("a",), seconds=time.perf_counter() - started)
+        root=root,
+        task="custom",
+        classes=tuple(sorted(classes)),
+        sample_rate=_SR,
+        channels=1,
+        clip_seconds=clip_seconds,
+        num_train=len(rows["train"]),
+        num_evaluate=len(rows["evaluate"]),
+        num_locations=len({m[2] for m in meta}),
+        devices=("a",),
+        seconds=time.perf_counter() - started,
+    )

@@ -113,6 +113,7 @@ def _location_filters(
         out[name] = ((room * response).astype(np.complex64), noise.astype(np.float32))
     return out
 
+
 def _render(
     loc: _Location,
     segment: str,
@@ -139,5 +140,3 @@ def _render(
             y *= _PEAK / peak
         out[name] = y.T
     return out
-
-

@@ -39,7 +39,6 @@ _SEGMENT_STEP = 10000  # segment ids of one location: 0, 10000, 20000, ...
 _EVAL_THINNING_1A = 3  # 1A evaluate locations keep one segment in 3, recorded by all devices
 
 
-
 @dataclasses.dataclass(frozen=True)
 class _Clip:
     loc: _Location
@@ -63,15 +62,18 @@ def _plan(
     if task in _MOBILE:
         members = {scene: [scene] for scene in labels.SCENES_1A}
     else:
-        members = {c: [s for s in labels.SCENES_1A if labels.SCENE_TO_1B[s] == c] for c in
-                   class_names}
+        members = {
+            c: [s for s in labels.SCENES_1A if labels.SCENE_TO_1B[s] == c] for c in class_names
+        }
     city_styles = {city: _city_style(seed, city) for city in cities}
     next_location = dict.fromkeys(cities, 0)
     clips: list[_Clip] = []
     for ci, cls in enumerate(class_names):
         scenes = members[cls]
-        per_scene = [clips_per_class // len(scenes) + (j < clips_per_class % len(scenes))
-                     for j in range(len(scenes))]
+        per_scene = [
+            clips_per_class // len(scenes) + (j < clips_per_class % len(scenes))
+            for j in range(len(scenes))
+        ]
         by_scene = []  # locations of each scene: (loc, number of segments)
         for si, (scene, count) in enumerate(zip(scenes, per_scene, strict=True)):
             locs = []
@@ -79,8 +81,7 @@ def _plan(
                 city = cities[(k + ci + si) % len(cities)]
                 location = str(next_location[city])
                 next_location[city] += 1
-                loc = _draw_location(scene, city, location, seed=seed,
-                                     city_style=city_styles[city])
+                loc = _draw_location(scene, city, location, seed=seed, city_style=city_styles[city])
                 locs.append((loc, min(clips_per_location, count - k * clips_per_location)))
             by_scene.append(locs)
         # Interleave the scenes' locations so that evaluate covers every scene of the class.
@@ -216,10 +217,16 @@ def generate(
         seed=seed,
     )
     _check_out_dir(root, overwrite=overwrite)
-    settings = dict(task=task, clips_per_class=clips_per_class,
-                    clips_per_location=clips_per_location, num_cities=num_cities,
-                    clip_seconds=clip_seconds, evaluate_fraction=evaluate_fraction,
-                    parallel_fraction=parallel_fraction, seed=seed)
+    settings = dict(
+        task=task,
+        clips_per_class=clips_per_class,
+        clips_per_location=clips_per_location,
+        num_cities=num_cities,
+        clip_seconds=clip_seconds,
+        evaluate_fraction=evaluate_fraction,
+        parallel_fraction=parallel_fraction,
+        seed=seed,
+    )
     if task == "tau2022":
         settings["subsegments"] = cuts
     # Written first: an interrupted run leaves a folder that `overwrite` recognises as ours.
@@ -241,7 +248,7 @@ def generate(
             for k in range(cuts):
                 segment = clip.segment if task != "tau2022" else f"{clip.segment}-{k}"
                 name = _filename(clip.loc, segment, device)
-                _write_wav(root / name, y[k * step:(k + 1) * step], grid.sr)
+                _write_wav(root / name, y[k * step : (k + 1) * step], grid.sr)
                 meta.append((name, label, ident, device))
                 (train if clip.split == "train" else evaluate).append((name, label))
     meta.sort()
@@ -303,8 +310,13 @@ def make_unlabeled_eval(
     root = pathlib.Path(out_dir)
     _check_out_dir(root, overwrite=overwrite)
     (root / "README.txt").write_text(
-        _readme(task, kind="unlabeled evaluation set", num_clips=num_clips,
-                clip_seconds=clip_seconds, seed=seed),
+        _readme(
+            task,
+            kind="unlabeled evaluation set",
+            num_clips=num_clips,
+            clip_seconds=clip_seconds,
+            seed=seed,
+        ),
         encoding="utf-8",
     )
     grid = _grid(SAMPLE_RATES[task], CHANNELS[task], clip_seconds)
@@ -314,8 +326,7 @@ def make_unlabeled_eval(
         scene = str(rng.choice(labels.SCENES_1A))
         city = str(rng.choice(labels.CITIES))
         device = str(rng.choice(labels.devices(task)))
-        loc = _draw_location(scene, city, f"eval{i}", seed=seed,
-                             city_style=_city_style(seed, city))
+        loc = _draw_location(scene, city, f"eval{i}", seed=seed, city_style=_city_style(seed, city))
         y = _render(loc, "0", _location_filters(loc, (device,), grid), grid)
         name = f"audio/{i}.wav"
         _write_wav(root / name, y[device], grid.sr)
@@ -338,4 +349,3 @@ def make_unlabeled_eval(
         devices=tuple(d for d in labels.devices(task) if d in used),
         seconds=time.perf_counter() - started,
     )
-

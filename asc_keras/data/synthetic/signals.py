@@ -56,8 +56,11 @@ def _biquad(kind: str, corner: float, sr: int) -> list[float]:
     """One Butterworth (Q = 1/sqrt(2)) second-order section, RBJ cookbook form."""
     w = 2.0 * math.pi * corner / sr
     cw, alpha = math.cos(w), math.sin(w) / math.sqrt(2.0)
-    b = [(1 - cw) / 2, 1 - cw, (1 - cw) / 2] if kind == "low" else [(1 + cw) / 2, -1 - cw,
-                                                                     (1 + cw) / 2]
+    b = (
+        [(1 - cw) / 2, 1 - cw, (1 - cw) / 2]
+        if kind == "low"
+        else [(1 + cw) / 2, -1 - cw, (1 + cw) / 2]
+    )
     a0 = 1 + alpha
     return [b[0] / a0, b[1] / a0, b[2] / a0, 1.0, -2 * cw / a0, (1 - alpha) / a0]
 
@@ -131,8 +134,16 @@ def _footsteps(rng, sr):
     return out, np.linspace(p0, np.clip(p0 + rng.uniform(-0.8, 0.8), -1, 1), n)
 
 
-_VOWELS = ((730, 1090, 2440), (270, 2290, 3010), (530, 1840, 2480), (300, 870, 2240),
-           (660, 1720, 2410), (490, 1350, 1690), (570, 840, 2410), (440, 1020, 2240))
+_VOWELS = (
+    (730, 1090, 2440),
+    (270, 2290, 3010),
+    (530, 1840, 2480),
+    (300, 870, 2240),
+    (660, 1720, 2410),
+    (490, 1350, 1690),
+    (570, 840, 2410),
+    (440, 1020, 2240),
+)
 
 
 def _speech(rng: np.random.Generator, sr: int, seconds: float) -> np.ndarray:
@@ -161,8 +172,10 @@ def _speech(rng: np.random.Generator, sr: int, seconds: float) -> np.ndarray:
         out[pos : pos + length] += seg
         if rng.random() < 0.35:  # a fricative
             m = min(int(rng.uniform(0.03, 0.08) * sr), length)
-            out[pos : pos + m] += 0.3 * _filter(rng.standard_normal(m), sr, 3000, None) * (
-                np.hanning(m) * np.max(np.abs(seg))
+            out[pos : pos + m] += (
+                0.3
+                * _filter(rng.standard_normal(m), sr, 3000, None)
+                * (np.hanning(m) * np.max(np.abs(seg)))
             )
         pos += length + (int(rng.uniform(0.1, 0.4) * sr) if rng.random() < 0.15 else 0)
     return _normalize_peak(out)
@@ -242,8 +255,9 @@ def _horn(rng, sr):
     f = rng.uniform(350, 480)
     amps = (1.0, 0.1, 0.5, 0.1, 0.3, 0.05, 0.2)
     out = _tone(f, n, sr, amps) + _tone(f * 1.26, n, sr, amps)
-    env = np.minimum(1.0, np.arange(n) / (0.01 * sr)) * np.minimum(1.0, np.arange(n)[::-1] / (
-        0.03 * sr))
+    env = np.minimum(1.0, np.arange(n) / (0.01 * sr)) * np.minimum(
+        1.0, np.arange(n)[::-1] / (0.03 * sr)
+    )
     return _normalize_peak(out * env), rng.uniform(-1, 1)
 
 
@@ -323,4 +337,3 @@ _EVENTS: MappingProxyType[str, Generator] = MappingProxyType(
         "door": _door,
     }
 )
-

@@ -15,12 +15,14 @@ import soundfile as sf
 
 SUBTYPE = "PCM_24"
 _MARK = "SYNTHETIC"  # first word of README.txt; `overwrite` deletes only folders that have it
-_TITLES = MappingProxyType({
-    "1a": "DCASE 2020 Task 1A (TAU Urban Acoustic Scenes 2020 Mobile)",
-    "1b": "DCASE 2020 Task 1B (TAU Urban Acoustic Scenes 2020 3Class)",
-    "tau2022": "TAU Urban Acoustic Scenes 2022 Mobile (DCASE 2022-2025 Task 1)",
-    "custom": "custom-labelled scene",
-})
+_TITLES = MappingProxyType(
+    {
+        "1a": "DCASE 2020 Task 1A (TAU Urban Acoustic Scenes 2020 Mobile)",
+        "1b": "DCASE 2020 Task 1B (TAU Urban Acoustic Scenes 2020 3Class)",
+        "tau2022": "TAU Urban Acoustic Scenes 2022 Mobile (DCASE 2022-2025 Task 1)",
+        "custom": "custom-labelled scene",
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +70,12 @@ class DatasetSummary:
         )
 
 
-def _check_out_dir(root: pathlib.Path, *, overwrite: bool,
-                   layout_dirs: Sequence[str] = ("audio", "evaluation_setup")) -> None:
+def _check_out_dir(
+    root: pathlib.Path,
+    *,
+    overwrite: bool,
+    layout_dirs: Sequence[str] = ("audio", "evaluation_setup"),
+) -> None:
     if root.exists() and any(root.iterdir()):
         if not overwrite:
             raise FileExistsError(f"{root} is not empty; pass overwrite=True to replace it")
