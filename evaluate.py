@@ -33,13 +33,13 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     startup.quiet_python_logs()
     from asc_keras.data import precompute
-    from asc_keras.evaluation import run as run_lib
+    from asc_keras.evaluation import evaluator
     from asc_keras.oom import OutOfMemoryError
 
     try:
         eval_cfg = flags_lib.eval_config()
         data_cfg = flags_lib.data_config()
-        run_lib.run(eval_cfg, data_cfg)
+        evaluator.run(eval_cfg, data_cfg)
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1

@@ -31,17 +31,17 @@ def main(argv):
     startup.quiet_python_logs()
     from asc_keras.data import precompute
     from asc_keras.data.pipeline import CorruptShardError
-    from asc_keras.export import run as run_lib
+    from asc_keras.export import exporter
     from asc_keras.oom import OutOfMemoryError
 
     try:
         export_cfg = flags_lib.export_config()
         data_cfg, features_dir = flags_lib.export_data()
-        run_lib.run(export_cfg, data_cfg=data_cfg, features_dir=features_dir)
+        exporter.run(export_cfg, data_cfg=data_cfg, features_dir=features_dir)
     except precompute.PrecomputeIncomplete as e:
         print(e)
         return 1
-    except (run_lib.ExportError, CorruptShardError, ValueError, OSError, OutOfMemoryError) as e:
+    except (exporter.ExportError, CorruptShardError, ValueError, OSError, OutOfMemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -33,7 +33,7 @@ def main(argv):
     from asc_keras.data.pipeline import CorruptShardError
     from asc_keras.oom import OutOfMemoryError
     from asc_keras.training.callbacks import NonFiniteLossError
-    from asc_keras.training.run import run
+    from asc_keras.training.trainer import run
 
     try:
         feature_cfg = flags_lib.feature_config()

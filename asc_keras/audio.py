@@ -26,6 +26,7 @@ import soundfile as sf
 import soxr
 
 from asc_keras.config import FeatureConfig
+from asc_keras.errors import AscError
 
 SUPPORTED_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 RESAMPLE_QUALITY = "HQ"  # soxr's default; librosa's default res_type 'soxr_hq' is the same mode
@@ -37,7 +38,7 @@ _NOT_AUDIO = ("Format not recognised", "does not exist")
 _OPENING = re.compile(r"^Error opening .*?: ")  # soundfile's prefix, naming the path again
 
 
-class AudioError(ValueError):
+class AudioError(AscError, ValueError):
     """A file that cannot become a clip; `str()` is one line, `"<path>: <reason>"`.
 
     `path` and `reason` are kept as attributes and as `args`, so the error pickles across

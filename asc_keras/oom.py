@@ -33,6 +33,8 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 
+from asc_keras.errors import AscError
+
 OOM_NAMES = ("ResourceExhaustedError", "MemoryError")
 NO_SPACE_TEXT = "No space left on device"  # strerror(ENOSPC), also in TensorFlow's messages
 TOO_LARGE_NAMES = ("InvalidArgumentError", "ValueError")
@@ -40,7 +42,7 @@ TOO_LARGE_TEXTS = ("maximum protobuf size of 2GB", "larger than 2GB")
 TEMP_CHECKPOINT_SUFFIX = "_temp"  # tf.train.Checkpoint writes `ckpt-N_temp/`, then renames it
 
 
-class OutOfMemoryError(RuntimeError):
+class OutOfMemoryError(AscError, RuntimeError):
     """A stage ran out of memory (one line; see the module docstring)."""
 
 
@@ -48,7 +50,7 @@ class TensorTooLargeError(OutOfMemoryError):
     """A stage needed a tensor over TensorFlow's 2 GB limit (one line)."""
 
 
-class NoSpaceError(OSError):
+class NoSpaceError(AscError, OSError):
     """A write found the disk full (one line naming the path; errno ENOSPC)."""
 
     def __init__(self, message: str):

@@ -1,6 +1,6 @@
 """A training run's folder: its layout, its config record, and the one reader of it.
 
-model_dir layout (written by `asc_keras.training.run`, read by evaluation, export, predict and
+model_dir layout (written by `asc_keras.training.trainer`, read by evaluation, export, predict and
 the reproduction tool; this module sits below all of them, so every import points backwards):
 
     config.json          task, classes, feature/model/train configs (what the run is)

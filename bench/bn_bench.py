@@ -38,14 +38,13 @@ def _dataset(root: str, task: str, clips_per_class: int) -> str:
 
 
 def _accuracy(model, manifest, split):
-    from asc_keras.evaluation import predictors
-    from asc_keras.evaluation import run as eval_run
+    from asc_keras.evaluation import evaluator, predictors
 
-    probs, meta = eval_run.predict(
+    probs, meta = evaluator.predict(
         predictors.KerasPredictor(model), manifest, split=split, normalization=None, batch_size=32
     )
     return (
-        100 * eval_run.score(probs, meta, manifest.classes, task=manifest.task)["all"]["accuracy"]
+        100 * evaluator.score(probs, meta, manifest.classes, task=manifest.task)["all"]["accuracy"]
     )
 
 
@@ -64,8 +63,7 @@ def main() -> None:
     from asc_keras import flags as flags_lib
     from asc_keras.data import pipeline
     from asc_keras.data.manifest import load_manifest
-    from asc_keras.training import batchnorm
-    from asc_keras.training import run as train_run
+    from asc_keras.training import batchnorm, trainer
 
     data = {
         "1a": _dataset(os.path.join(args.out, "data_1a"), "1a", 20),
@@ -95,7 +93,7 @@ def main() -> None:
                 fv = flags_lib.flagfile_values(os.path.join(REPO, "configs", f"{row}.flags"), argv)
                 feature_cfg = flags_lib.feature_config(fv)
                 model_cfg = flags_lib.model_config(feature_cfg, fv)
-                out = train_run.run(
+                out = trainer.run(
                     feature_cfg,
                     flags_lib.data_config(fv),
                     model_cfg,

@@ -16,7 +16,7 @@ float32, soft labels [B, C]). Prints Markdown (and writes it to `--out`):
 3. Peak memory and examples/s of the largest joint model (`configs/1a_spsmr_spsmf_spsmt.flags`,
    24 CNNs) at batch 64, float32 and mixed_bfloat16.
 4. Every flagfile of `configs/` trained for `--flagfile_steps` steps through
-   `asc_keras.training.run.run` on the random features, without and with `--deterministic`:
+   `asc_keras.training.trainer.run` on the random features, without and with `--deterministic`:
    'ok', or the one-line error (an op without a deterministic kernel must stop the run before
    its first step).
 
@@ -155,7 +155,7 @@ def flagfile_run(
 ) -> str:
     """Train one flagfile for `steps` steps on random features: 'ok' or the error line."""
     from asc_keras.config import DataConfig, TrainConfig
-    from asc_keras.training import run as run_lib
+    from asc_keras.training import trainer
 
     task, feature_cfg, model_cfg, _ = _configs(name, extra)
     model_dir = tempfile.mkdtemp(prefix=name[:-6] + "-", dir=work)
@@ -169,7 +169,7 @@ def flagfile_run(
         deterministic=deterministic,
     )
     try:
-        run_lib.run(
+        trainer.run(
             feature_cfg,
             DataConfig(task=task),
             model_cfg,

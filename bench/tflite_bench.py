@@ -14,7 +14,7 @@ is exported twice from the same weights: `baseline` = the layers as trained (the
 before `asc_keras.export.rewrite`), `current` = what `export.py` writes now; the two are timed
 in alternating rounds and the table ends with the baseline / current latency ratio.
 
-With --model_dir: the trained run is exported (`asc_keras.export.run`, into --export_dir or a
+With --model_dir: the trained run is exported (`asc_keras.export.exporter`, into --export_dir or a
 temporary folder; an existing --export_dir holding both TFLite files is reused), timed, and the
 float and int8 files are both scored on --split (DCASE macro-average accuracy and log loss), so
 the table shows the accuracy change of int8.
@@ -130,8 +130,7 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
         `(size dict, {'baseline' | 'current': (folder, entries)})`.
     """
     from asc_keras.config import FeatureConfig
-    from asc_keras.export import calibration
-    from asc_keras.export import run as export_run
+    from asc_keras.export import calibration, exporter
     from asc_keras.strategies import build_model
 
     feature_cfg = FeatureConfig(logmel_bins=64, representations=tuple(inputs))
@@ -144,7 +143,7 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
         os.makedirs(out)
         exports[kind] = (
             out,
-            export_run.write_artifacts(
+            exporter.write_artifacts(
                 model,
                 normalization,
                 out,
@@ -155,7 +154,7 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
                 log=lambda *_: None,
             ),
         )
-    return export_run.size_summary(model, "1b"), exports
+    return exporter.size_summary(model, "1b"), exports
 
 
 def _layer_profile(folder: str, timing: dict) -> str:
@@ -222,10 +221,9 @@ def _layer_profile(folder: str, timing: dict) -> str:
 
 
 def _score(path: str, manifest, split: str, batch_size: int, classes):
-    from asc_keras.evaluation import metrics, predictors
-    from asc_keras.evaluation import run as eval_run
+    from asc_keras.evaluation import evaluator, metrics, predictors
 
-    probs, meta = eval_run.predict(
+    probs, meta = evaluator.predict(
         predictors.TFLitePredictor(path),
         manifest,
         split=split,
@@ -326,15 +324,14 @@ def main(argv=None) -> int:
         else:
             from asc_keras.config import DataConfig, ExportConfig
             from asc_keras.data.manifest import load_manifest
-            from asc_keras.export import run as export_run
-            from asc_keras.export import serving
+            from asc_keras.export import exporter, serving
 
             trained = serving.load_run(args.model_dir)
             clip_seconds = trained.feature_config.clip_seconds
             export_dir = args.export_dir or os.path.join(tmp, "export")
             have = all(
                 os.path.exists(os.path.join(export_dir, f))
-                for f in (export_run.TFLITE, export_run.TFLITE_INT8)
+                for f in (exporter.TFLITE, exporter.TFLITE_INT8)
             )
             data_cfg = None
             if args.data_dir:
@@ -345,12 +342,12 @@ def main(argv=None) -> int:
                     or os.path.join(os.path.expanduser("~"), ".cache", "asc_keras", "features"),
                 )
             if not have:
-                export_run.run(
+                exporter.run(
                     ExportConfig(model_dir=args.model_dir, export_dir=export_dir),
                     data_cfg=data_cfg,
                     features_dir=args.features_dir,
                 )
-            manifest = export_run.find_features(
+            manifest = exporter.find_features(
                 trained, data_cfg=data_cfg, features_dir=args.features_dir, log=lambda *_: None
             )
             if manifest is not None and args.split not in manifest.splits:
@@ -360,7 +357,7 @@ def main(argv=None) -> int:
                     trained.feature_config, data_cfg, splits=(args.split,), progress=False
                 )
                 manifest = load_manifest(folder)
-            size = export_run.size_summary(trained.model, trained.task)
+            size = exporter.size_summary(trained.model, trained.task)
             label = f"{trained.model.name} ({size['dcase_kb']:.0f} KB rule)"
             note = f"trained run {args.model_dir}, scored on split {args.split!r}"
             for name in sorted(os.listdir(export_dir)):
@@ -371,7 +368,7 @@ def main(argv=None) -> int:
             _time_rows(rows, **timing)
             for row in rows:
                 name = row.artifact
-                if manifest is not None and name in (export_run.TFLITE, export_run.TFLITE_INT8):
+                if manifest is not None and name in (exporter.TFLITE, exporter.TFLITE_INT8):
                     row.accuracy, row.log_loss = _score(
                         row.path, manifest, args.split, args.batch_size, trained.classes
                     )

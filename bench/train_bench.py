@@ -6,7 +6,7 @@
         [--steps=200] [--repeats=3]
 
 Builds the model (`asc_keras.strategies.build_model`), Adam on the paper's schedule and the
-training step of `asc_keras.training.run` (forward, one loss per trained output, backward,
+training step of `asc_keras.training.trainer` (forward, one loss per trained output, backward,
 update) and times it on a fixed random batch `{rep: [B, 862, 64]}` with mixed soft labels, so
 the input pipeline is not part of the number (`--keras_fit` times Keras' `train_on_batch` on the
 same model and losses instead, for comparison). Prints the mean and best step time, examples/s,
@@ -94,7 +94,7 @@ def main() -> int:
     from asc_keras.config import ModelConfig, TrainConfig
     from asc_keras.strategies import build_model, loss_outputs
     from asc_keras.training import optimizer as optimizer_lib
-    from asc_keras.training.run import _make_train_step
+    from asc_keras.training.trainer import _make_train_step
 
     spec = dict(MODELS[args.model])
     bins, frames = spec.pop("bins"), args.frames or 862

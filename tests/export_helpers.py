@@ -106,9 +106,9 @@ def make_model_dir(
 
 
 def export_tiny_spsmt(root, features, *, spread: float, parity_examples: int) -> tuple[str, str]:
-    """`(model_dir, export_dir)` of a tiny 1B Log-Mel + SPSMT run exported by `export.run`."""
+    """`(model_dir, export_dir)` of a tiny 1B Log-Mel + SPSMT run exported by `export.exporter`."""
     from asc_keras.config import ExportConfig
-    from asc_keras.export import run as export_run
+    from asc_keras.export import exporter
 
     folder, feature_cfg, _ = features
     model_cfg = tiny_model_config(feature_cfg, inputs=("logmel",), strategies=("spsmt",))
@@ -121,6 +121,6 @@ def export_tiny_spsmt(root, features, *, spread: float, parity_examples: int) ->
         calibration_examples=12,
         parity_examples=parity_examples,
     )
-    report = export_run.run(cfg, log=lambda *_: None)
+    report = exporter.run(cfg, log=lambda *_: None)
     assert report["passed"], report["failures"]
     return run_dir, cfg.export_dir

@@ -17,8 +17,7 @@ import pytest
 from asc_keras.config import ModelConfig, TrainConfig
 from asc_keras.data import pipeline
 from asc_keras.data.manifest import load_manifest
-from asc_keras.training import batchnorm
-from asc_keras.training import run as run_lib
+from asc_keras.training import batchnorm, trainer
 
 STEPS = 100
 
@@ -59,7 +58,7 @@ def _train(features, tmp_path, *, model_kw=None, **train_kw):
         log_every=STEPS,
         **train_kw,
     )
-    out = run_lib.run(feature_cfg, data_cfg, model_cfg, train_cfg, progress=False, log=_quiet)
+    out = trainer.run(feature_cfg, data_cfg, model_cfg, train_cfg, progress=False, log=_quiet)
     model = keras.saving.load_model(out["model_path"], safe_mode=True)
     manifest = load_manifest(folder)
     return (

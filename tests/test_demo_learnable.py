@@ -6,7 +6,7 @@ generated set, scored with the DCASE macro accuracy on its evaluate split (chanc
 
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import synthetic
-from asc_keras.training.run import run
+from asc_keras.training.trainer import run
 
 
 def test_1b_ef_spsmt_beats_chance_on_synthetic_data(tmp_path):

@@ -54,8 +54,8 @@ def _predictions(path):
 def spsmr(tmp_path_factory, tiny_1b_features):
     """`(run_dir, export_dir, keras eval result)` of a tiny 1B SPSMR run exported by export.py."""
     from asc_keras.config import EvalConfig
-    from asc_keras.evaluation import run as eval_run
-    from asc_keras.export import run as export_run
+    from asc_keras.evaluation import evaluator
+    from asc_keras.export import exporter
 
     folder, feature_cfg, data_cfg = tiny_1b_features
     root = tmp_path_factory.mktemp("spsmr")
@@ -70,9 +70,9 @@ def spsmr(tmp_path_factory, tiny_1b_features):
         parity_examples=4,
         audio_frontend=False,
     )
-    report = export_run.run(cfg, log=lambda *_: None)
+    report = exporter.run(cfg, log=lambda *_: None)
     assert report["passed"], report["failures"]
-    keras = eval_run.run(
+    keras = evaluator.run(
         EvalConfig(model_dirs=(run_dir,), out_dir=str(root / "keras_eval"), batch_size=16),
         data_cfg,
         progress=False,

@@ -15,7 +15,7 @@ import pytest
 
 from asc_keras import labels
 from asc_keras.config import DataConfig, EvalConfig, FeatureConfig, ModelConfig
-from asc_keras.evaluation import fusion, metrics, plots, report, submission
+from asc_keras.evaluation import ensemble, metrics, plots, report, submission
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -27,15 +27,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 def test_fuse_probs_is_mean():
     a = np.array([[0.2, 0.8], [0.6, 0.4]])
     b = np.array([[0.4, 0.6], [0.0, 1.0]])
-    np.testing.assert_allclose(fusion.fuse_probs([a, b]), [[0.3, 0.7], [0.3, 0.7]], atol=1e-7)
-    np.testing.assert_allclose(fusion.fuse_probs([a]), a, atol=1e-7)
+    np.testing.assert_allclose(ensemble.fuse_probs([a, b]), [[0.3, 0.7], [0.3, 0.7]], atol=1e-7)
+    np.testing.assert_allclose(ensemble.fuse_probs([a]), a, atol=1e-7)
     np.testing.assert_allclose(
-        fusion.fuse_probs([a, b], weights=[3, 1]), 0.75 * a + 0.25 * b, atol=1e-7
+        ensemble.fuse_probs([a, b], weights=[3, 1]), 0.75 * a + 0.25 * b, atol=1e-7
     )
     with pytest.raises(ValueError, match="different shapes"):
-        fusion.fuse_probs([a, b[:1]])
+        ensemble.fuse_probs([a, b[:1]])
     with pytest.raises(ValueError, match="nothing"):
-        fusion.fuse_probs([])
+        ensemble.fuse_probs([])
 
 
 def test_submission_format(tmp_path):
@@ -331,7 +331,7 @@ def _model_dir(root, name, rep, *, seed):
 
 def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     from asc_keras.data.manifest import load_manifest
-    from asc_keras.evaluation import run
+    from asc_keras.evaluation import evaluator
 
     runs = {
         rep: _model_dir(str(tmp_path), f"run_{rep}", rep, seed=i)
@@ -347,7 +347,9 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     quiet = dict(progress=False, print_fn=None)
 
     # One Keras model_dir: default out_dir, every file written, device a reported apart.
-    single = run.run(EvalConfig(model_dirs=(runs["logmel"][0],), batch_size=1), data_cfg, **quiet)
+    single = evaluator.run(
+        EvalConfig(model_dirs=(runs["logmel"][0],), batch_size=1), data_cfg, **quiet
+    )
     out = os.path.join(runs["logmel"][0], "eval_evaluate")
     assert single["out_dir"] == out
     for name in ("metrics.json", "confusion.png", "devices.png", "predictions.tsv", "report.txt"):
@@ -364,7 +366,7 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     # train.py's entry point gives the same numbers for the in-memory model.
     _, model, norm = runs["logmel"]
     norm = {r: {k: np.asarray(v, np.float32) for k, v in s.items()} for r, s in norm.items()}
-    m, probs, meta = run.evaluate_keras_model(
+    m, probs, meta = evaluator.evaluate_keras_model(
         model, load_manifest(single["features"]), split="evaluate", normalization=norm, batch_size=2
     )
     np.testing.assert_allclose(probs, logmel["probs"], atol=1e-6)
@@ -375,7 +377,7 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     paths = export_artifacts(model, norm, runs["logmel"][0])
     for kind in ("saved_model", "tflite"):
         arg = {"tflite": (paths["tflite"],)} if kind == "tflite" else {"saved_model": paths[kind]}
-        res = run.run(
+        res = evaluator.run(
             EvalConfig(model_dirs=(runs["logmel"][0],), out_dir=str(tmp_path / kind), **arg),
             data_cfg,
             **quiet,
@@ -384,8 +386,8 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
         np.testing.assert_allclose(system["probs"], logmel["probs"], atol=1e-5)
 
     # Two model_dirs are fused: the mean of each run's probabilities.
-    cqt = run.run(EvalConfig(model_dirs=(runs["cqt"][0],)), data_cfg, **quiet)
-    fused = run.run(
+    cqt = evaluator.run(EvalConfig(model_dirs=(runs["cqt"][0],)), data_cfg, **quiet)
+    fused = evaluator.run(
         EvalConfig(model_dirs=(runs["logmel"][0], runs["cqt"][0]), out_dir=str(tmp_path / "fused")),
         data_cfg,
         **quiet,
@@ -398,7 +400,7 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     saved = json.load(open(tmp_path / "fused" / "metrics.json"))
     assert set(saved["member_metrics"]) == {"run_logmel", "run_cqt"}
     # Weighted fusion (systems of systems, e.g. SPSMR + SPSMF + SPSMT from separate runs).
-    weighted = run.run(
+    weighted = evaluator.run(
         EvalConfig(
             model_dirs=(runs["logmel"][0], runs["cqt"][0]),
             fusion_weights=(3, 1),
@@ -417,7 +419,7 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
 
     # An unlabeled split: no metrics, a DCASE submission.
     sub = str(tmp_path / "submission.csv")
-    test = run.run(
+    test = evaluator.run(
         EvalConfig(model_dirs=(runs["logmel"][0],), split="test", submission=sub), data_cfg, **quiet
     )
     assert test["systems"]["run_logmel"]["metrics"] is None
@@ -428,7 +430,7 @@ def test_evaluate_end_to_end(small_1a_dir, tmp_path):
     assert scene == [classes[k] for k in np.argmax(probs, axis=1)]
 
     with pytest.raises(ValueError, match="artifact names must differ"):
-        run.run(
+        evaluator.run(
             EvalConfig(model_dirs=(runs["logmel"][0],), tflite=(paths["tflite"], paths["tflite"])),
             data_cfg,
             **quiet,
@@ -443,7 +445,7 @@ def test_evaluate_1b_on_tiny_features(tiny_1b_features, tmp_path):
     from conftest import TINY_FEATURES_1B
 
     from asc_keras.data.manifest import load_manifest
-    from asc_keras.evaluation import run
+    from asc_keras.evaluation import evaluator
 
     folder, feature_cfg, data_cfg = tiny_1b_features
     assert feature_cfg == TINY_FEATURES_1B
@@ -461,7 +463,7 @@ def test_evaluate_1b_on_tiny_features(tiny_1b_features, tmp_path):
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump({"task": "1b", "feature_config": feature_cfg.to_dict()}, f)
 
-    res = run.run(
+    res = evaluator.run(
         EvalConfig(model_dirs=(path,), batch_size=8), data_cfg, progress=False, print_fn=None
     )
     assert res["features"] == folder  # nothing recomputed
@@ -476,16 +478,16 @@ def test_evaluate_1b_on_tiny_features(tiny_1b_features, tmp_path):
     assert os.path.exists(os.path.join(out, "confusion.png"))
     assert not os.path.exists(os.path.join(out, "confusion_device_a.png"))
     # The manifest's own statistics (normalization=None) are what this run was given.
-    _, probs, _ = run.evaluate_keras_model(model, manifest, split="evaluate", batch_size=8)
+    _, probs, _ = evaluator.evaluate_keras_model(model, manifest, split="evaluate", batch_size=8)
     np.testing.assert_allclose(probs, system["probs"], atol=1e-6)
 
 
 def test_saved_model_flag_takes_the_export_folder(tmp_path):
-    from asc_keras.evaluation import run as eval_run
+    from asc_keras.evaluation import evaluator
 
     export = tmp_path / "export"
     (export / "saved_model").mkdir(parents=True)
     (export / "saved_model" / "saved_model.pb").write_bytes(b"")
-    assert eval_run.saved_model_folder(str(export)) == str(export / "saved_model")
-    assert eval_run.saved_model_folder(str(export / "saved_model")) == str(export / "saved_model")
-    assert eval_run.saved_model_folder(str(tmp_path / "nothing")) == str(tmp_path / "nothing")
+    assert evaluator.saved_model_folder(str(export)) == str(export / "saved_model")
+    assert evaluator.saved_model_folder(str(export / "saved_model")) == str(export / "saved_model")
+    assert evaluator.saved_model_folder(str(tmp_path / "nothing")) == str(tmp_path / "nothing")

@@ -16,8 +16,7 @@ import pytest
 from export_helpers import make_model_dir, tiny_model_config
 
 from asc_keras.config import ExportConfig, FeatureConfig
-from asc_keras.export import calibration, rewrite, savedmodel, tflite, verify
-from asc_keras.export import run as export_run
+from asc_keras.export import calibration, exporter, rewrite, savedmodel, tflite, verify
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EF_INPUTS = ("logmel", "cqt", "gamma")
@@ -35,7 +34,7 @@ def _export(tmp_path, model_dir, name="export", **kwargs):
         parity_examples=6,
         **kwargs,
     )
-    return cfg, export_run.run(cfg, log=_quiet)
+    return cfg, exporter.run(cfg, log=_quiet)
 
 
 def test_stratified_indices_are_seeded_and_balanced():
@@ -115,7 +114,7 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     # in the TFLite files, not in what TensorFlow runs.
     assert rewrite.for_tflite(keras_model).count_params() > keras_model.count_params()
     assert stored_params == keras_model.count_params()
-    assert not [p for p in os.listdir(out) if p.endswith(export_run.CONVERTER_SOURCE_SUFFIX)]
+    assert not [p for p in os.listdir(out) if p.endswith(exporter.CONVERTER_SOURCE_SUFFIX)]
     for name in ("model.tflite", "model_int8.tflite"):
         ins, outs = verify.tflite_io(os.path.join(out, name))
         assert set(ins) == set(EF_INPUTS) and set(outs) == {"probs", "frames"}
@@ -203,7 +202,7 @@ def test_export_1a_without_data(tmp_path):
         feature_cfg, task="1a", backbone="1a", inputs=("cqt",), width=1 / 16
     )
     run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg)
-    with pytest.raises(export_run.ExportError, match="int8 calibration needs"):
+    with pytest.raises(exporter.ExportError, match="int8 calibration needs"):
         _export(tmp_path, run_dir)
     cfg, report = _export(tmp_path, run_dir, int8=False)
     assert report["passed"] and report["size"]["limit_bytes"] is None
@@ -222,11 +221,11 @@ def test_overwrite_refused_and_failed_checks_rejected(tmp_path, tiny_1b_features
     out = tmp_path / "export"
     out.mkdir()
     (out / "keep.txt").write_text("an earlier export")
-    with pytest.raises(export_run.OverwriteError, match="--overwrite"):
+    with pytest.raises(exporter.OverwriteError, match="--overwrite"):
         _export(tmp_path, run_dir, audio_frontend=False)
     assert os.listdir(out) == ["keep.txt"]
     # An impossible int8 tolerance: the check fails, nothing replaces the old export.
-    with pytest.raises(export_run.ParityError, match="model_int8.tflite"):
+    with pytest.raises(exporter.ParityError, match="model_int8.tflite"):
         _export(tmp_path, run_dir, overwrite=True, int8_tolerance=1e-9)
     assert os.listdir(out) == ["keep.txt"]
     rejected = json.load(open(tmp_path / "export.rejected" / "export_report.json"))

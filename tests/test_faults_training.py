@@ -25,8 +25,7 @@ from conftest import CLIP_SECONDS, SMALL_ROWS_1A, feature_flags, make_layout
 
 from asc_keras import oom
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
-from asc_keras.training import callbacks, lock
-from asc_keras.training import run as run_lib
+from asc_keras.training import callbacks, lock, trainer
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FEATURES = FeatureConfig(clip_seconds=CLIP_SECONDS, representations=("logmel",))
@@ -66,7 +65,7 @@ def _train(tmp_path, model_dir, *, nan_batch=None, log=_quiet, **train_kw):
         log_every=2,
     )
     kw.update(train_kw)
-    return run_lib.run(
+    return trainer.run(
         FEATURES,
         DataConfig(data_dir=str(tmp_path), task="1b"),
         _model_cfg(),

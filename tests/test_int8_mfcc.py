@@ -19,8 +19,7 @@ import pytest
 from export_helpers import make_model_dir, tiny_model_config
 
 from asc_keras.config import ExportConfig
-from asc_keras.export import calibration, savedmodel, serving, tflite, verify
-from asc_keras.export import run as export_run
+from asc_keras.export import calibration, exporter, savedmodel, serving, tflite, verify
 from asc_keras.models.frontend import FeatureNormalization
 
 FRAMES, BINS = 20, 40
@@ -63,7 +62,7 @@ def test_normalized_features_keep_their_resolution(tmp_path):
     _probe_saved_model(sm)
     examples = calibration.synthetic_examples({"mfcc": (FRAMES, BINS)}, MFCC_STATS, 24, seed=0)
     calib = lambda: examples.batches(batch_size=1)  # noqa: E731
-    truth = export_run.normalized(examples.features, MFCC_STATS)["mfcc"]  # [N, T, F]
+    truth = exporter.normalized(examples.features, MFCC_STATS)["mfcc"]  # [N, T, F]
     errors = {}
     for kind, content in (
         ("ours", tflite.convert_int8(sm, calib)),
@@ -107,7 +106,7 @@ def test_export_1a_mfcc_int8(tmp_path, tiny_1a_features):
         parity_examples=12,
         audio_frontend=False,
     )
-    report = export_run.run(cfg, log=lambda *_: None)
+    report = exporter.run(cfg, log=lambda *_: None)
     assert report["passed"], report["failures"]
     int8 = next(a for a in report["artifacts"] if a["name"] == "model_int8.tflite")
     assert (int8["input_dtype"], int8["output_dtype"]) == ("float32", "int8")

@@ -51,7 +51,7 @@ def _train(tmp_path, model_dir, monkeypatch):
     import tensorflow as tf
 
     from asc_keras.config import DataConfig, FeatureConfig
-    from asc_keras.training import run as run_lib
+    from asc_keras.training import trainer
 
     feature_cfg = FeatureConfig(clip_seconds=0.25, representations=("logmel",))
     model_cfg = ModelConfig(
@@ -77,10 +77,10 @@ def _train(tmp_path, model_dir, monkeypatch):
     def out_of_memory(*_, **__):
         raise _tf_oom()
 
-    monkeypatch.setattr(run_lib, "_train", out_of_memory)
+    monkeypatch.setattr(trainer, "_train", out_of_memory)
     data_cfg = DataConfig(data_dir=str(tmp_path), task="1b")
     with pytest.raises(oom.OutOfMemoryError, match=r"--batch_size \(now 100000\)") as info:
-        run_lib.run(
+        trainer.run(
             feature_cfg,
             data_cfg,
             model_cfg,
@@ -109,9 +109,8 @@ def test_training_oom_removes_only_a_new_run_folder(tmp_path, monkeypatch):
 
 
 def test_evaluation_and_export_oom(tmp_path, monkeypatch, tiny_1a_features):
-    from asc_keras.evaluation import run as eval_run
-    from asc_keras.export import calibration
-    from asc_keras.export import run as export_run
+    from asc_keras.evaluation import evaluator
+    from asc_keras.export import calibration, exporter
 
     folder, feature_cfg, data_cfg = tiny_1a_features
     model_cfg = tiny_model_config(
@@ -124,13 +123,13 @@ def test_evaluation_and_export_oom(tmp_path, monkeypatch, tiny_1a_features):
     def no_memory(*_, **__):
         raise MemoryError()
 
-    monkeypatch.setattr(eval_run, "predict_many", no_memory)
+    monkeypatch.setattr(evaluator, "predict_many", no_memory)
     with pytest.raises(
         oom.OutOfMemoryError,
         match=r"^evaluation ran out of host memory \(RAM\); lower --batch_size "
         r"\(now 7\)$",
     ):
-        eval_run.run(
+        evaluator.run(
             EvalConfig(model_dirs=(run_dir,), batch_size=7, out_dir=str(tmp_path / "eval")),
             data_cfg,
             progress=False,
@@ -143,7 +142,7 @@ def test_evaluation_and_export_oom(tmp_path, monkeypatch, tiny_1a_features):
     monkeypatch.setattr(calibration, "sample_split", tf_oom)
     export_dir = tmp_path / "export"
     with pytest.raises(oom.OutOfMemoryError, match=r"--calibration_examples \(now 30\)"):
-        export_run.run(
+        exporter.run(
             ExportConfig(model_dir=run_dir, export_dir=str(export_dir), calibration_examples=30),
             features_dir=folder,
             log=lambda *_: None,

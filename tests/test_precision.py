@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from asc_keras.config import ModelConfig, TrainConfig
-from asc_keras.training import checkpoints
-from asc_keras.training import run as run_lib
+from asc_keras.training import checkpoints, trainer
 
 
 def _quiet(*_):
@@ -39,7 +38,7 @@ def _run(features, model_dir, **kw):
             **kw,
         }
     )
-    return run_lib.run(feature_cfg, data_cfg, model_cfg, train_cfg, progress=False, log=_quiet)
+    return trainer.run(feature_cfg, data_cfg, model_cfg, train_cfg, progress=False, log=_quiet)
 
 
 def _weights(model_dir):

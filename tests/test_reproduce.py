@@ -19,7 +19,7 @@ from conftest import feature_flags
 
 from asc_keras import flags as flags_lib
 from asc_keras.config import EvalConfig
-from asc_keras.evaluation import fusion
+from asc_keras.evaluation import ensemble
 from asc_keras.reproduce import plan as plan_lib
 from asc_keras.reproduce import runner, tool
 from asc_keras.strategies import assemble_model, build_model
@@ -115,7 +115,7 @@ def test_fused_runs_equal_the_assembled_joint_model(row):
         probs[run_name] = keras.ops.convert_to_numpy(
             model({n: x[n] for n in part.config.inputs}, training=False)["probs"]
         )
-    fused = fusion.fuse_probs([probs[n] for n in members], weights=list(members.values()))
+    fused = ensemble.fuse_probs([probs[n] for n in members], weights=list(members.values()))
     joint = assemble_model(row_cfg, models)
     expected = keras.ops.convert_to_numpy(joint(x, training=False)["probs"])
     np.testing.assert_allclose(fused, expected, atol=2e-6)
@@ -150,11 +150,11 @@ def test_tables_2_to_4_end_to_end(tiny_1a_features, tiny_1b_features, tmp_path):
 
     # A row's fused accuracy is what evaluate.py gives for the same runs: it recognises them as
     # the 24 parts of SPSMR + SPSMF + SPSMT from their run records and weighs them 1/40 and 1/8.
-    from asc_keras.evaluation import run as eval_run
+    from asc_keras.evaluation import evaluator
 
     row = next(r for r in plan.rows if r.config == "1a_spsmr_spsmf_spsmt")
     dirs = [runner.run_dir(out, 0, name) for name, _ in row.members]
-    evaluated = eval_run.run(
+    evaluated = evaluator.run(
         EvalConfig(model_dirs=tuple(dirs), out_dir=str(tmp_path / "eval")),
         tiny_1a_features[2],
         progress=False,

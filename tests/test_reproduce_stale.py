@@ -207,7 +207,7 @@ def test_the_report_refuses_a_run_trained_on_other_features(tiny_1b_features, tr
 def test_evaluate_refuses_to_fuse_runs_of_other_feature_settings(
     tiny_1b_features, trained, tmp_path
 ):
-    from asc_keras.evaluation import run as eval_run
+    from asc_keras.evaluation import evaluator
 
     first = runner.run_dir(str(trained), 0, RUN)
     other = str(tmp_path / "other")
@@ -219,7 +219,7 @@ def test_evaluate_refuses_to_fuse_runs_of_other_feature_settings(
         "cqt_fmin 220.0 -> 110.0, n_fft 2048 -> 1024"
     )
     with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
-        eval_run.run(cfg, tiny_1b_features[2], progress=False, print_fn=None)
+        evaluator.run(cfg, tiny_1b_features[2], progress=False, print_fn=None)
 
 
 @pytest.mark.parametrize("content", [b"[1, 2, 3]", b'{"seed0/x": ', b"\xff\xfe\x00"])

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from asc_keras.config import ModelConfig, TrainConfig
-from asc_keras.training import callbacks, loop
-from asc_keras.training import run as run_lib
+from asc_keras.training import callbacks, loop, trainer
 
 
 def _quiet(*_):
@@ -41,7 +40,7 @@ def _train_cfg(model_dir, **kw):
 
 def _run(features, model_dir, *, model_kw=None, **kw):
     _, feature_cfg, data_cfg = features
-    return run_lib.run(
+    return trainer.run(
         feature_cfg,
         data_cfg,
         _model_cfg(feature_cfg, **(model_kw or {})),
@@ -134,7 +133,7 @@ def test_nan_inside_a_loop_names_its_step(tiny_1b_features, tmp_path, k):
     with pytest.raises(
         callbacks.NonFiniteLossError, match="^training step 3: non-finite loss"
     ) as e:
-        run_lib.run(
+        trainer.run(
             feature_cfg,
             data_cfg,
             _model_cfg(feature_cfg),
@@ -157,7 +156,7 @@ def test_nan_inside_a_loop_names_its_step(tiny_1b_features, tmp_path, k):
 def test_training_data_that_ends_inside_a_loop(tiny_1b_features, tmp_path, k):
     _, feature_cfg, data_cfg = tiny_1b_features
     with pytest.raises(ValueError, match="the training data ended at step 3 of 8"):
-        run_lib.run(
+        trainer.run(
             feature_cfg,
             data_cfg,
             _model_cfg(feature_cfg),

@@ -13,8 +13,7 @@ import pytest
 from conftest import feature_flags
 
 from asc_keras.config import ModelConfig, TrainConfig
-from asc_keras.training import callbacks, checkpoints
-from asc_keras.training import run as run_lib
+from asc_keras.training import callbacks, checkpoints, trainer
 
 
 def _quiet(*_):
@@ -49,7 +48,7 @@ def _train_cfg(model_dir, **kw):
 
 def _run(features, model_dir, *, model_kw=None, **train_kw):
     _, feature_cfg, data_cfg = features
-    return run_lib.run(
+    return trainer.run(
         feature_cfg,
         data_cfg,
         _model_cfg(feature_cfg, **(model_kw or {})),
@@ -114,7 +113,7 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
 
     folder, feature_cfg, data_cfg = tiny_1b_features
     model_dir = tmp_path / "run"
-    out = run_lib.run(
+    out = trainer.run(
         feature_cfg,
         data_cfg,
         _model_cfg(feature_cfg),
@@ -159,10 +158,10 @@ def test_run_writes_model_dir(tiny_1b_features, tmp_path):
     # predictions.tsv, clip by clip (the final evaluation is of the in-memory model).
     model = load_model(str(model_dir / "model.keras"), compile=False)
     assert set(model.output_names) == {"probs"}
-    from asc_keras.evaluation import run as eval_run
+    from asc_keras.evaluation import evaluator
 
     stats = {r: {k: np.asarray(v, np.float32) for k, v in s.items()} for r, s in norm.items()}
-    loaded, probs, meta = eval_run.evaluate_keras_model(
+    loaded, probs, meta = evaluator.evaluate_keras_model(
         model, manifest, normalization=stats, batch_size=5
     )
     rows = [
@@ -258,7 +257,7 @@ def test_nan_loss_names_the_step(tiny_1b_features, tmp_path):
     train = tf.data.Dataset.from_tensor_slices(({"logmel": x}, labels)).repeat()
     model_dir = tmp_path / "run"
     with pytest.raises(callbacks.NonFiniteLossError, match="training step 3: non-finite loss"):
-        run_lib.run(
+        trainer.run(
             feature_cfg,
             data_cfg,
             _model_cfg(feature_cfg),
@@ -290,12 +289,12 @@ def test_mirrored_mixed_precision_jit(tiny_1b_features, tmp_path):
 def test_deterministic_runs_match(tiny_1b_features, tmp_path):
     from asc_keras.models import load_model
 
-    before = run_lib._determinism_state()[::2]
+    before = trainer._determinism_state()[::2]
     weights = []
     for name in ("a", "b"):
         _run(tiny_1b_features, tmp_path / name, train_steps=2, eval_every=0, deterministic=True)
         weights.append(load_model(str(tmp_path / name / "model.keras")).get_weights())
-    assert run_lib._determinism_state()[::2] == before  # op determinism and seed restored
+    assert trainer._determinism_state()[::2] == before  # op determinism and seed restored
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
 
@@ -408,7 +407,7 @@ def test_run_computes_missing_features(tiny_1b_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     feature_cfg = FeatureConfig(clip_seconds=1.0, logmel_bins=64, representations=("logmel",))
     data_cfg = DataConfig(data_dir=tiny_1b_dir, features_dir="features", task="1b", num_workers=1)
-    out = run_lib.run(
+    out = trainer.run(
         feature_cfg,
         data_cfg,
         _model_cfg(feature_cfg),

@@ -40,6 +40,7 @@ import numpy as np
 
 from asc_keras.config import DataConfig, FeatureConfig
 from asc_keras.data import dcase, shards
+from asc_keras.errors import AscError
 
 try:
     import apache_beam as beam
@@ -49,7 +50,7 @@ except ImportError:  # the optional extra; write_shards says how to install it
 INSTALL_HINT = "pip install -e '.[beam]'"
 
 
-class BeamNotInstalled(ImportError, ValueError):
+class BeamNotInstalled(AscError, ImportError, ValueError):
     """`--engine=beam` without apache-beam (a ValueError too: the mains print it as one line)."""
 
 

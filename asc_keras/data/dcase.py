@@ -24,6 +24,7 @@ import pandas as pd
 from asc_keras import audio
 from asc_keras import labels as labels_lib
 from asc_keras import tasks as tasks_lib
+from asc_keras.errors import AscError
 
 SPLITS = ("train", "evaluate", "test")
 LABELED_SPLITS = ("train", "evaluate")
@@ -32,7 +33,7 @@ META_CSV = "meta.csv"
 COLUMNS = ("filename", "label", "label_index", "device", "city", "identifier")
 
 
-class DatasetError(ValueError):
+class DatasetError(AscError, ValueError):
     """A dataset folder or list that cannot be used; the message names the file and the cause."""
 
 

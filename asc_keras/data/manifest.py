@@ -32,13 +32,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from asc_keras.config import FeatureConfig
+from asc_keras.errors import AscError
 from asc_keras.features import FEATURE_CODE_VERSION
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 
 
-class ManifestError(ValueError):
+class ManifestError(AscError, ValueError):
     """A features folder that is missing, incomplete or does not match the config."""
 
 

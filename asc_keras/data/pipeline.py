@@ -36,6 +36,7 @@ import numpy as np
 from asc_keras.data import mixup as mixup_lib
 from asc_keras.data import schema
 from asc_keras.data.manifest import Manifest
+from asc_keras.errors import AscError
 from asc_keras.features.normalization import DEFAULT_STD_FLOOR
 
 META_KEYS = (schema.LABEL,) + schema.STRING_KEYS
@@ -44,7 +45,7 @@ _READ_BUFFER = 1 << 20
 _MIXUP_STREAM = 0x6D6978  # folds the run seed into a stream of its own for mixup
 
 
-class CorruptShardError(RuntimeError):
+class CorruptShardError(AscError, RuntimeError):
     """A TFRecord shard that is truncated, corrupt, or holds bad values."""
 
 

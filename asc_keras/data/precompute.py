@@ -40,10 +40,11 @@ from asc_keras.config import DataConfig, FeatureConfig
 from asc_keras.data import dcase, schema, shards
 from asc_keras.data import manifest as manifest_lib
 from asc_keras.data.manifest import write_json_atomic
+from asc_keras.errors import AscError
 from asc_keras.features import FEATURE_CODE_VERSION
 
 
-class PrecomputeIncomplete(RuntimeError):
+class PrecomputeIncomplete(AscError, RuntimeError):
     """Some shards (other machines' part) are not yet complete, so there is no manifest yet."""
 
 

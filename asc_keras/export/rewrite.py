@@ -9,7 +9,7 @@ converter.
 The result is a graph for the TFLite converter, not a model for TensorFlow to run: the 1B
 network's 4 x 2 pools become depthwise convolutions of strides (4, 2), which TFLite and oneDNN
 run but TensorFlow's own depthwise kernel (CPUs without oneDNN, GPUs) refuses ("only supports
-equal length strides"). `export.run.write_artifacts` therefore writes the SavedModels from the
+equal length strides"). `export.exporter.write_artifacts` therefore writes the SavedModels from the
 network as trained and converts TFLite files from a temporary SavedModel of this graph. (A
 strides-equal form, frames folded into groups of 4 around a (2, 2)-strided convolution, ran
 everywhere but added a SLICE and two RESHAPEs per pool and 1.7 KB to the int8 1B EF file.)

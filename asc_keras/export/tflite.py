@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
 
+from asc_keras.errors import AscError
 from asc_keras.export.savedmodel import SIGNATURE
 
 TF_INTERPRETER_WARNING = r"\s*Warning: tf.lite.Interpreter is deprecated"
@@ -53,7 +54,7 @@ FLOAT_NORMALIZATION_OPS = ("SUB", "MUL", "DIV")
 TENSOR_NAME_PARTS = 2  # scopes kept per tensor name: the layer and its op
 
 
-class Int8ConversionError(RuntimeError):
+class Int8ConversionError(AscError, RuntimeError):
     """An op of the network has no int8 kernel (it would run in float32)."""
 
 

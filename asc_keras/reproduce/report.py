@@ -1,10 +1,10 @@
 """Score every table row by fusing its runs, beside the paper's numbers.
 
 For each seed, every finished run of a task predicts the evaluate split once
-(`evaluation.run.predict_many`: one pass over the features for all runs); each row's
-probabilities are the weighted mean of its runs' (`evaluation.fusion.fuse_probs`, the weights of
-the plan) and are scored with `evaluation.run.score` (macro-average accuracy and log loss, for all
-devices and for device a). A run trained on other feature settings than the features folder
+(`evaluation.evaluator.predict_many`: one pass over the features for all runs); each row's
+probabilities are the weighted mean of its runs' (`evaluation.ensemble.fuse_probs`, the weights of
+the plan) and are scored with `evaluation.evaluator.score` (macro-average accuracy and log loss,
+for all devices and for device a). A run trained on other feature settings than the features folder
 read is refused (`Manifest.check_compatible`, the check `evaluate.py` makes). Rows are reported
 as mean +- std over seeds; a row whose runs are not all finished is marked missing with the runs
 it lacks.
@@ -67,8 +67,8 @@ def seed_probabilities(
         ValueError: A run trained on other features than its task's manifest holds (one line).
     """
     from asc_keras.data.manifest import ManifestError
+    from asc_keras.evaluation import evaluator
     from asc_keras.evaluation import predictors as predictors_lib
-    from asc_keras.evaluation import run as eval_run
     from asc_keras.runs import read_run
 
     probs, metas, sizes = {}, {}, {}
@@ -92,7 +92,7 @@ def seed_probabilities(
             sizes[run.name] = _run_size(predictor.model, task)
         if not members:
             continue
-        out, meta = eval_run.predict_many(
+        out, meta = evaluator.predict_many(
             members, manifest, split="evaluate", normalizations=norms, batch_size=batch_size
         )
         probs.update(zip(names, out, strict=True))
@@ -104,8 +104,7 @@ def score_rows(
     plan: Plan, per_seed: Sequence[tuple[dict, dict]], classes: Mapping[str, tuple]
 ) -> dict[str, list]:
     """`{row config: [metrics per seed or {'missing': [runs]}]}` from seed probabilities."""
-    from asc_keras.evaluation import fusion
-    from asc_keras.evaluation import run as eval_run
+    from asc_keras.evaluation import ensemble, evaluator
 
     out = {}
     for row in plan.rows:
@@ -115,10 +114,10 @@ def score_rows(
             if missing:
                 scores.append({"missing": missing})
                 continue
-            fused = fusion.fuse_probs(
+            fused = ensemble.fuse_probs(
                 [probs[n] for n, _ in row.members], weights=[w for _, w in row.members]
             )
-            scores.append(eval_run.score(fused, metas[row.task], classes[row.task], task=row.task))
+            scores.append(evaluator.score(fused, metas[row.task], classes[row.task], task=row.task))
         out[row.config] = scores
     return out
 

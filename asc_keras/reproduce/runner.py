@@ -17,7 +17,7 @@ Layout under `out_dir`:
   [--model_part=<part>] --model_dir=... --seed=k <overrides>` in a child process with its own
   `CUDA_VISIBLE_DEVICES`; `slots` devices x jobs per device children run at once (on a machine
   without GPUs, `jobs` children share the CPU). `launch='inline'` trains the runs one after
-  another in this process (the same configs and `training.run`; for CPUs and tests).
+  another in this process (the same configs and `training.trainer`; for CPUs and tests).
 - `shard=(i, n)` takes every n-th (seed, run) item starting at i, so n machines of a job array
   share one `out_dir` on a common filesystem.
 - A failed run is recorded and the others go on; progress lines give runs done of total, each
@@ -35,6 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from asc_keras.errors import AscError
 from asc_keras.reproduce.plan import Plan, Run
 from asc_keras.runs import CONFIG_NAME, with_legacy_fields
 
@@ -174,7 +175,7 @@ def stale_jobs(
     return out
 
 
-class StaleRunsError(ValueError):
+class StaleRunsError(AscError, ValueError):
     """Run folders of `out_dir` hold runs of other settings than the plan's."""
 
     def __init__(self, out_dir: str, stale: Sequence[tuple[Job, list[str]]], *, shown: int = 6):

@@ -116,12 +116,12 @@ def train_inline(
 ) -> None:
     """Train one job in this process from exactly the flags a child process would get."""
     from asc_keras import flags as flags_lib
-    from asc_keras.training import run as train_run
+    from asc_keras.training import trainer
 
     feature_cfg, data_cfg, model_cfg, train_cfg, fv = job_configs(
         job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
     )
-    train_run.run(
+    trainer.run(
         feature_cfg,
         data_cfg,
         model_cfg,

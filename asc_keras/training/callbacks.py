@@ -24,8 +24,10 @@ import os
 import time
 from collections.abc import Callable, Mapping
 
+from asc_keras.errors import AscError
 
-class NonFiniteLossError(FloatingPointError):
+
+class NonFiniteLossError(AscError, FloatingPointError):
     """A training step produced a NaN or infinite loss."""
 
 

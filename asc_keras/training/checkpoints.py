@@ -17,10 +17,11 @@ import os
 from collections.abc import Mapping
 
 from asc_keras.config import TrainConfig
+from asc_keras.errors import AscError
 from asc_keras.runs import CHECKPOINT_DIR, CONFIG_NAME, with_legacy_fields
 
 
-class IncompatibleModelDirError(ValueError):
+class IncompatibleModelDirError(AscError, ValueError):
     """The model_dir holds a run with a different configuration."""
 
 

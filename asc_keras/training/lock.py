@@ -23,11 +23,13 @@ import os
 import socket
 from collections.abc import Callable, Iterator
 
+from asc_keras.errors import AscError
+
 LOCK_NAME = "train.lock"
 _TRIES = 5
 
 
-class RunFolderLockedError(ValueError):
+class RunFolderLockedError(AscError, ValueError):
     """Another training process holds the run folder."""
 
 

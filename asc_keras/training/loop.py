@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+from asc_keras.errors import AscError
+
 
 class LoopResult(NamedTuple):
     """What one loop call returns (tensors; `numpy()` on the host).
@@ -43,7 +45,7 @@ class LoopResult(NamedTuple):
     last_losses: Mapping
 
 
-class DeterminismError(ValueError):
+class DeterminismError(AscError, ValueError):
     """`--deterministic` asked for an op that has no deterministic kernel on this device."""
 
 

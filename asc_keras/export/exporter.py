@@ -44,6 +44,7 @@ import numpy as np
 from asc_keras import oom
 from asc_keras.config import DataConfig, ExportConfig, FeatureConfig
 from asc_keras.data.manifest import MANIFEST_NAME, Manifest, load_manifest, write_json_atomic
+from asc_keras.errors import AscError
 from asc_keras.export import calibration as calibration_lib
 from asc_keras.export import report as report_lib
 from asc_keras.export import savedmodel, serving, tflite, verify
@@ -60,7 +61,7 @@ CONVERTER_SOURCE_SUFFIX = ".tflite_source"
 FORMAT_VERSION = 1
 
 
-class ExportError(RuntimeError):
+class ExportError(AscError, RuntimeError):
     """An export that cannot be made or did not pass its checks; one line naming the cause."""
 
 

@@ -183,7 +183,7 @@ class _Validator:
 
     def __call__(self):
         """`(metrics or None, probs float32 [N, C], meta {'label', 'filename', 'device'})`."""
-        from asc_keras.evaluation import run as eval_run
+        from asc_keras.evaluation import evaluator
 
         with _naming_bad_shards(self.paths, self.parse):
             probs, labels, files, devices, batches = self._predict_all(self.dataset)
@@ -195,7 +195,7 @@ class _Validator:
             "device": np.asarray([s.decode() for s in devices.numpy()], dtype=object),
         }
         probs = probs.numpy()
-        return eval_run.score(probs, meta, self.classes, task=self.task), probs, meta
+        return evaluator.score(probs, meta, self.classes, task=self.task), probs, meta
 
 
 def _recalibrate(model, manifest, datasets, normalization, reps, train_cfg, *, log) -> None:

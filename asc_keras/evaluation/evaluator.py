@@ -38,7 +38,7 @@ from asc_keras import labels as labels_lib
 from asc_keras import oom
 from asc_keras.config import DataConfig, EvalConfig, FeatureConfig
 from asc_keras.data.manifest import Manifest, write_json_atomic
-from asc_keras.evaluation import fusion
+from asc_keras.evaluation import ensemble
 from asc_keras.evaluation import metrics as metrics_lib
 from asc_keras.evaluation import predictors as predictors_lib
 from asc_keras.evaluation import report as report_lib
@@ -327,7 +327,9 @@ def run(
             }
         weights = (cfg.fusion_weights or _part_weights(runs)) if len(probs_list) > 1 else None
         probs = (
-            fusion.fuse_probs(probs_list, weights=weights) if len(probs_list) > 1 else probs_list[0]
+            ensemble.fuse_probs(probs_list, weights=weights)
+            if len(probs_list) > 1
+            else probs_list[0]
         )
         metrics = score(probs, meta, classes, task=task)
         sys_dir = os.path.join(out_dir, name) if several else out_dir
