@@ -1,6 +1,6 @@
 """Read a dataset folder (official DCASE layout, or class subfolders) into checked tables.
 
-Inputs (SPEC.md sections 1 and 10): `meta.csv` (`filename scene_label identifier source_label`),
+Inputs: `meta.csv` (`filename scene_label identifier source_label`),
 `evaluation_setup/fold1_train.csv` and `fold1_evaluate.csv` (`filename scene_label`),
 `evaluation_setup/fold1_test.csv` (`filename`), all tab-separated; audio under `audio/`. A list
 with only a `filename` column (the TAU 2022 train subsets `split_setup/split5.csv` ...

@@ -1,4 +1,4 @@
-"""Evaluate trained models on a split of a precomputed features folder (SPEC.md section 6).
+"""Evaluate trained models on a split of a precomputed features folder.
 
 Library API (no flags):
 

@@ -1,4 +1,4 @@
-"""DCASE 2020 Task 1 metrics in pure numpy (SPEC.md section 6).
+"""DCASE 2020 Task 1 metrics in pure numpy.
 
 `compute_metrics(y_true [N] int, probs [N, C] float, devices [N] str, classes)` returns a
 JSON-ready dict with two entries, because 1A results are reported both ways:

@@ -3,7 +3,7 @@
 `RunningStats(num_bins)` takes `[time, freq]` feature arrays one at a time (no clip is kept),
 holds a frame count and float64 `[freq]` mean and sum of squared deviations (M2), and merges with
 another instance by Chan et al.'s parallel formula, so per-worker statistics combine exactly.
-It is meant for the training split only (SPEC.md section 2). `normalize` applies the result.
+It is meant for the training split only. `normalize` applies the result.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The paper's four spectrograms of one clip, as pure numpy functions (SPEC.md section 2).
+"""The paper's four spectrograms of one clip, as pure numpy functions.
 
 Input: a float32 mono wave `[cfg.num_samples]` at `cfg.sample_rate` (see `asc_keras.audio`).
 Output of `compute_features`: `{name: float32 [cfg.num_frames, cfg.bins(name)]}` for the names in
@@ -20,7 +20,7 @@ clip's maximum when `cfg.top_db` is set (librosa.power_to_db with ref 1.0):
 - `gamma` = dB(P @ W.T) = 10 * log10(max(P @ W.T, 1e-10)), P the same power STFT, W the Ellis
   FFT gammatone weights from `gammatone.fftweight.fft_weights(n_fft, sr, cfg.gamma_bins, 1.0,
   cfg.gamma_fmin, cfg.gamma_fmax, 1 + n_fft // 2)`, bands in ascending centre frequency
-  (SPEC.md section 2: the weights applied to the power STFT, then dB). The package's own
+  (the weights applied to the power STFT, then dB). The package's own
   `fft_gtgram` weights the magnitude instead and frames differently (854 instead of 862 frames
   per 10 s), so only its weights are used.
 - `cqt` = dB(|C|^2) = 20 * log10(max(|C|, 1e-5)) with C = librosa.cqt(wave, sr, hop_length,

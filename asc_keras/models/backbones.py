@@ -18,8 +18,8 @@ Pool sizes are `(time, freq)`: the paper's "4 x 2" pools 4 frames and 2 bins.
 Layer names are `<prefix>_block<i>_conv<j>`, `_bn<j>`, `_relu<j>`, `_pool` (blocks from 1).
 `width` scales the filters (and, in `heads`, the hidden units); 1.0 is the paper.
 
-Framework defaults the paper leaves to PyTorch follow the authors' PyTorch code (SPEC.md,
-opening): convolution and dense kernels He-uniform (`kaiming_uniform_`), biases zero, and
+Framework defaults the paper leaves to PyTorch follow the authors' PyTorch code:
+convolution and dense kernels He-uniform (`kaiming_uniform_`), biases zero, and
 BatchNorm with PyTorch's momentum 0.1 (= Keras momentum 0.9) and epsilon 1e-5 (`Norm()`).
 Every kernel is seeded from the run's `seed` and its layer name (`initializers`), so each part
 of an ensemble starts from its own weights.

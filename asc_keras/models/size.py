@@ -1,9 +1,9 @@
 """Model size, the two ways the paper counts it.
 
 - `mib_float32`: every weight of the model (BatchNorm moving statistics included) at 4 bytes,
-  in MiB (2**20 bytes): the paper's "MB" (1A CNN: 4,957,770 weights = 18.91 MiB). SPEC.md's
-  "4,953,930 parameters" is the trainable count, without the 3,840 BatchNorm moving means and
-  variances (`trainable_params`, 18.90 MiB); both round to the paper's 18.9 MB.
+  in MiB (2**20 bytes): the paper's "MB" (1A CNN: 4,957,770 weights = 18.91 MiB). The
+  4,953,930 parameters often quoted are the trainable count, without the 3,840 BatchNorm moving
+  means and variances (`trainable_params`, 18.90 MiB); both round to the paper's 18.9 MB.
 - The DCASE 2020 Task 1B count (the paper's 1B "KB"): non-zero parameters only, BatchNorm layers
   excluded, bytes by the variable's dtype, KB = 1024 bytes; the limit is 500 KB = 512,000
   bytes (`tasks.LIMITS_2020_1B`). Zero-valued weights do not count, so an untrained model
