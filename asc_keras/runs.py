@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from asc_keras import atomic
 from asc_keras import labels as labels_lib
 from asc_keras.config import (
     LEGACY_MODEL_FIELDS,
@@ -136,10 +137,5 @@ def read_run(model_dir: str) -> RunInfo:
     )
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+# Kept for the trainer, which writes flags.txt through it; new code calls `atomic.write_text`.
+write_text_atomic = atomic.write_text

@@ -34,10 +34,10 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from asc_keras import atomic, oom
 from asc_keras import labels as labels_lib
-from asc_keras import oom
 from asc_keras.config import DataConfig, EvalConfig, FeatureConfig
-from asc_keras.data.manifest import Manifest, write_json_atomic
+from asc_keras.data.manifest import Manifest
 from asc_keras.evaluation import ensemble
 from asc_keras.evaluation import metrics as metrics_lib
 from asc_keras.evaluation import predictors as predictors_lib
@@ -383,7 +383,7 @@ def run(
 
     comparison = compare(results) if several else None
     if comparison:
-        write_json_atomic(os.path.join(out_dir, COMPARISON_NAME), comparison)
+        atomic.write_json(os.path.join(out_dir, COMPARISON_NAME), comparison)
         say(format_comparison(comparison))
     return {"out_dir": out_dir, "features": folder, "systems": results, "comparison": comparison}
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from asc_keras.data.manifest import write_json_atomic
+from asc_keras import atomic
 from asc_keras.evaluation import plots
 
 METRICS_NAME = "metrics.json"
@@ -98,10 +98,7 @@ def write_predictions(path: str, probs: np.ndarray, meta: Mapping, classes: Sequ
         lines.append(
             "\t".join([str(fname), true, str(dev), classes[int(k)], *(f"{v:.8g}" for v in row)])
         )
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -140,7 +137,7 @@ def write_report(
     payload = {"classes": list(classes), **dict(extra or {}), **dict(metrics)}
     if caveat:
         payload["log_loss_caveat"] = caveat
-    write_json_atomic(os.path.join(out_dir, METRICS_NAME), payload)
+    atomic.write_json(os.path.join(out_dir, METRICS_NAME), payload)
     prefix = f"{title}: " if title else ""
     everything = metrics["all"]
     plots.write_png(

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from asc_keras import atomic
+
 
 def write_submission(
     path: str,
@@ -54,10 +56,7 @@ def write_submission(
         lines.append("\t".join([name, classes[int(k)], *(f"{v:.8g}" for v in row)]))
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", newline="\n") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n")
     return path
 
 
