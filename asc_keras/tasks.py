@@ -12,7 +12,7 @@ module asks this table (`get(name)`) instead of testing for "1a" / "1b".
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 SCENES_10 = (
@@ -153,6 +153,17 @@ class Task:
         """This task with its class list fixed (a `custom` task once its labels are read)."""
         return dataclasses.replace(self, classes=tuple(classes))
 
+    def check_fixed_bins(self, given: Mapping[str, int]) -> None:
+        """Refuse explicit bins (`{representation: bins}`) that contradict `fixed_bins`, in one
+        ValueError line naming the flag."""
+        for name, bins in self.fixed_bins.items():
+            if name in given and given[name] != bins:
+                flag = f"{name}_bins"
+                raise ValueError(
+                    f"--{flag}={given[name]}: task {self.name} uses {bins} bins "
+                    f"(drop the flag or give --{flag}={bins})"
+                )
+
     def label_index(self, label: str) -> int:
         """Index of `label` (mapped by `class_map` first) in the class list."""
         if self.classes is None:
@@ -222,3 +233,21 @@ def get(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise ValueError(f"unknown task {name!r}; expected one of {', '.join(TASKS)}") from None
+
+
+def classes(name: str, data_dir: str, read_labels: Callable[[str], tuple[str, ...]]):
+    """The classes of task `name`: the table's, or for a task whose data decides them (custom)
+    `read_labels(data_dir)`, the labels of the folder's training list
+    (`asc_keras.data.dcase.resolve_classes`).
+
+    Raises:
+        ValueError: The data decides and `data_dir` is empty (one line).
+    """
+    spec = get(name)
+    if spec.classes is not None:
+        return spec.classes
+    if not data_dir:
+        raise ValueError(
+            f"--task={name} takes its classes from the training list: --data_dir is required"
+        )
+    return read_labels(data_dir)

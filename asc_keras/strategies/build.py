@@ -5,17 +5,18 @@ Outputs (a dict):
 - `probs` `[batch, classes]`: the final (fused) probabilities, always.
 - A model of one part (single / EF / MF / LF CNN, one SPSMF band) with SPSMT also has `frames`
   `[batch, t, classes]`, the frame probabilities whose mean is `probs`.
-- A model of several independent parts (`cfg.parts()`: SPSMR members, SPSMF bands, ...) also
+- A model of several independent parts (`model_parts(cfg)`: SPSMR members, SPSMF bands, ...) also
   has one output per part: `<part>_probs` `[batch, classes]`, or `<part>_frames`
   `[batch, t, classes]` for an SPSMT part. `probs` is then the mean over the parts (paper eqs.
   3, 4); with SPSMF and SPSMT together, the mean of the SPSMF system (`spsmf_mean`) and the SPSMT
   system (`spsmt_mean`).
 
-`loss_outputs(model)` names the outputs that get a loss. A part built alone (`cfg.part(name)`)
-has the same weight-layer names as inside the full model, so separately trained parts are
-fused into one model by `assemble_model`. Initial weights are seeded per layer from `seed` and
-the layer name (`asc_keras.models.initializers`): every part starts from its own weights, the
-same whether it is built alone or inside the full model.
+`loss_outputs(model)` names the outputs that get a loss. A part built alone
+(`model_part(cfg, name)`, `asc_keras.strategies.parts`) has the same weight-layer names as inside
+the full model, so separately trained parts are fused into one model by `assemble_model`.
+Initial weights are seeded per layer from `seed` and the layer name
+(`asc_keras.models.initializers`): every part starts from its own weights, the same whether it
+is built alone or inside the full model.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 
 import keras
 
-from asc_keras.config import ModelConfig, ModelPart
+from asc_keras.config import ModelConfig
 from asc_keras.models.backbones import BACKBONES, conv_stack
 from asc_keras.models.heads import clip_head, frame_head
 from asc_keras.strategies.fusion import (
@@ -34,6 +35,7 @@ from asc_keras.strategies.fusion import (
     norm,
     spectrogram,
 )
+from asc_keras.strategies.parts import ModelPart, model_parts
 from asc_keras.strategies.spsmf import cut_band
 
 
@@ -117,7 +119,7 @@ def build_model(cfg: ModelConfig, *, seed: int = 0) -> keras.Model:
         n: keras.Input(shape=cfg.input_shapes[n], name=n, dtype="float32") for n in cfg.inputs
     }
     shared = SharedInputs(cfg, inputs)
-    parts = cfg.parts()
+    parts = model_parts(cfg)
     if len(parts) == 1:
         probs, frames = _part_outputs(parts[0], shared, alone=True, seed=seed)
         outputs = {"probs": probs} if frames is None else {"probs": probs, "frames": frames}
@@ -157,7 +159,7 @@ def assemble_model(cfg: ModelConfig, part_models: Mapping[str, keras.Model]) -> 
 
     Args:
         cfg: The full model config.
-        part_models: `{part name: model built from cfg.part(name)}` for every part of `cfg`.
+        part_models: `{part name: model built from model_part(cfg, name)}` for every part of `cfg`.
 
     Returns:
         `build_model(cfg)` with every weight copied by layer name from its part's model.
@@ -166,7 +168,7 @@ def assemble_model(cfg: ModelConfig, part_models: Mapping[str, keras.Model]) -> 
         ValueError: If a part is missing or a weight layer of the full model is not covered.
     """
     model = build_model(cfg)
-    names = [p.name for p in cfg.parts()]
+    names = [p.name for p in model_parts(cfg)]
     missing = [n for n in names if n not in part_models]
     if missing:
         raise ValueError(f"no trained model for parts {missing}")
