@@ -20,7 +20,7 @@ from asc_keras import flags as flags_lib
 from asc_keras.config import ModelConfig
 from asc_keras.data import manifest as manifest_lib
 from asc_keras.data import pipeline
-from asc_keras.strategies import build_model
+from asc_keras.strategies import build_model, model_part, model_parts
 
 CONFIGS = str(pathlib.Path(__file__).resolve().parents[1] / "configs")
 TINY = ("--width=0.04", "--clip_seconds=1")
@@ -53,9 +53,9 @@ def separate_run(cfg: ModelConfig, seed: int) -> keras.Model:
 
 def test_two_bands_of_one_seed_start_from_different_kernels():
     full = row("1a_logmel_spsmf")
-    bands = [p.name for p in full.parts()]
+    bands = [p.name for p in model_parts(full)]
     assert len(bands) == 5
-    kernels = {b: first_kernel(separate_run(full.part(b), 0), b) for b in bands}
+    kernels = {b: first_kernel(separate_run(model_part(full, b), 0), b) for b in bands}
     for a, b in itertools.combinations(bands, 2):
         assert kernels[a].shape == kernels[b].shape
         assert not np.array_equal(kernels[a], kernels[b]), (a, b)
@@ -63,9 +63,9 @@ def test_two_bands_of_one_seed_start_from_different_kernels():
 
 def test_spsmr_members_of_one_seed_start_from_different_weights():
     full = row("1a_spsmr")
-    members = [p.name for p in full.parts()]
+    members = [p.name for p in model_parts(full)]
     assert members == ["logmel", "cqt", "gamma", "mfcc"]
-    models = {m: separate_run(full.part(m), 0) for m in members}
+    models = {m: separate_run(model_part(full, m), 0) for m in members}
     for a, b in itertools.combinations(members, 2):
         assert not np.array_equal(first_kernel(models[a], a), first_kernel(models[b], b)), (a, b)
         head_a = models[a].get_layer(f"{a}_fc2").get_weights()[0]
@@ -79,7 +79,7 @@ def test_spsmr_members_of_one_seed_start_from_different_weights():
 )
 def test_a_part_starts_the_same_alone_and_inside_the_joint_model(name, part):
     alone_cfg = row(name, f"--model_part={part}")  # what a separate run builds
-    assert alone_cfg == row(name).part(part)
+    assert alone_cfg == model_part(row(name), part)
     alone = build_model(alone_cfg, seed=4)
     keras.utils.set_random_seed(123)  # global random state must not matter
     joint = build_model(row(name), seed=4)

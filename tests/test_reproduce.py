@@ -22,7 +22,7 @@ from asc_keras.config import EvalConfig
 from asc_keras.evaluation import ensemble
 from asc_keras.reproduce import plan as plan_lib
 from asc_keras.reproduce import runner, tool
-from asc_keras.strategies import assemble_model, build_model
+from asc_keras.strategies import assemble_model, build_model, model_parts
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = str(REPO / "configs")
@@ -107,7 +107,7 @@ def test_fused_runs_equal_the_assembled_joint_model(row):
     rng = np.random.default_rng(0)
     x = {n: rng.standard_normal((3, *s)).astype("float32") for n, s in row_cfg.input_shapes.items()}
     models, probs = {}, {}
-    for i, part in enumerate(row_cfg.parts()):
+    for i, part in enumerate(model_parts(row_cfg)):
         keras.utils.set_random_seed(i)
         run_name = plan_lib._run_name(part.config)
         model = build_model(plan.run(run_name).model_config)
@@ -208,13 +208,14 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tiny_1b_features, tmp_pat
 
 
 def test_fusion_weights_recognised_from_the_runs_parts():
-    from asc_keras.config import ModelConfig, fusion_weights_of_parts
+    from asc_keras.config import ModelConfig
+    from asc_keras.strategies import fusion_weights_of_parts
 
     bins = {"logmel": 40, "cqt": 64, "gamma": 64, "mfcc": 40}
     best = ModelConfig(
         inputs=tuple(bins), input_bins=bins, fusion="spsmr", strategies=("spsmf", "spsmt")
     )
-    parts = [p.config for p in best.parts()]
+    parts = [p.config for p in model_parts(best)]
     weights = fusion_weights_of_parts(parts[::-1])  # any order
     assert sorted(weights) == pytest.approx([1 / 40] * 20 + [1 / 8] * 4)
     assert weights[0] == pytest.approx(1 / 8)  # the last part is an SPSMT CNN

@@ -15,7 +15,15 @@ import pytest
 
 from asc_keras.config import ModelConfig
 from asc_keras.models import framewise_categorical_crossentropy, load_model
-from asc_keras.strategies import assemble_model, band_bounds, build_model, loss_outputs
+from asc_keras.strategies import (
+    assemble_model,
+    band_bounds,
+    build_model,
+    fusion_weights_of_parts,
+    loss_outputs,
+    model_part,
+    model_parts,
+)
 from asc_keras.summary import model_config_from_args
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -52,7 +60,7 @@ def test_row_tiny_builds_runs_and_reloads(row, monkeypatch, tmp_path):
     cfg = dataclasses.replace(row_config(row, monkeypatch), **TINY)
     model = build_model(cfg)
     assert all("/" not in layer.name for layer in model.layers)
-    parts = cfg.parts()
+    parts = model_parts(cfg)
     expected = {"probs"} | {p.output for p in parts}
     assert set(model.output_names) == expected
 
@@ -166,7 +174,7 @@ def test_parts_built_alone_assemble_into_the_fused_model():
         band_width=32,
         **TINY,
     )
-    parts = cfg.parts()
+    parts = model_parts(cfg)
     assert [p.name for p in parts] == [
         "logmel_band0",
         "logmel_band1",
@@ -180,7 +188,7 @@ def test_parts_built_alone_assemble_into_the_fused_model():
     part_models, fused = {}, 0.0
     for i, p in enumerate(parts):
         keras.utils.set_random_seed(i)  # each part different, as after separate runs
-        part_models[p.name] = model = build_model(cfg.part(p.name))
+        part_models[p.name] = model = build_model(model_part(cfg, p.name))
         out = run(model, {n: x[n] for n in p.config.inputs})
         assert set(out) == ({"probs", "frames"} if p.kind == "frames" else {"probs"})
         fused = fused + p.weight * out["probs"]
@@ -248,30 +256,62 @@ def test_loaded_model_via_helper(tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    "fusion, strategies, expected",
-    [
-        ("single", ("spsmf",), {"logmel_band0": 0.2, "logmel_band4": 0.2}),  # eq. 4: 1/5 per band
-        ("spsmr", (), {"logmel": 0.25, "cqt": 0.25, "gamma": 0.25, "mfcc": 0.25}),  # eq. 3
-        (
-            "spsmr",
-            ("spsmf", "spsmt"),
-            {"logmel_band0": 1 / 40, "mfcc_band4": 1 / 40, "logmel": 1 / 8, "mfcc": 1 / 8},
-        ),  # SPSMR+SPSMF+SPSMT
-    ],
-)
-def test_part_weights_are_the_papers_numbers(fusion, strategies, expected):
-    """The fusion weights as written in the paper, not as the builder derives them."""
-    inputs = ("logmel",) if fusion == "single" else ("logmel", "cqt", "gamma", "mfcc")
+REPS_1A = ("logmel", "cqt", "gamma", "mfcc")
+# The paper's fusion weights, written out: eq. 3 (SPSMR) averages the four representations'
+# CNNs, eq. 4 (SPSMF) the five band CNNs of a spectrogram, eq. 5 (SPSMT) the frames inside one
+# CNN (one part); SPSMR + SPSMF + SPSMT averages the SPSMF system (4 x 5 band CNNs: 1/2 * 1/4 *
+# 1/5 = 1/40 each) and the SPSMT system (4 frame CNNs: 1/2 * 1/4 = 1/8 each).
+PAPER_WEIGHTS = {
+    "1a_logmel": {"logmel": ("clip", 1.0)},
+    "1a_logmel_spsmt": {"logmel": ("frames", 1.0)},
+    "1a_logmel_spsmf": {f"logmel_band{k}": ("clip", 0.2) for k in range(5)},
+    "1a_spsmr": {r: ("clip", 0.25) for r in REPS_1A},
+    "1a_spsmr_spsmt": {r: ("frames", 0.25) for r in REPS_1A},
+    "1a_spsmr_spsmf": {f"{r}_band{k}": ("clip", 0.05) for r in REPS_1A for k in range(5)},
+    "1a_spsmr_spsmf_spsmt": {
+        **{f"{r}_band{k}": ("clip", 0.025) for r in REPS_1A for k in range(5)},
+        **{r: ("frames", 0.125) for r in REPS_1A},
+    },
+    "1a_ef": {"ef": ("clip", 1.0)},
+    "1b_ef_spsmt": {"ef": ("frames", 1.0)},
+}
+
+
+@pytest.mark.parametrize("row", sorted(PAPER_WEIGHTS))
+def test_part_weights_are_the_papers_numbers(row, monkeypatch):
+    """Every part of a paper row, in output order, with the weight the paper gives it."""
+    parts = model_parts(row_config(row, monkeypatch))
+    assert [p.name for p in parts] == list(PAPER_WEIGHTS[row])
+    for p in parts:
+        kind, weight = PAPER_WEIGHTS[row][p.name]
+        assert (p.kind, p.weight) == (kind, pytest.approx(weight, abs=1e-12)), p.name
+
+
+def test_ef_with_both_strategies_averages_two_systems():
+    """EF + SPSMF + SPSMT: the 5 EF band CNNs at 1/2 * 1/5 and the EF frame CNN at 1/2."""
     cfg = ModelConfig(
-        inputs=inputs,
-        input_bins={r: BINS_1A[r] for r in inputs},
-        fusion=fusion,
-        strategies=strategies,
-        num_frames=862,
-        num_classes=10,
+        inputs=REPS_1A, input_bins=BINS_1A, fusion="ef", strategies=("spsmt", "spsmf")
     )
-    weights = {p.name: p.weight for p in cfg.parts()}
-    for name, weight in expected.items():
-        assert weights[name] == pytest.approx(weight, abs=1e-12), name
-    assert len(weights) == {"single": 5, "spsmr": 4 if not strategies else 24}[fusion]
+    weights = {p.name: p.weight for p in model_parts(cfg)}
+    assert weights == {**{f"ef_band{k}": pytest.approx(0.1) for k in range(5)}, "ef": 0.5}
+
+
+def test_fusion_weights_of_separate_runs_are_the_papers_numbers():
+    """The 24 separately trained runs of SPSMR + SPSMF + SPSMT (each written out as the config
+    its run records) are weighted 1/40 per band run and 1/8 per SPSMT run; SPSMR's four plain
+    runs 1/4 each."""
+    bands = [
+        ModelConfig(inputs=(r,), input_bins={r: BINS_1A[r]}, strategies=("spsmf",), band=k)
+        for r in REPS_1A
+        for k in range(5)
+    ]
+    frames = [
+        ModelConfig(inputs=(r,), input_bins={r: BINS_1A[r]}, strategies=("spsmt",)) for r in REPS_1A
+    ]
+    weights = fusion_weights_of_parts(frames[:2] + bands + frames[2:])
+    assert weights == pytest.approx([0.125] * 2 + [0.025] * 20 + [0.125] * 2, abs=1e-12)
+    plain = [ModelConfig(inputs=(r,), input_bins={r: BINS_1A[r]}) for r in REPS_1A]
+    assert fusion_weights_of_parts(plain) == pytest.approx([0.25] * 4, abs=1e-12)
+    assert fusion_weights_of_parts(bands[:5]) == pytest.approx([0.2] * 5, abs=1e-12)
+    with pytest.raises(ValueError, match="not exactly the 24 parts"):
+        fusion_weights_of_parts(bands + frames[:3])

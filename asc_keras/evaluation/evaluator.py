@@ -243,7 +243,8 @@ def _systems(cfg: EvalConfig, runs: Sequence[RunInfo]) -> list[tuple[str, list, 
 def _part_weights(runs: Sequence[RunInfo]) -> list[float]:
     """The paper's weights of fused runs that are the parts of one model (one-line error
     otherwise: then `--fusion_weights` must say how to weigh them)."""
-    from asc_keras.config import ModelConfig, fusion_weights_of_parts
+    from asc_keras.config import ModelConfig
+    from asc_keras.strategies.parts import fusion_weights_of_parts
 
     try:
         return fusion_weights_of_parts([ModelConfig.from_dict(r.model_config) for r in runs])

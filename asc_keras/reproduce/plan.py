@@ -28,6 +28,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 
 from asc_keras.config import FeatureConfig, ModelConfig
+from asc_keras.strategies.parts import model_parts
 
 PAPER_RESULTS = "paper_results.tsv"
 
@@ -234,7 +235,7 @@ def make_plan(
                 f"{flagfiles[name]}: feature settings differ from the other {task} "
                 "rows; one features folder serves a task"
             )
-        parts = model_cfg.parts()
+        parts = model_parts(model_cfg)
         members = []
         for part in parts:
             key = _key(part.config)
