@@ -19,57 +19,20 @@ from collections.abc import Mapping
 from absl import flags
 
 from asc_keras import config as config_lib
+from asc_keras import flagfiles
 from asc_keras import tasks as tasks_lib
 from asc_keras.config import options
 from asc_keras.config import settings as settings_lib
 
-_FLAGFILE_PREFIXES = ("--flagfile=", "-flagfile=")
-
-
-def _flagfile_lines(path: str, *, seen: tuple[str, ...]) -> list[str]:
-    """The arguments a flagfile holds, its own `--flagfile=` lines expanded in place."""
-    real = os.path.realpath(path)
-    if real in seen:
-        raise ValueError(f"{path}: includes itself (via {' -> '.join(seen)})")
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as e:
-        raise ValueError(f"{path}: flagfile not readable ({e.strerror or e})") from None
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith(("#", "//")):
-            continue
-        out += _expand_one(line, base=os.path.dirname(path), seen=(*seen, real))
-    return out
-
-
-def _expand_one(arg: str, *, base: str, seen: tuple[str, ...]) -> list[str]:
-    for prefix in _FLAGFILE_PREFIXES:
-        if arg.startswith(prefix):
-            path = os.path.expanduser(arg[len(prefix) :])
-            nested = os.path.join(base, path)
-            if base and not os.path.isabs(path) and os.path.exists(nested):
-                path = nested
-            return _flagfile_lines(path, seen=seen)
-    return [arg]
-
 
 def expand_flagfiles(argv: list[str]) -> list[str]:
-    """`argv` with every `--flagfile=PATH` replaced, in place, by the arguments the file holds.
-
-    A nested flagfile path is resolved against the folder of the flagfile that names it (else
-    the working directory), so `--flagfile=/abs/path/configs/1a_gamma.flags` works from any
-    directory. Comment (`#`, `//`) and blank lines are skipped, as absl does.
+    """`argv` with every `--flagfile=PATH` replaced, in place, by the arguments the file holds
+    (`asc_keras.flagfiles.expand`: nested paths against the including file's folder).
 
     Raises:
         ValueError: A flagfile is missing or unreadable (one line naming it), or includes itself.
     """
-    out = list(argv[:1])
-    for arg in argv[1:]:
-        out += _expand_one(arg, base="", seen=())
-    return out
+    return flagfiles.expand(argv)
 
 
 def parse(argv: list[str], fv: flags.FlagValues | None = None) -> list[str]:
@@ -317,16 +280,8 @@ def model_config(
     f = _values(fv)
     spec = _task_defaults(f)
     backbone = f.backbone if _given(f, "backbone") else spec.backbone
-    if backbone not in spec.backbones:
-        raise ValueError(
-            f"--backbone={backbone}: task {spec.name} takes the {'/'.join(spec.backbones)} backbone"
-        )
-    missing = [n for n in f.model_inputs if n not in feature_cfg.representations]
-    if missing:
-        raise ValueError(
-            f"--model_inputs {missing} not among --representations "
-            f"{list(feature_cfg.representations)}"
-        )
+    spec.check_backbone(backbone)
+    checks.check_inputs(tuple(f.model_inputs), feature_cfg)
     cfg = _build(
         config_lib.ModelConfig,
         f,

@@ -164,6 +164,14 @@ class Task:
                     f"(drop the flag or give --{flag}={bins})"
                 )
 
+    def check_backbone(self, backbone: str) -> None:
+        """Refuse a backbone the task does not allow (a 1A CNN on 1B), in one ValueError line."""
+        if backbone not in self.backbones:
+            raise ValueError(
+                f"--backbone={backbone}: task {self.name} takes the "
+                f"{'/'.join(self.backbones)} backbone"
+            )
+
     def label_index(self, label: str) -> int:
         """Index of `label` (mapped by `class_map` first) in the class list."""
         if self.classes is None:

@@ -6,6 +6,16 @@ from asc_keras.config import FeatureConfig, ModelConfig
 from asc_keras.models.backbones import BACKBONES
 
 
+def check_inputs(inputs: tuple[str, ...], feature_cfg: FeatureConfig) -> None:
+    """Refuse model inputs that are not among the features' representations (one line)."""
+    missing = [n for n in inputs if n not in feature_cfg.representations]
+    if missing:
+        raise ValueError(
+            f"--model_inputs {missing} not among --representations "
+            f"{list(feature_cfg.representations)}"
+        )
+
+
 def frames_after_pooling(backbone: str, num_frames: int) -> int:
     """Frames left of `num_frames` after the backbone's time pooling."""
     frames = num_frames
