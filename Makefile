@@ -1,4 +1,5 @@
-# Two entry points: `make demo` and `make test`. Both create (or reuse) .venv inside the repo.
+# Two entry points, `make demo` and `make test` (plus `make test-fast`, `make lint`, `make fmt`
+# while editing). Each creates (or reuses) .venv inside the repo.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -11,9 +12,9 @@ DEMO_DIR ?= demo_out
 # tests and the demo run what every machine runs. `make test TF_ENABLE_ONEDNN_OPTS=1` tries oneDNN.
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 
-.PHONY: demo demo-clean test lint bench clean
+.PHONY: demo demo-clean test test-fast fmt lint bench clean
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
@@ -41,11 +42,24 @@ demo: $(VENV)/.installed $(DEMO_DATA)/meta.csv
 		--features_dir=$(DEMO_FEATURES) --overwrite
 	$(PY) predict.py --model=$(DEMO_DIR)/export/model_int8.tflite $(DEMO_DATA)/$(DEMO_CLIP)
 
+# The whole suite, as CI runs it (.ci/run), with the 15 slowest tests listed at the end.
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --durations=15
 
+# The edit-and-rerun loop (a few minutes on 2 cores): every unit and oracle test and one flagfile
+# per network family; full-size models, subprocess scripts and end-to-end runs are marked `slow`.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow" --durations=10
+
+# Rewrite the tree in the project's style (ruff, settings in pyproject.toml).
+fmt: $(VENV)/.installed
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+# Check the style without changing anything (tests/test_style.py runs the same checks).
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 bench: $(VENV)/.installed
 	$(PY) bench/prepare_bench.py
