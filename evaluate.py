@@ -20,36 +20,21 @@ labels) and is meant for `--submission`. Prints the table and the folder it wrot
 any flagfile, e.g. `--flagfile=RUN/flags.txt`.
 """
 
-import sys
-
-from absl import app
-
+from asc_keras import cli
 from asc_keras import flags as flags_lib
-from asc_keras import startup
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    startup.quiet_python_logs()
-    from asc_keras.data import precompute
+    del argv
     from asc_keras.evaluation import evaluator
-    from asc_keras.oom import OutOfMemoryError
 
-    try:
-        eval_cfg = flags_lib.eval_config()
-        data_cfg = flags_lib.data_config()
-        evaluator.run(eval_cfg, data_cfg)
-    except precompute.PrecomputeIncomplete as e:
-        print(e)
-        return 1
-    except (ValueError, KeyError, OSError, OutOfMemoryError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    evaluator.run(flags_lib.eval_config(), flags_lib.data_config())
 
 
 if __name__ == "__main__":
-    flags_lib.define_all()
-    startup.begin(sys.argv, required=("model_dir", "data_dir"))  # before TensorFlow loads
-    app.run(main, argv=flags_lib.cli_argv(sys.argv))
+    cli.main(
+        main,
+        groups=(flags_lib.define_eval_flags, flags_lib.define_data_flags),
+        required=("model_dir", "data_dir"),
+        doc=__doc__,
+    )

@@ -17,37 +17,23 @@ tolerance (its files are then left in EXPORT.rejected). The training features ar
 features folder recorded in RUN/config.json.
 """
 
-import sys
-
-from absl import app
-
+from asc_keras import cli
 from asc_keras import flags as flags_lib
-from asc_keras import startup
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    startup.quiet_python_logs()
-    from asc_keras.data import precompute
-    from asc_keras.data.pipeline import CorruptShardError
+    del argv
     from asc_keras.export import exporter
-    from asc_keras.oom import OutOfMemoryError
 
-    try:
-        export_cfg = flags_lib.export_config()
-        data_cfg, features_dir = flags_lib.export_data()
-        exporter.run(export_cfg, data_cfg=data_cfg, features_dir=features_dir)
-    except precompute.PrecomputeIncomplete as e:
-        print(e)
-        return 1
-    except (exporter.ExportError, CorruptShardError, ValueError, OSError, OutOfMemoryError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    export_cfg = flags_lib.export_config()
+    data_cfg, features_dir = flags_lib.export_data()
+    exporter.run(export_cfg, data_cfg=data_cfg, features_dir=features_dir)
 
 
 if __name__ == "__main__":
-    flags_lib.define_all()
-    startup.begin(sys.argv, required=("model_dir", "export_dir"))  # before TensorFlow loads
-    app.run(main, argv=flags_lib.cli_argv(sys.argv))
+    cli.main(
+        main,
+        groups=(flags_lib.define_export_flags, flags_lib.define_data_flags),
+        required=("model_dir", "export_dir"),
+        doc=__doc__,
+    )

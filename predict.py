@@ -20,28 +20,19 @@ and --timeline_csv writes every window. Exit status 1 when any file could not be
 
 import sys
 
-from absl import app
-
+from asc_keras import cli
 from asc_keras import flags as flags_lib
-from asc_keras import startup
 
 
 def main(argv):
     files = argv[1:]
-    if not files:
-        raise app.UsageError("give one or more audio files")
-    startup.quiet_python_logs()
     from asc_keras.audio import AudioError
     from asc_keras.export import inference
     from asc_keras.inference import streaming
 
-    try:
-        model = flags_lib.predict_model()
-        window, hop, csv_path = flags_lib.predict_windows()
-        classifier = inference.load_classifier(model)
-    except (ValueError, KeyError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    model = flags_lib.predict_model()
+    window, hop, csv_path = flags_lib.predict_windows()
+    classifier = inference.load_classifier(model)
     clip = classifier.feature_config.clip_seconds
     predictions, rows, failed = [], [], 0
     for path in files:
@@ -54,12 +45,9 @@ def main(argv):
             )
             print(streaming.format_timeline(path, items, classifier.classes))
             rows += [(path, w) for w in items]
-        except AudioError as e:
-            print(f"error: {e}", file=sys.stderr)
+        except AudioError as e:  # the other files are still classified
+            print(cli.error_line(e), file=sys.stderr)
             failed += 1
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
     if predictions:
         print(inference.format_predictions(predictions, classifier.classes))
     if csv_path and rows:
@@ -69,6 +57,10 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags_lib.define_all()
-    startup.begin(sys.argv, required=("model",))  # before TensorFlow loads
-    app.run(main, argv=flags_lib.cli_argv(sys.argv))
+    cli.main(
+        main,
+        groups=(flags_lib.define_predict_flags,),
+        required=("model",),
+        doc=__doc__,
+        positional="audio files",
+    )

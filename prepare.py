@@ -19,39 +19,33 @@ processes (`pip install -e '.[beam]'`; the DirectRunner with --num_workers proce
 --beam_pipeline_options names a runner): the same shards, sidecars and manifest, byte for byte.
 """
 
-import sys
+import time
 
-from absl import app
-
+from asc_keras import cli
 from asc_keras import flags as flags_lib
-from asc_keras import startup
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    startup.quiet_python_logs()
-    import time
-
+    del argv
     from asc_keras.data import manifest, precompute
 
     t0 = time.time()
+    feature_cfg = flags_lib.feature_config()
+    data_cfg = flags_lib.data_config()
     try:
-        feature_cfg = flags_lib.feature_config()
-        data_cfg = flags_lib.data_config()
         folder = precompute.ensure_features(feature_cfg, data_cfg, splits=data_cfg.splits)
-    except precompute.PrecomputeIncomplete as e:
+    except precompute.PrecomputeIncomplete as e:  # this machine's shards are done: success
         print(e)
         return 0
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
     print(precompute.summarize(manifest.load_manifest(folder)))
     print(f"prepare.py: {time.time() - t0:.1f} s")
     return 0
 
 
 if __name__ == "__main__":
-    flags_lib.define_all()
-    startup.begin(sys.argv, required=("data_dir",))  # before TensorFlow loads
-    app.run(main, argv=flags_lib.cli_argv(sys.argv))
+    cli.main(
+        main,
+        groups=(flags_lib.define_feature_flags, flags_lib.define_data_flags),
+        required=("data_dir",),
+        doc=__doc__,
+    )

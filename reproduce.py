@@ -21,10 +21,10 @@ again.
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
+from asc_keras import cli
 from asc_keras import flags as flags_lib
-from asc_keras import startup
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -51,51 +51,51 @@ def _data_configs(tasks, fv) -> dict:
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    startup.quiet_python_logs()
+    del argv
+    fv = flags.FLAGS
+    shard = flags_lib.reproduce_shard(fv)  # a bad --shard fails before any model is built
     from asc_keras.models import complexity
     from asc_keras.reproduce import plan as plan_lib
     from asc_keras.reproduce import runner, tool
     from asc_keras.strategies import build_model
 
-    fv = flags.FLAGS
-    try:
-        overrides = flags_lib.reproduce_overrides(fv)
-        tables = [int(t) for t in fv.tables]
-        configs_dir = fv.configs_dir or os.path.join(HERE, "configs")
-        plan = plan_lib.make_plan(
-            configs_dir,
-            tables=tables,
-            read_flagfile=lambda path: flags_lib.flagfile_configs(path, overrides),
-            count_macs=lambda cfg: complexity.macs(build_model(cfg)),
-        )
-        print(plan_lib.format_plan(plan))
-        print(tool.banner(plan))
-        if fv.dry_run:
-            return 0
-        if not fv.out:
-            raise ValueError("--out is required (or --dry_run)")
-        tool.reproduce(
-            plan,
-            out_dir=fv.out,
-            data_cfgs=_data_configs(plan.tasks, fv),
-            seeds=range(fv.seeds),
-            slots=runner.device_slots(fv.devices, fv.jobs_per_device),
-            shard=flags_lib.reproduce_shard(fv),
-            launch=fv.launch,
-            train_script=os.path.join(HERE, "train.py"),
-            overrides=overrides,
-            eval_batch_size=fv.eval_batch_size,
-            retrain_stale=fv.retrain_stale,
-        )
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    overrides = flags_lib.reproduce_overrides(fv)
+    tables = [int(t) for t in fv.tables]
+    configs_dir = fv.configs_dir or os.path.join(HERE, "configs")
+    plan = plan_lib.make_plan(
+        configs_dir,
+        tables=tables,
+        read_flagfile=lambda path: flags_lib.flagfile_configs(path, overrides),
+        count_macs=lambda cfg: complexity.macs(build_model(cfg)),
+    )
+    print(plan_lib.format_plan(plan))
+    print(tool.banner(plan))
+    if fv.dry_run:
+        return 0
+    if not fv.out:
+        raise ValueError("--out is required (or --dry_run)")
+    live = runner.LiveLine(sys.stderr) if sys.stderr.isatty() else None
+    tool.reproduce(
+        plan,
+        out_dir=fv.out,
+        data_cfgs=_data_configs(plan.tasks, fv),
+        seeds=range(fv.seeds),
+        slots=runner.device_slots(fv.devices, fv.jobs_per_device),
+        shard=shard,
+        launch=fv.launch,
+        train_script=os.path.join(HERE, "train.py"),
+        overrides=overrides,
+        eval_batch_size=fv.eval_batch_size,
+        retrain_stale=fv.retrain_stale,
+        live=live,
+    )
     return 0
 
 
 if __name__ == "__main__":
-    flags_lib.define_all()
-    startup.begin(sys.argv)  # before TensorFlow loads
-    app.run(main, argv=flags_lib.cli_argv(sys.argv))
+    cli.main(
+        main,
+        groups=(flags_lib.define_reproduce_flags, flags_lib.define_data_flags),
+        doc=__doc__,
+        note="Any train.py flag (python train.py --help) also applies to every run.",
+    )

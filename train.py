@@ -17,43 +17,30 @@ and host), is refused. Errors are one line naming the file or step.
 `--mixed_precision` is a deprecated alias of `--precision=mixed_float16`.
 """
 
-import sys
-
-from absl import app
-
+from asc_keras import cli
 from asc_keras import flags as flags_lib
-from asc_keras import startup
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    startup.quiet_python_logs()
-    from asc_keras.data import precompute
-    from asc_keras.data.pipeline import CorruptShardError
-    from asc_keras.oom import OutOfMemoryError
-    from asc_keras.training.callbacks import NonFiniteLossError
+    del argv
     from asc_keras.training.trainer import run
 
-    try:
-        feature_cfg = flags_lib.feature_config()
-        data_cfg = flags_lib.data_config()
-        model_cfg = flags_lib.model_config(feature_cfg)
-        train_cfg = flags_lib.train_config()
-        run(feature_cfg, data_cfg, model_cfg, train_cfg, flags_text=flags_lib.resolved_flags())
-    except precompute.PrecomputeIncomplete as e:
-        print(e)
-        return 1
-    except (ValueError, OSError, CorruptShardError, NonFiniteLossError, OutOfMemoryError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as e:  # TrainingInterrupted says at which step
-        print(str(e) or "interrupted; rerun to resume", file=sys.stderr)
-        return 130
-    return 0
+    feature_cfg = flags_lib.feature_config()
+    data_cfg = flags_lib.data_config()
+    model_cfg = flags_lib.model_config(feature_cfg)
+    train_cfg = flags_lib.train_config()
+    run(feature_cfg, data_cfg, model_cfg, train_cfg, flags_text=flags_lib.resolved_flags())
 
 
 if __name__ == "__main__":
-    flags_lib.define_all()
-    startup.begin(sys.argv, required=("data_dir", "model_dir"))  # before TensorFlow loads
-    app.run(main, argv=flags_lib.cli_argv(sys.argv))
+    cli.main(
+        main,
+        groups=(
+            flags_lib.define_feature_flags,
+            flags_lib.define_data_flags,
+            flags_lib.define_model_flags,
+            flags_lib.define_train_flags,
+        ),
+        required=("data_dir", "model_dir"),
+        doc=__doc__,
+    )

@@ -11,16 +11,10 @@ weight at each dtype, in bytes (`models.complexity`).
 
 from __future__ import annotations
 
-import sys
-
-from absl import app
 from absl import flags as absl_flags
 
 from asc_keras import flags as flags_lib
 from asc_keras.config import ModelConfig
-from asc_keras.models import complexity, rules
-from asc_keras.models.size import model_size
-from asc_keras.strategies import build_model, loss_outputs
 
 
 def layer_table(model) -> list[str]:
@@ -73,6 +67,10 @@ def run(cfg: ModelConfig, *, task: str, layers: bool = True) -> str:
     Returns:
         The printed text.
     """
+    from asc_keras.models import complexity, rules
+    from asc_keras.models.size import model_size
+    from asc_keras.strategies import build_model, loss_outputs, model_parts
+
     model = build_model(cfg)
     lines = []
     if layers:
@@ -87,7 +85,7 @@ def run(cfg: ModelConfig, *, task: str, layers: bool = True) -> str:
             f"  output {name} {tuple(tensor.shape)}"
             + (f"  loss: {kinds[name]}" if name in kinds else "")
         )
-    parts = cfg.parts()
+    parts = model_parts(cfg)
     if len(parts) > 1:
         lines.append(
             f"  {len(parts)} independent parts (--model_part, fusion weight): "
@@ -117,5 +115,11 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    flags_lib.define_all()
-    app.run(main, argv=flags_lib.cli_argv(sys.argv))
+    from asc_keras import cli
+
+    cli.main(
+        main,
+        groups=(flags_lib.define_feature_flags, flags_lib.define_model_flags),
+        also_shown=("task",),
+        doc=__doc__,
+    )

@@ -189,7 +189,7 @@ def test_resumed_single_clip_shard_is_byte_identical(small_1a_dir, tmp_path):
 _BEAM_CHATTER = r"""
 import logging, os, sys
 from absl import app
-from asc_keras import quiet
+from asc_keras.cli import quiet
 
 def main(argv):
     import apache_beam  # its import note: "apitools not found ..." (through the root logger)

@@ -13,7 +13,7 @@ import sys
 
 from export_helpers import make_model_dir, tiny_model_config
 
-from asc_keras import quiet, startup
+from asc_keras.cli import quiet, usage
 from asc_keras.config import FeatureConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +26,7 @@ TF_LOG = re.compile(
 
 CONVERT = """
 import sys
-from asc_keras import quiet
+from asc_keras.cli import quiet
 quiet.setup(sys.argv)
 import keras, numpy as np
 from asc_keras.export import calibration, savedmodel, serving, tflite, verify
@@ -72,7 +72,7 @@ def test_noise_patterns():
     assert quiet.wants_logs(["x.py", "--verbosity=1"]) and quiet.wants_logs(["x.py", "-v", "2"])
     assert not quiet.wants_logs(["x.py", "--verbosity=0"], environ={})
     assert quiet.wants_logs(["x.py"], environ={quiet.ENV_SHOW_LOGS: "1"})
-    assert startup.missing({"a": None, "b": "x", "c": ""}, ["a", "b", "c"]) == ["a", "c"]
+    assert usage.missing({"a": None, "b": "x", "c": ""}, ["a", "b", "c"]) == ["a", "c"]
 
 
 def test_conversion_is_quiet_unless_asked(tmp_path):
@@ -143,12 +143,12 @@ def test_retracing_notes_are_dropped_unless_verbose():
             fv = flags.FlagValues()
             flags.DEFINE_integer("verbosity", 0, "", flag_values=fv)
             fv(["script", "--verbosity=0"] if verbose else ["script"])
-            startup.quiet_python_logs(fv)
+            quiet.quiet_python_logs(fv)
             seen.clear()
             traced_per_model()
             retracing = [m for m in seen if "triggered tf.function retracing" in m]
             assert bool(retracing) == verbose, seen
     finally:
         tf_logger.removeHandler(handler)
-        tf_logger.removeFilter(startup.NO_RETRACING_NOTES)
+        tf_logger.removeFilter(quiet.NO_RETRACING_NOTES)
         absl_logging.set_verbosity(level)

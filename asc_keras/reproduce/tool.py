@@ -147,6 +147,7 @@ def reproduce(
     progress: bool = True,
     retrain_stale: bool = False,
     log: Callable[[str], None] = print,
+    live: runner.LiveLine | None = None,
 ) -> dict:
     """Train this shard's share of the plan (skipping finished runs) and write the report.
 
@@ -168,6 +169,8 @@ def reproduce(
         progress: Precompute progress bar.
         retrain_stale: Move stale run folders aside (`<run>.stale-<n>`) and train them again.
         log: Progress lines.
+        live: A terminal's status line for the training progress (`runner.LiveLine`); None
+            logs a progress line whenever a running run's step changes.
 
     Returns:
         `{'results': [row dicts], 'paths': {ext: path}, 'runs': runner.execute(...) result}`.
@@ -228,6 +231,7 @@ def reproduce(
         slots=slots,
         out_dir=out_dir,
         log=log,
+        live=live,
     )
 
     manifests = {task: load_manifest(folder) for task, folder in folders.items()}

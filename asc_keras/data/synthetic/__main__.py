@@ -7,14 +7,14 @@ python -m asc_keras.data.synthetic --task=custom --out=DIR [--layout=folders|dca
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
 from asc_keras.data.synthetic.custom import generate_custom
 from asc_keras.data.synthetic.layouts import generate, make_unlabeled_eval
 
 
-def _define_flags() -> None:
+def _define_flags(fv) -> None:
+    """Define the flags of this command in `fv` (an absl FlagValues)."""
     from absl import flags
 
     flags.DEFINE_enum(
@@ -22,25 +22,32 @@ def _define_flags() -> None:
         "1b",
         ["1a", "1b", "tau2022", "custom"],
         "Which development set to imitate (custom: labels of its own).",
+        flag_values=fv,
     )
-    flags.DEFINE_string("out", None, "Output dataset folder.", required=True)
-    flags.DEFINE_integer("clips_per_class", 90, "Device-a segments per class.", lower_bound=2)
+    flags.DEFINE_string("out", None, "Output dataset folder.", flag_values=fv)
+    flags.DEFINE_integer(
+        "clips_per_class", 90, "Device-a segments per class.", lower_bound=2, flag_values=fv
+    )
     flags.DEFINE_integer(
         "clips_per_location",
         3,
         "Segments per location (unless given, fewer when --clips_per_class "
         "would leave a class one location).",
         lower_bound=1,
+        flag_values=fv,
     )
-    flags.DEFINE_integer("num_cities", 10, "Number of cities.", lower_bound=1, upper_bound=10)
+    flags.DEFINE_integer(
+        "num_cities", 10, "Number of cities.", lower_bound=1, upper_bound=10, flag_values=fv
+    )
     flags.DEFINE_float(
         "clip_seconds",
         None,
         "Clip duration in seconds; default 10 (1 for tau2022 and custom).",
         lower_bound=0.01,
+        flag_values=fv,
     )
     flags.DEFINE_integer(
-        "subsegments", 2, "tau2022: 1 s clips cut from each segment.", lower_bound=1
+        "subsegments", 2, "tau2022: 1 s clips cut from each segment.", lower_bound=1, flag_values=fv
     )
     flags.DEFINE_enum(
         "layout",
@@ -48,32 +55,30 @@ def _define_flags() -> None:
         ["folders", "dcase"],
         "custom: train/<class>/*.wav and evaluate/<class>/*.wav, or the DCASE "
         "layout with the custom labels.",
+        flag_values=fv,
     )
-    flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
+    flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer(
         "unlabeled_clips",
         0,
         "If positive, write a challenge-style unlabeled evaluation folder of this many clips "
         "instead of a development set.",
         lower_bound=0,
+        flag_values=fv,
     )
-    flags.DEFINE_bool("overwrite", False, "Replace an earlier synthetic set in --out.")
+    flags.DEFINE_bool(
+        "overwrite", False, "Replace an earlier synthetic set in --out.", flag_values=fv
+    )
 
 
 def main(argv: Sequence[str]) -> int:
     """CLI entry: writes one synthetic folder and prints a one-line summary."""
-    from absl import app, flags
+    from absl import flags
 
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv
     f = flags.FLAGS
     seconds = f.clip_seconds or (1.0 if f.task in ("tau2022", "custom") else 10.0)
-    try:
-        summary = _write(f, seconds)
-    except (ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(summary.line())
+    print(_write(f, seconds).line())
     return 0
 
 
@@ -113,7 +118,6 @@ def _write(f, seconds: float):
 
 
 if __name__ == "__main__":
-    from absl import app
+    from asc_keras import cli
 
-    _define_flags()
-    app.run(main)
+    cli.main(main, groups=(_define_flags,), required=("out",), define=_define_flags, doc=__doc__)

@@ -1,7 +1,8 @@
 """Quiet by default: TensorFlow's and LiteRT's C++ logging kept off the terminal.
 
-Every script calls `setup(sys.argv)` first thing, before TensorFlow loads. Unless the user asks
-for it, native log lines never reach the terminal: TensorFlow's and absl's C++ logging
+`asc_keras.cli.main` calls `setup(sys.argv)` first thing, before TensorFlow loads, and
+`quiet_python_logs()` after the flags are parsed. Unless the user asks for it, native log lines
+never reach the terminal: TensorFlow's and absl's C++ logging
 (`I0000 ... port.cc] oneDNN custom operations are on ...`, `WARNING: All log messages before
 absl::InitializeLog() ...`, CUDA probing on machines without a GPU), the TFLite converter's
 (`fully_quantize: 0, ...`, MLIR pass notes) and LiteRT's (`INFO: Created TensorFlow Lite
@@ -18,6 +19,9 @@ Apache Beam (prepare's `--engine=beam`) is kept quiet the same way: its Python W
 INFO records (`apitools not found ...`, the DirectRunner's relayed worker notes) are dropped
 below ERROR, and the notes its SDK worker processes write to file descriptor 2 are dropped by
 the pump.
+
+TensorFlow's Python INFO records and its "triggered tf.function retracing" notes are dropped
+too (`quiet_python_logs`), so they do not bury the scripts' own lines.
 
 Ask for the logs with `--verbosity=1` (absl's flag, also `-v 1`) or the environment variable
 `ASC_KERAS_TF_LOGS=1`; `TF_CPP_MIN_LOG_LEVEL`, when the user set it, is left as it is.
@@ -158,3 +162,32 @@ def setup(argv: Sequence[str]) -> bool:
 
     atexit.register(finish)
     return True
+
+
+class _NoRetracingNotes(logging.Filter):
+    """Drops TensorFlow's "N out of the last N calls to <function ...> triggered tf.function
+    retracing" warning. One process that trains or scores several models (`reproduce.py
+    --launch=inline`, `evaluate.py` with many runs) traces each model's functions once; they
+    share their Python code, so TensorFlow counts them as one function retracing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+NO_RETRACING_NOTES = _NoRetracingNotes()
+
+
+def quiet_python_logs(fv=None) -> None:
+    """After parsing: TensorFlow's Python INFO records (absl logging) and its retracing notes
+    (`_NoRetracingNotes`) off unless `--verbosity` was given.
+
+    Args:
+        fv: The parsed `absl.flags.FlagValues` (default absl's FLAGS).
+    """
+    from absl import flags
+    from absl import logging as absl_logging
+
+    fv = flags.FLAGS if fv is None else fv
+    if not fv["verbosity"].present:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        logging.getLogger("tensorflow").addFilter(NO_RETRACING_NOTES)  # once per instance
