@@ -8,7 +8,6 @@ import pytest
 
 from asc_keras.config import ModelConfig
 from asc_keras.models import (
-    BACKBONES,
     FramewiseCategoricalCrossentropy,
     framewise_categorical_crossentropy,
     model_size,
@@ -27,28 +26,123 @@ def test_1a_single_cnn_parameter_count():
     assert model_size(model).mib_float32 == pytest.approx(18.91, abs=0.005)
 
 
-@pytest.mark.parametrize("backbone", ["1a", "1b"])
-def test_backbone_follows_table_1(backbone):
-    cfg = ModelConfig(backbone=backbone, input_bins={"logmel": 40}, num_classes=3)
-    model = build_model(cfg)
-    table = BACKBONES[backbone]
-    shape = (862, 40)
-    for i, block in enumerate(table.blocks, start=1):
-        for j in range(1, block.convs + 1):
-            conv = model.get_layer(f"logmel_block{i}_conv{j}")
-            assert conv.kernel_size == (block.kernel, block.kernel)
-            assert conv.filters == block.filters and not conv.use_bias
-            assert isinstance(
-                model.get_layer(f"logmel_block{i}_bn{j}"), keras.layers.BatchNormalization
-            )
-            assert isinstance(model.get_layer(f"logmel_block{i}_relu{j}"), keras.layers.ReLU)
-        if block.pool is not None:
-            shape = (shape[0] // block.pool[0], shape[1] // block.pool[1])
-            assert model.get_layer(f"logmel_block{i}_pool").output.shape[1:3] == shape
-    assert shape == (26, 5)
-    assert model.get_layer("logmel_fc1").units == table.hidden_units
-    assert model.get_layer("logmel_dropout").rate == 0.5
-    assert model.output["probs"].shape == (None, 3)
+# Paper Table 1 ("Network Architectures"), transcribed row by row; "k x k @ n" is a k x k
+# convolution with n filters, "Avg Pooling 4x2" pools 4 frames and 2 frequency bins (862 frames
+# x 40 bins end as 26 x 5 after the three poolings).
+TABLE_1 = {
+    "1a": (
+        "Conv 3x3 @ 64, BN, ReLU",
+        "Conv 3x3 @ 64, BN, ReLU",
+        "Avg Pooling 4x2",
+        "Conv 3x3 @ 128, BN, ReLU",
+        "Conv 3x3 @ 128, BN, ReLU",
+        "Avg Pooling 4x2",
+        "Conv 3x3 @ 256, BN, ReLU",
+        "Conv 3x3 @ 256, BN, ReLU",
+        "Avg Pooling 2x2",
+        "Conv 3x3 @ 512, BN, ReLU",
+        "Conv 3x3 @ 512, BN, ReLU",
+        "Global Pooling",
+        "FC 512, ReLU",
+        "FC 10, softmax",
+    ),
+    "1b": (
+        "Conv 7x7 @ 32, BN, ReLU",
+        "Avg Pooling 4x2",
+        "Conv 7x7 @ 32, BN, ReLU",
+        "Avg Pooling 4x2",
+        "Conv 3x3 @ 64, BN, ReLU",
+        "Avg Pooling 2x2",
+        "Conv 3x3 @ 64, BN, ReLU",
+        "Global Pooling",
+        "FC 200, ReLU",
+        "FC 3, softmax",
+    ),
+}
+# Section 4.2: 1A Log-Mel has 40 bins, 1B representations 64; section 3: dropout 0.5 between
+# the fully connected layers. Tables 2 and 4: the single Log-Mel CNN is 18.9 MB (1A) and 468 KB
+# (1B, the DCASE 2020 count: non-zero weights outside BatchNorm, KB = 1024 bytes, limit 500 KB).
+PAPER_INPUT_BINS = {"1a": 40, "1b": 64}
+PAPER_CLASSES = {"1a": 10, "1b": 3}  # Table 1's last FC
+PAPER_DROPOUT = 0.5
+PAPER_MB_1A = 18.9
+PAPER_KB_1B = 468
+LIMIT_KB_1B = 500
+
+
+def paper_log_mel_cnn(task: str) -> keras.Model:
+    """The full-size single Log-Mel CNN of `task` ("1a" or "1b")."""
+    return build_model(
+        ModelConfig(
+            backbone=task,
+            input_bins={"logmel": PAPER_INPUT_BINS[task]},
+            num_classes=PAPER_CLASSES[task],
+        )
+    )
+
+
+def table_rows(model: keras.Model) -> list[str]:
+    """The model's layers, in order, written as Table 1 writes them (input plumbing and dropout
+    left out; any other layer shows up as itself, so it cannot hide)."""
+    layers = [
+        layer
+        for layer in model.layers
+        if not isinstance(
+            layer, keras.layers.InputLayer | keras.layers.Reshape | keras.layers.Dropout
+        )
+    ]
+    kinds = [type(layer).__name__ for layer in layers]
+    rows, i = [], 0
+    while i < len(layers):
+        layer, after = layers[i], kinds[i + 1 : i + 3]
+        if isinstance(layer, keras.layers.Conv2D) and after == ["BatchNormalization", "ReLU"]:
+            k = layer.kernel_size
+            rows.append(f"Conv {k[0]}x{k[1]} @ {layer.filters}, BN, ReLU")
+            i += 3
+        elif isinstance(layer, keras.layers.AveragePooling2D):
+            rows.append(f"Avg Pooling {layer.pool_size[0]}x{layer.pool_size[1]}")
+            i += 1
+        elif kinds[i : i + 2] == ["FrequencyMean", "GlobalMaxPooling1D"]:
+            rows.append("Global Pooling")
+            i += 2
+        elif isinstance(layer, keras.layers.Dense) and layer.activation is keras.activations.relu:
+            rows.append(f"FC {layer.units}, ReLU")
+            i += 1
+        elif isinstance(layer, keras.layers.Dense) and after[:1] == ["Softmax"]:
+            assert layer.activation is keras.activations.linear, layer.name
+            rows.append(f"FC {layer.units}, softmax")
+            i += 2
+        else:
+            rows.append(f"{kinds[i]} {layer.name}")
+            i += 1
+    return rows
+
+
+@pytest.mark.parametrize("task", ["1a", "1b"])
+def test_network_is_the_papers_table_1(task):
+    model = paper_log_mel_cnn(task)
+    assert table_rows(model) == list(TABLE_1[task])
+    dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+    assert [d.rate for d in dropouts] == [PAPER_DROPOUT]
+    dense = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    names = [layer.name for layer in model.layers]
+    assert names.index(dense[0]) < names.index(dropouts[0].name) < names.index(dense[1])
+    assert model.output["probs"].shape == (None, PAPER_CLASSES[task])
+
+
+def test_model_sizes_are_the_papers():
+    size_1a = model_size(paper_log_mel_cnn("1a"))
+    assert round(size_1a.mib_float32, 1) == PAPER_MB_1A
+    size_1b = model_size(paper_log_mel_cnn("1b"))
+    assert size_1b.dcase_kb == pytest.approx(PAPER_KB_1B, rel=0.01)  # zero biases not counted
+    assert size_1b.dcase_bytes <= LIMIT_KB_1B * 1024 and size_1b.within_1b_limit
+
+
+def test_table_rows_sees_a_changed_layer():
+    """The comparison can fail: a narrower 1A model no longer reads as Table 1."""
+    rows = table_rows(build_model(ModelConfig(width=0.5, num_frames=64)))
+    assert rows != list(TABLE_1["1a"])
+    assert rows[0] == "Conv 3x3 @ 32, BN, ReLU" and rows[-2] == "FC 256, ReLU"
 
 
 def test_1a_pooling_reduces_time_by_4_and_frequency_by_2():
