@@ -56,7 +56,10 @@ def _parse(fv: flags.FlagValues) -> Callable[[list[str]], list[str]]:
         try:
             return fv(argv)
         except flags.Error as e:
-            fail(f"{e} (see --help)")
+            message = str(e)
+            if usage.MISSING in message:  # without absl's "flags a=None, b=None: " before it
+                message = message[message.index(usage.MISSING) :]
+            fail(f"{message} (see --help)")
 
     return parse
 

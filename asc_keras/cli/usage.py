@@ -18,6 +18,7 @@ Group = Callable[[flags.FlagValues], None]
 SHORT_HELP = ("--help", "-help", "-h", "-?", "--helpshort", "-helpshort")
 FULL_HELP = ("--helpfull", "-helpfull")
 WIDTH = 100
+MISSING = "missing required flag"
 
 
 def group_flag_names(define: Group) -> list[str]:
@@ -102,9 +103,7 @@ def require(names: Sequence[str], fv: flags.FlagValues) -> None:
         absent = missing(values, names)
         if absent:
             raise flags.ValidationError(
-                "missing required flag"
-                + ("s " if len(absent) > 1 else " ")
-                + ", ".join(f"--{n}" for n in absent)
+                MISSING + ("s " if len(absent) > 1 else " ") + ", ".join(f"--{n}" for n in absent)
             )
         return True
 
