@@ -272,7 +272,7 @@ def _ratios(rows) -> list[str]:
 
 
 def main(argv=None) -> int:
-    from asc_keras import quiet
+    from asc_keras.cli import quiet
 
     quiet.setup(sys.argv)  # before TensorFlow loads: no native log lines unless asked
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
