@@ -38,9 +38,11 @@ labels), `generate_custom` a set with labels of its own (class subfolders or the
 
     python -m asc_keras.data.synthetic --task=1b --out=DIR [--clips_per_class=90]
 
-The package is split by job: `signals` (helpers and event sounds), `scenes` (profiles, locations,
-the dry sound), `devices` (rooms, device colouring, rendering), `writing` (files), `layouts` (the
-official development and evaluation layouts), `custom` (custom labels, long recordings).
+The package is split by job, each module importing only those before it: `signals` (helpers and
+event sounds), `grid` (a dataset's sample rate, clip length and FFT grid), `scenes` (profiles,
+locations, the dry sound), `devices` (rooms, device colouring, rendering), `writing` (files),
+`layouts` (the official development and evaluation layouts), `custom` (custom labels, long
+recordings).
 """
 
 from asc_keras.data.synthetic.custom import CUSTOM_LABELS, generate_custom, scene_recording

@@ -20,14 +20,15 @@ from types import MappingProxyType
 import numpy as np
 
 from asc_keras import labels
-from asc_keras.data.synthetic.devices import _grid, _location_filters, _render
-from asc_keras.data.synthetic.scenes import _city_style, _draw_location
+from asc_keras.data.synthetic.devices import location_filters, render
+from asc_keras.data.synthetic.grid import clip_grid
+from asc_keras.data.synthetic.scenes import draw_city_style, draw_location
 from asc_keras.data.synthetic.writing import (
     DatasetSummary,
-    _check_out_dir,
-    _readme,
-    _write_tsv,
-    _write_wav,
+    check_out_dir,
+    readme_text,
+    write_tsv,
+    write_wav,
 )
 
 CUSTOM_LABELS = MappingProxyType(
@@ -42,9 +43,9 @@ def _segment(
 ) -> np.ndarray:
     """One device-a segment of a new location of `scene`: float `[n]` mono."""
     city = labels.CITIES[sum(map(ord, location)) % len(labels.CITIES)]
-    loc = _draw_location(scene, city, location, seed=seed, city_style=_city_style(seed, city))
-    grid = _grid(sample_rate, 1, seconds)
-    return _render(loc, segment, _location_filters(loc, ("a",), grid), grid)["a"][:, 0]
+    loc = draw_location(scene, city, location, seed=seed, city_style=draw_city_style(seed, city))
+    grid = clip_grid(sample_rate, 1, seconds)
+    return render(loc, segment, location_filters(loc, ("a",), grid), grid)["a"][:, 0]
 
 
 def scene_recording(
@@ -100,7 +101,7 @@ def generate_custom(
             "need two locations per label (raise clips_per_class) and a positive clip_seconds"
         )
     root = pathlib.Path(out_dir)
-    _check_out_dir(
+    check_out_dir(
         root,
         overwrite=overwrite,
         layout_dirs=(
@@ -108,7 +109,7 @@ def generate_custom(
         ),
     )
     (root / "README.txt").write_text(
-        _readme(
+        readme_text(
             "custom",
             layout=layout,
             classes=dict(classes),
@@ -132,17 +133,17 @@ def generate_custom(
                 else:
                     name = f"audio/{label}-{k}-{j}-a.wav"
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
-                _write_wav(root / name, y[:, None], _SR)
+                write_wav(root / name, y[:, None], _SR)
                 rows[split].append((name, label))
                 meta.append((name, label, f"site-{location}", "a"))
     if layout == "dcase":
-        _write_tsv(
+        write_tsv(
             root / "meta.csv",
             ("filename", "scene_label", "identifier", "source_label"),
             sorted(meta),
         )
         for split, table in rows.items():
-            _write_tsv(
+            write_tsv(
                 root / "evaluation_setup" / f"fold1_{split}.csv",
                 ("filename", "scene_label"),
                 sorted(table),

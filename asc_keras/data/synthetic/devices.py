@@ -1,4 +1,4 @@
-"""Device colouring and rooms: the shared FFT grid of a set, room responses, the fixed device
+"""Device colouring and rooms: room responses on the shared FFT grid of a set, the fixed device
 curves (band limits, EQ, self noise, gain, saturation) and `render`, which turns one segment of a
 location into what each device records: `{device: float [n, channels]}`.
 """
@@ -13,13 +13,11 @@ from types import MappingProxyType
 import numpy as np
 from scipy import fft as sfft
 
-from asc_keras.data.synthetic.scenes import _bed_shape, _dry, _Location
-from asc_keras.data.synthetic.signals import _SPEED_OF_SOUND, _db, _rng, _white
+from asc_keras.data.synthetic.grid import MAX_IR_SECONDS, Grid
+from asc_keras.data.synthetic.scenes import Location, bed_shape, dry_segment
+from asc_keras.data.synthetic.signals import db_gain, seeded_rng, white_noise
 
-_PRE_ROLL_S = 0.5  # generated before the clip so that reverberation tails enter it
-_MAX_IR_S = 2.0  # room impulse responses are truncated here
 _PEAK = 0.95  # files are scaled down when their peak exceeds this
-_EAR_DISTANCE_M = 0.18
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,40 +48,18 @@ _DEVICES = MappingProxyType(
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class _Grid:
-    """Sample rate, channels, clip length and the shared FFT grid of one dataset."""
-
-    sr: int
-    channels: int
-    n: int  # samples of a clip
-    pre: int  # samples generated before the clip
-    nfft: int  # FFT size of the room/device stage (clip + pre-roll + longest IR)
-    freqs: np.ndarray  # [nfft // 2 + 1] Hz
-    rho: np.ndarray  # [nfft // 2 + 1] diffuse-field coherence of the two ears
-
-
-def _grid(sr: int, channels: int, clip_seconds: float) -> _Grid:
-    n = int(round(clip_seconds * sr))
-    pre = int(_PRE_ROLL_S * sr)
-    nfft = sfft.next_fast_len(n + pre + int(_MAX_IR_S * sr) + 1, real=True)
-    freqs = sfft.rfftfreq(nfft, 1.0 / sr)
-    rho = np.sinc(2.0 * freqs * _EAR_DISTANCE_M / _SPEED_OF_SOUND).astype(np.float32)
-    return _Grid(sr, channels, n, pre, nfft, freqs, rho)
-
-
-def _room_response(loc: _Location, grid: _Grid) -> np.ndarray:
+def _room_response(loc: Location, grid: Grid) -> np.ndarray:
     """Direct sound plus a decaying-noise reverberation tail, [channels, nfft // 2 + 1]."""
     sr, channels, nfft = grid.sr, grid.channels, grid.nfft
-    rng = _rng(*loc.seed_keys, "room")
-    length = int(min(loc.rt60, _MAX_IR_S) * sr)
+    rng = seeded_rng(*loc.seed_keys, "room")
+    length = int(min(loc.rt60, MAX_IR_SECONDS) * sr)
     t = np.arange(length) / sr
     env = np.exp(-6.91 * t / loc.rt60) * np.minimum(1.0, t / 0.01)
     fade = length // 10
     env[length - fade :] *= np.linspace(1.0, 0.0, fade)
     predelay = int(rng.uniform(0.003, 0.03) * sr)
-    tail = _white(rng, channels, length) * env.astype(np.float32)
-    tail *= np.float32(_db(loc.wet_db)) / np.sqrt(np.sum(tail**2, axis=1, keepdims=True))
+    tail = white_noise(rng, channels, length) * env.astype(np.float32)
+    tail *= np.float32(db_gain(loc.wet_db)) / np.sqrt(np.sum(tail**2, axis=1, keepdims=True))
     ir = np.zeros((channels, nfft), dtype=np.float32)
     ir[:, predelay : predelay + length] = tail
     absorption = 1.0 / np.sqrt(1.0 + (grid.freqs / rng.uniform(3000, 7000)) ** 2)
@@ -100,29 +76,31 @@ def _device_response(name: str, freqs: np.ndarray) -> np.ndarray:
     return mag * 10.0 ** (gain_db / 20.0)
 
 
-def _location_filters(
-    loc: _Location, devices: Sequence[str], grid: _Grid
+def location_filters(
+    loc: Location, devices: Sequence[str], grid: Grid
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per device: (room x device [channels, F] complex64, bed-plus-self-noise x device [F])."""
     room = _room_response(loc, grid)
-    bed = _db(loc.bed_db) * _bed_shape(loc, grid.freqs)
+    bed = db_gain(loc.bed_db) * bed_shape(loc, grid.freqs)
     out = {}
     for name in devices:
         response = _device_response(name, grid.freqs)
-        noise = np.sqrt(bed**2 + _db(_DEVICES[name].noise_db) ** 2) * response
+        noise = np.sqrt(bed**2 + db_gain(_DEVICES[name].noise_db) ** 2) * response
         out[name] = ((room * response).astype(np.complex64), noise.astype(np.float32))
     return out
 
 
-def _render(
-    loc: _Location,
+def render(
+    loc: Location,
     segment: str,
     filters: dict[str, tuple[np.ndarray, np.ndarray]],
-    grid: _Grid,
+    grid: Grid,
 ) -> dict[str, np.ndarray]:
     """One segment of `loc` as recorded by each device of `filters`: {device: [n, channels]}."""
-    rng = _rng(*loc.seed_keys, "segment", segment)
-    spectrum = sfft.rfft(_dry(loc, rng, grid), n=grid.nfft, axis=-1)  # [channels, F] complex64
+    rng = seeded_rng(*loc.seed_keys, "segment", segment)
+    spectrum = sfft.rfft(
+        dry_segment(loc, rng, grid), n=grid.nfft, axis=-1
+    )  # [channels, F] complex64
     bins = len(grid.freqs)
     parts = rng.standard_normal((2, grid.channels, bins), dtype=np.float32)
     white = (parts[0] + 1j * parts[1]) * np.float32(math.sqrt(grid.nfft / 2))  # E|W|^2 = nfft
@@ -132,7 +110,7 @@ def _render(
     for name, (room, noise) in filters.items():
         dev = _DEVICES[name]
         y = sfft.irfft(spectrum * room + white * noise, n=grid.nfft, axis=-1)
-        y = y[:, grid.pre : grid.pre + grid.n].astype(np.float64) * _db(dev.gain_db)
+        y = y[:, grid.pre : grid.pre + grid.n].astype(np.float64) * db_gain(dev.gain_db)
         if dev.drive:
             y = np.tanh(dev.drive * y) / dev.drive
         peak = np.max(np.abs(y))

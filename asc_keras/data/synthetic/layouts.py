@@ -19,15 +19,16 @@ from collections.abc import Sequence
 from types import MappingProxyType
 
 from asc_keras import labels
-from asc_keras.data.synthetic.devices import _grid, _location_filters, _render
-from asc_keras.data.synthetic.scenes import _city_style, _draw_location, _Location
-from asc_keras.data.synthetic.signals import _rng
+from asc_keras.data.synthetic.devices import location_filters, render
+from asc_keras.data.synthetic.grid import clip_grid
+from asc_keras.data.synthetic.scenes import Location, draw_city_style, draw_location
+from asc_keras.data.synthetic.signals import seeded_rng
 from asc_keras.data.synthetic.writing import (
     DatasetSummary,
-    _check_out_dir,
-    _readme,
-    _write_tsv,
-    _write_wav,
+    check_out_dir,
+    readme_text,
+    write_tsv,
+    write_wav,
 )
 
 TASKS = ("1a", "1b", "tau2022")
@@ -41,7 +42,7 @@ _EVAL_THINNING_1A = 3  # 1A evaluate locations keep one segment in 3, recorded b
 
 @dataclasses.dataclass(frozen=True)
 class _Clip:
-    loc: _Location
+    loc: Location
     segment: str
     split: str  # "train" or "evaluate"
     devices: tuple[str, ...]
@@ -65,7 +66,7 @@ def _plan(
         members = {
             c: [s for s in labels.SCENES_1A if labels.SCENE_TO_1B[s] == c] for c in class_names
         }
-    city_styles = {city: _city_style(seed, city) for city in cities}
+    city_styles = {city: draw_city_style(seed, city) for city in cities}
     next_location = dict.fromkeys(cities, 0)
     clips: list[_Clip] = []
     for ci, cls in enumerate(class_names):
@@ -81,12 +82,12 @@ def _plan(
                 city = cities[(k + ci + si) % len(cities)]
                 location = str(next_location[city])
                 next_location[city] += 1
-                loc = _draw_location(scene, city, location, seed=seed, city_style=city_styles[city])
+                loc = draw_location(scene, city, location, seed=seed, city_style=city_styles[city])
                 locs.append((loc, min(clips_per_location, count - k * clips_per_location)))
             by_scene.append(locs)
         # Interleave the scenes' locations so that evaluate covers every scene of the class.
         order = []
-        split_rng = _rng(seed, "split", cls)
+        split_rng = seeded_rng(seed, "split", cls)
         for locs in by_scene:
             split_rng.shuffle(locs)
         for k in range(max(len(locs) for locs in by_scene)):
@@ -112,7 +113,7 @@ def _add_parallel_devices(
     clips: list[_Clip], *, parallel_fraction: float, seed: int
 ) -> list[_Clip]:
     """1A: every evaluate segment gets all devices, a fraction of train segments b, c, s1-s3."""
-    rng = _rng(seed, "devices")
+    rng = seeded_rng(seed, "devices")
     train = [i for i, c in enumerate(clips) if c.split == "train"]
     extra: dict[int, list[str]] = {i: [] for i in train}
     for dev in TRAIN_DEVICES_1A:
@@ -129,7 +130,7 @@ def _add_parallel_devices(
     return out
 
 
-def _filename(loc: _Location, segment: str, device: str) -> str:
+def _filename(loc: Location, segment: str, device: str) -> str:
     return f"audio/{loc.scene}-{loc.city}-{loc.location}-{segment}-{device}.wav"
 
 
@@ -206,7 +207,7 @@ def generate(
         raise ValueError(f"subsegments must be positive, got {subsegments}")
     cuts = subsegments if task == "tau2022" else 1
     root = pathlib.Path(out_dir)
-    grid = _grid(SAMPLE_RATES[task], CHANNELS[task], clip_seconds * cuts)
+    grid = clip_grid(SAMPLE_RATES[task], CHANNELS[task], clip_seconds * cuts)
     clips = _plan(
         task,
         clips_per_class=clips_per_class,
@@ -216,7 +217,7 @@ def generate(
         parallel_fraction=parallel_fraction,
         seed=seed,
     )
-    _check_out_dir(root, overwrite=overwrite)
+    check_out_dir(root, overwrite=overwrite)
     settings = dict(
         task=task,
         clips_per_class=clips_per_class,
@@ -230,7 +231,7 @@ def generate(
     if task == "tau2022":
         settings["subsegments"] = cuts
     # Written first: an interrupted run leaves a folder that `overwrite` recognises as ours.
-    (root / "README.txt").write_text(_readme(task, **settings), encoding="utf-8")
+    (root / "README.txt").write_text(readme_text(task, **settings), encoding="utf-8")
 
     meta, train, evaluate = [], [], []
     location_devices: dict[str, set[str]] = {}
@@ -240,25 +241,25 @@ def generate(
     for clip in clips:
         if clip.loc.identifier != ident:  # clips of a location are consecutive
             ident = clip.loc.identifier
-            filters = _location_filters(clip.loc, sorted(location_devices[ident]), grid)
-        audio = _render(clip.loc, clip.segment, {d: filters[d] for d in clip.devices}, grid)
+            filters = location_filters(clip.loc, sorted(location_devices[ident]), grid)
+        audio = render(clip.loc, clip.segment, {d: filters[d] for d in clip.devices}, grid)
         label = labels.SCENE_TO_1B[clip.loc.scene] if task == "1b" else clip.loc.scene
         step = grid.n // cuts
         for device, y in audio.items():
             for k in range(cuts):
                 segment = clip.segment if task != "tau2022" else f"{clip.segment}-{k}"
                 name = _filename(clip.loc, segment, device)
-                _write_wav(root / name, y[k * step : (k + 1) * step], grid.sr)
+                write_wav(root / name, y[k * step : (k + 1) * step], grid.sr)
                 meta.append((name, label, ident, device))
                 (train if clip.split == "train" else evaluate).append((name, label))
     meta.sort()
     train.sort()
     evaluate.sort()
-    _write_tsv(root / "meta.csv", ("filename", "scene_label", "identifier", "source_label"), meta)
+    write_tsv(root / "meta.csv", ("filename", "scene_label", "identifier", "source_label"), meta)
     setup = root / "evaluation_setup"
-    _write_tsv(setup / "fold1_train.csv", ("filename", "scene_label"), train)
-    _write_tsv(setup / "fold1_evaluate.csv", ("filename", "scene_label"), evaluate)
-    _write_tsv(setup / "fold1_test.csv", ("filename",), [(f,) for f, _ in evaluate])
+    write_tsv(setup / "fold1_train.csv", ("filename", "scene_label"), train)
+    write_tsv(setup / "fold1_evaluate.csv", ("filename", "scene_label"), evaluate)
+    write_tsv(setup / "fold1_test.csv", ("filename",), [(f,) for f, _ in evaluate])
     devices = tuple(d for d in labels.devices(task) if any(row[3] == d for row in meta))
     return DatasetSummary(
         root=root,
@@ -308,9 +309,9 @@ def make_unlabeled_eval(
     if num_clips < 1:
         raise ValueError(f"num_clips must be positive, got {num_clips}")
     root = pathlib.Path(out_dir)
-    _check_out_dir(root, overwrite=overwrite)
+    check_out_dir(root, overwrite=overwrite)
     (root / "README.txt").write_text(
-        _readme(
+        readme_text(
             task,
             kind="unlabeled evaluation set",
             num_clips=num_clips,
@@ -319,23 +320,25 @@ def make_unlabeled_eval(
         ),
         encoding="utf-8",
     )
-    grid = _grid(SAMPLE_RATES[task], CHANNELS[task], clip_seconds)
-    rng = _rng(seed, "unlabeled", task)
+    grid = clip_grid(SAMPLE_RATES[task], CHANNELS[task], clip_seconds)
+    rng = seeded_rng(seed, "unlabeled", task)
     names, key, used = [], [], set()
     for i in range(num_clips):
         scene = str(rng.choice(labels.SCENES_1A))
         city = str(rng.choice(labels.CITIES))
         device = str(rng.choice(labels.devices(task)))
-        loc = _draw_location(scene, city, f"eval{i}", seed=seed, city_style=_city_style(seed, city))
-        y = _render(loc, "0", _location_filters(loc, (device,), grid), grid)
+        loc = draw_location(
+            scene, city, f"eval{i}", seed=seed, city_style=draw_city_style(seed, city)
+        )
+        y = render(loc, "0", location_filters(loc, (device,), grid), grid)
         name = f"audio/{i}.wav"
-        _write_wav(root / name, y[device], grid.sr)
+        write_wav(root / name, y[device], grid.sr)
         names.append((name,))
         key.append((name, labels.SCENE_TO_1B[scene] if task == "1b" else scene))
         used.add(device)
-    _write_tsv(root / "evaluation_setup" / "fold1_test.csv", ("filename",), names)
+    write_tsv(root / "evaluation_setup" / "fold1_test.csv", ("filename",), names)
     if answer_key is not None:
-        _write_tsv(pathlib.Path(answer_key), ("filename", "scene_label"), key)
+        write_tsv(pathlib.Path(answer_key), ("filename", "scene_label"), key)
     return DatasetSummary(
         root=root,
         task=task,

@@ -2,30 +2,28 @@
 
 Every scene has a profile (noise bed, hum, continuous layers, events with rates and levels, room);
 a location jitters every profile value (`draw_location`), a city shifts levels, tilt, rates and
-reverberation (`city_style`). `dry` renders hum, layers and events of one segment before the
-room: float32 `[channels, pre + n]`.
+reverberation (`draw_city_style`). `dry_segment` renders hum, layers and events of one segment
+before the room on the dataset's `grid.Grid`: float32 `[channels, pre + n]`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from asc_keras.data.synthetic.devices import _Grid
+from asc_keras.data.synthetic.grid import Grid
 from asc_keras.data.synthetic.signals import (
-    _EVENTS,
-    _click,
-    _db,
-    _decay,
-    _filter,
-    _rng,
-    _smooth,
-    _tone,
-    _white,
+    EVENTS,
+    band_filter,
+    click_burst,
+    db_gain,
+    decay_envelope,
+    seeded_rng,
+    smooth_noise,
+    tone,
+    white_noise,
 )
 
 # Scene, city and device descriptions (immutable tables).
@@ -202,7 +200,7 @@ _PROFILES = MappingProxyType(
 
 
 @dataclasses.dataclass(frozen=True)
-class _Location:
+class Location:
     """Per-location draw of a scene profile (the same room for every clip there)."""
 
     scene: str
@@ -231,26 +229,26 @@ class _Location:
 
 def _layer(kind: str, rng: np.random.Generator, sr: int, n: int, channels: int) -> np.ndarray:
     if kind == "babble":
-        noise = _filter(_white(rng, channels, n, 0.4), sr, 150, 3500)
-        env = 1.0 + 0.6 * _smooth(rng, n, sr, 5.0) + 0.3 * _smooth(rng, n, sr, 1.0)
+        noise = band_filter(white_noise(rng, channels, n, 0.4), sr, 150, 3500)
+        env = 1.0 + 0.6 * smooth_noise(rng, n, sr, 5.0) + 0.3 * smooth_noise(rng, n, sr, 1.0)
         out = noise * env
     elif kind == "wind":
-        noise = _filter(_white(rng, channels, n, 0.2), sr, None, rng.uniform(200, 600))
-        out = noise * (1.0 + 0.8 * _smooth(rng, n, sr, 0.7))
+        noise = band_filter(white_noise(rng, channels, n, 0.2), sr, None, rng.uniform(200, 600))
+        out = noise * (1.0 + 0.8 * smooth_noise(rng, n, sr, 0.7))
     elif kind == "traffic":
-        noise = _filter(_white(rng, channels, n, 0.7), sr, 40, rng.uniform(500, 1500))
-        out = noise * (1.0 + 0.5 * _smooth(rng, n, sr, 0.3))
+        noise = band_filter(white_noise(rng, channels, n, 0.7), sr, 40, rng.uniform(500, 1500))
+        out = noise * (1.0 + 0.5 * smooth_noise(rng, n, sr, 0.3))
     elif kind == "rail":  # wheels over rail joints: bogie click pairs at a steady period
         period = rng.uniform(0.8, 2.0)
         out = np.zeros((channels, n))
         for start in np.arange(rng.uniform(0, period), n / sr, period):
             for offset in (0.0, rng.uniform(0.12, 0.25)):
-                click = _click(rng, sr, 40, 1500, 0.02)
+                click = click_burst(rng, sr, 40, 1500, 0.02)
                 s = int((start + offset) * sr)
                 m = min(len(click), n - s)
                 if m > 0:
                     out[:, s : s + m] += click[:m]
-        out += 0.3 * _filter(_white(rng, channels, n, 0.8), sr, 30, 200)
+        out += 0.3 * band_filter(white_noise(rng, channels, n, 0.8), sr, 30, 200)
     elif kind == "music":
         root = rng.uniform(110, 220)
         out = np.zeros((channels, n))
@@ -260,8 +258,8 @@ def _layer(kind: str, rng: np.random.Generator, sr: int, n: int, channels: int) 
             degree = int(rng.choice([0, 2, 4, 5, 7, 9]))
             third = 4 if degree in (0, 5, 7) else 3
             notes = root * 2.0 ** ((np.array([0, third, 7, -12]) + degree) / 12.0)
-            chord = sum(_tone(f, m, sr, (1.0, 0.3, 0.1)) for f in notes)
-            out[:, pos : pos + m] += chord * _decay(m, sr, 1.5, 0.02)
+            chord = sum(tone(f, m, sr, (1.0, 0.3, 0.1)) for f in notes)
+            out[:, pos : pos + m] += chord * decay_envelope(m, sr, 1.5, 0.02)
             pos += m
     else:
         raise ValueError(f"unknown layer {kind!r}")
@@ -271,18 +269,18 @@ def _layer(kind: str, rng: np.random.Generator, sr: int, n: int, channels: int) 
 
 def _hum(kind: str, rng: np.random.Generator, sr: int, n: int, f0: float) -> np.ndarray:
     if kind == "engine":  # rpm follows the drive: accelerate, cruise, idle
-        f = f0 * (1.0 + 0.35 * _smooth(rng, n, sr, 0.3))
-        out = _tone(f, n, sr, (1.0, 0.7, 0.5, 0.4, 0.25, 0.15, 0.1, 0.05))
-        out *= 1.0 + 0.3 * _smooth(rng, n, sr, 2.0)
+        f = f0 * (1.0 + 0.35 * smooth_noise(rng, n, sr, 0.3))
+        out = tone(f, n, sr, (1.0, 0.7, 0.5, 0.4, 0.25, 0.15, 0.1, 0.05))
+        out *= 1.0 + 0.3 * smooth_noise(rng, n, sr, 2.0)
     elif kind == "motor":  # traction inverter whine sweeping with speed, plus gear mesh
-        f = f0 * (1.0 + 0.5 * _smooth(rng, n, sr, 0.2))
-        out = _tone(f, n, sr, (1.0, 0.2, 0.3)) + 0.5 * _tone(f * 0.137, n, sr, (1.0, 0.5, 0.3))
+        f = f0 * (1.0 + 0.5 * smooth_noise(rng, n, sr, 0.2))
+        out = tone(f, n, sr, (1.0, 0.2, 0.3)) + 0.5 * tone(f * 0.137, n, sr, (1.0, 0.5, 0.3))
     elif kind == "rail":
-        f = f0 * (1.0 + 0.2 * _smooth(rng, n, sr, 0.25))
-        out = _tone(f, n, sr, (1.0, 0.5, 0.3, 0.2)) + 0.3 * _tone(f * 7.1, n, sr, (1.0,))
+        f = f0 * (1.0 + 0.2 * smooth_noise(rng, n, sr, 0.25))
+        out = tone(f, n, sr, (1.0, 0.5, 0.3, 0.2)) + 0.3 * tone(f * 7.1, n, sr, (1.0,))
     elif kind == "hvac":  # mains hum and a fan's blade tone
-        mains = _tone(50.0 * rng.uniform(0.998, 1.002), n, sr, (0.5, 1.0, 0.4, 0.2))
-        out = mains + _tone(f0 * (1.0 + 0.01 * _smooth(rng, n, sr, 0.5)), n, sr, (1.0, 0.3))
+        mains = tone(50.0 * rng.uniform(0.998, 1.002), n, sr, (0.5, 1.0, 0.4, 0.2))
+        out = mains + tone(f0 * (1.0 + 0.01 * smooth_noise(rng, n, sr, 0.5)), n, sr, (1.0, 0.3))
     else:
         raise ValueError(f"unknown hum {kind!r}")
     return out / np.sqrt(np.mean(out**2))
@@ -314,7 +312,7 @@ def _place(track: np.ndarray, wave: np.ndarray, start: int, pan, sr: int) -> Non
             track[ch, lo:hi] += gains[ch] * seg
 
 
-def _bed_shape(loc: _Location, freqs: np.ndarray) -> np.ndarray:
+def bed_shape(loc: Location, freqs: np.ndarray) -> np.ndarray:
     f = np.maximum(freqs, 1.0)
     lo, hi = loc.bed_band
     shape = (f / 1000.0) ** (loc.tilt / 6.02)
@@ -322,15 +320,15 @@ def _bed_shape(loc: _Location, freqs: np.ndarray) -> np.ndarray:
     return shape / np.sqrt(np.mean(shape**2))
 
 
-def _draw_location(
+def draw_location(
     scene: str, city: str, location: str, *, seed: int, city_style: tuple[float, ...]
-) -> _Location:
+) -> Location:
     prof = _PROFILES[scene]
     keys = (seed, "location", scene, city, location)
-    rng = _rng(*keys)
+    rng = seeded_rng(*keys)
     tilt_off, level_off, rate_factor, rt_factor = city_style
     jitter = rng.normal
-    return _Location(
+    return Location(
         scene=scene,
         city=city,
         location=location,
@@ -351,8 +349,8 @@ def _draw_location(
     )
 
 
-def _city_style(seed: int, city: str) -> tuple[float, float, float, float]:
-    rng = _rng(seed, "city", city)
+def draw_city_style(seed: int, city: str) -> tuple[float, float, float, float]:
+    rng = seeded_rng(seed, "city", city)
     return (
         rng.normal(0, 0.5),  # tilt offset, dB/octave
         rng.normal(0, 2.0),  # level offset, dB
@@ -361,19 +359,19 @@ def _city_style(seed: int, city: str) -> tuple[float, float, float, float]:
     )
 
 
-def _dry(loc: _Location, rng: np.random.Generator, grid: _Grid) -> np.ndarray:
+def dry_segment(loc: Location, rng: np.random.Generator, grid: Grid) -> np.ndarray:
     """Hum, layers and events of one segment before the room, [channels, pre + n] float32."""
     prof = _PROFILES[loc.scene]
     sr, total = grid.sr, grid.pre + grid.n
     dry = np.zeros((grid.channels, total), dtype=np.float32)
     if prof.hum:
         f0 = loc.hum_f0 * rng.uniform(0.97, 1.03)
-        dry += _db(loc.hum_db) * _hum(prof.hum, rng, sr, total, f0)
+        dry += db_gain(loc.hum_db) * _hum(prof.hum, rng, sr, total, f0)
     for (kind, _), db in zip(prof.layers, loc.layer_db, strict=True):
-        dry += _db(db + rng.normal(0, 1.5)) * _layer(kind, rng, sr, total, grid.channels)
+        dry += db_gain(db + rng.normal(0, 1.5)) * _layer(kind, rng, sr, total, grid.channels)
     for (kind, _, _), rate, db in zip(prof.events, loc.rates, loc.event_db, strict=True):
         for _ in range(rng.poisson(rate * total / sr / 60.0)):
-            wave, pan = _EVENTS[kind](rng, sr)
+            wave, pan = EVENTS[kind](rng, sr)
             start = int(rng.uniform(-0.5 * len(wave), total - 0.5 * len(wave)))
-            _place(dry, _db(db + rng.normal(0, 3.0)) * wave, start, pan, sr)
+            _place(dry, db_gain(db + rng.normal(0, 3.0)) * wave, start, pan, sr)
     return dry

@@ -15,20 +15,20 @@ import numpy as np
 from scipy import signal
 
 Generator = Callable[[np.random.Generator, int], tuple[np.ndarray, "float | np.ndarray"]]
-_SPEED_OF_SOUND = 343.0
+SPEED_OF_SOUND = 343.0
 
 
 # ----------------------------------------------------------------------------------------------
 # Small signal helpers.
 
 
-def _rng(seed: int, *keys: int | str) -> np.random.Generator:
+def seeded_rng(seed: int, *keys: int | str) -> np.random.Generator:
     """An independent, order-free random stream for (seed, keys); strings hashed stably."""
     ints = [k if isinstance(k, int) else zlib.crc32(k.encode()) for k in keys]
     return np.random.default_rng(np.random.SeedSequence([seed, *ints]))
 
 
-def _db(x: float) -> float:
+def db_gain(x: float) -> float:
     return 10.0 ** (x / 20.0)
 
 
@@ -37,14 +37,16 @@ def _normalize_peak(x: np.ndarray) -> np.ndarray:
     return x / peak if peak > 0 else x
 
 
-def _smooth(rng: np.random.Generator, n: int, sr: int, rate: float) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, n: int, sr: int, rate: float) -> np.ndarray:
     """Slowly varying random contour in about [-1, 1], `rate` knots per second; float32."""
     knots = max(2, int(math.ceil(n / sr * rate)) + 2)
     values = rng.uniform(-1.0, 1.0, knots)
     return np.interp(np.arange(n) * (rate / sr), np.arange(knots), values).astype(np.float32)
 
 
-def _white(rng: np.random.Generator, channels: int, n: int, coherence: float = 0.0) -> np.ndarray:
+def white_noise(
+    rng: np.random.Generator, channels: int, n: int, coherence: float = 0.0
+) -> np.ndarray:
     """[channels, n] float32 white noise; two channels correlate by `coherence`."""
     noise = rng.standard_normal((channels, n), dtype=np.float32)
     if channels == 2 and coherence:
@@ -65,7 +67,7 @@ def _biquad(kind: str, corner: float, sr: int) -> list[float]:
     return [b[0] / a0, b[1] / a0, b[2] / a0, 1.0, -2 * cw / a0, (1 - alpha) / a0]
 
 
-def _filter(x: np.ndarray, sr: int, lo: float | None, hi: float | None) -> np.ndarray:
+def band_filter(x: np.ndarray, sr: int, lo: float | None, hi: float | None) -> np.ndarray:
     """Second-order high-pass at `lo` and/or low-pass at `hi` along the last axis."""
     sections = []
     if lo is not None and lo > 1.0:
@@ -95,12 +97,12 @@ def _harmonics(phase: np.ndarray, amps: Sequence[float]) -> np.ndarray:
     return out
 
 
-def _decay(n: int, sr: int, tau: float, attack: float = 0.002) -> np.ndarray:
+def decay_envelope(n: int, sr: int, tau: float, attack: float = 0.002) -> np.ndarray:
     t = np.arange(n) / sr
     return np.minimum(1.0, t / attack) * np.exp(-t / tau)
 
 
-def _tone(f: np.ndarray | float, n: int, sr: int, amps: Sequence[float] = (1.0,)) -> np.ndarray:
+def tone(f: np.ndarray | float, n: int, sr: int, amps: Sequence[float] = (1.0,)) -> np.ndarray:
     """Harmonic tone with (possibly time-varying) fundamental `f` in Hz."""
     f = np.broadcast_to(np.asarray(f, dtype=float), (n,))
     phase = 2.0 * np.pi * np.cumsum(f) / sr
@@ -112,9 +114,9 @@ def _tone(f: np.ndarray | float, n: int, sr: int, amps: Sequence[float] = (1.0,)
 # Events: each returns (mono waveform, pan in [-1, 1] as a scalar or a per-sample trajectory).
 
 
-def _click(rng: np.random.Generator, sr: int, lo: float, hi: float, tau: float) -> np.ndarray:
+def click_burst(rng: np.random.Generator, sr: int, lo: float, hi: float, tau: float) -> np.ndarray:
     n = int(5 * tau * sr)
-    return _filter(rng.standard_normal(n) * _decay(n, sr, tau, 0.0005), sr, lo, hi)
+    return band_filter(rng.standard_normal(n) * decay_envelope(n, sr, tau, 0.0005), sr, lo, hi)
 
 
 def _footsteps(rng, sr):
@@ -126,7 +128,7 @@ def _footsteps(rng, sr):
     for k in range(steps):
         start = int((k * period + rng.normal(0, 0.02)) * sr) if k else 0
         for offset, level in ((0, 1.0), (rng.uniform(0.02, 0.05), rng.uniform(0.3, 0.7))):
-            click = level * _click(rng, sr, 150, hi, rng.uniform(0.006, 0.015))
+            click = level * click_burst(rng, sr, 150, hi, rng.uniform(0.006, 0.015))
             s = max(0, start + int(offset * sr))
             m = min(len(click), n - s)
             out[s : s + m] += click[:m]
@@ -150,7 +152,7 @@ def _speech(rng: np.random.Generator, sr: int, seconds: float) -> np.ndarray:
     """Formant-filtered glottal pulse train, syllable by syllable."""
     n = int(seconds * sr)
     f0 = rng.uniform(90, 140) if rng.random() < 0.5 else rng.uniform(170, 260)
-    contour = f0 * (1.0 + 0.12 * _smooth(rng, n, sr, 4.0)) * np.linspace(1.05, 0.92, n)
+    contour = f0 * (1.0 + 0.12 * smooth_noise(rng, n, sr, 4.0)) * np.linspace(1.05, 0.92, n)
     cycles = np.floor(np.cumsum(contour) / sr)
     pulses = np.zeros(n)
     pulses[1:][np.diff(cycles) > 0] = 1.0
@@ -174,7 +176,7 @@ def _speech(rng: np.random.Generator, sr: int, seconds: float) -> np.ndarray:
             m = min(int(rng.uniform(0.03, 0.08) * sr), length)
             out[pos : pos + m] += (
                 0.3
-                * _filter(rng.standard_normal(m), sr, 3000, None)
+                * band_filter(rng.standard_normal(m), sr, 3000, None)
                 * (np.hanning(m) * np.max(np.abs(seg)))
             )
         pos += length + (int(rng.uniform(0.1, 0.4) * sr) if rng.random() < 0.15 else 0)
@@ -208,7 +210,7 @@ def _chime(rng: np.random.Generator, sr: int) -> np.ndarray:
 
 def _announcement(rng, sr):
     chime = _chime(rng, sr)
-    speech = 0.8 * _filter(_speech(rng, sr, rng.uniform(1.5, 4.0)), sr, 300, 3500)
+    speech = 0.8 * band_filter(_speech(rng, sr, rng.uniform(1.5, 4.0)), sr, 300, 3500)
     gap = np.zeros(int(rng.uniform(0.1, 0.4) * sr))
     return _normalize_peak(np.concatenate([chime, gap, speech])), rng.uniform(-0.3, 0.3)
 
@@ -217,7 +219,7 @@ def _beeps(rng, sr):
     count = int(rng.integers(3, 9))
     f = rng.uniform(1000, 3200)
     on, off = int(rng.uniform(0.08, 0.2) * sr), int(rng.uniform(0.06, 0.2) * sr)
-    beep = _tone(f, on, sr, (1.0, 0, 0.25)) * np.hanning(on) ** 0.2
+    beep = tone(f, on, sr, (1.0, 0, 0.25)) * np.hanning(on) ** 0.2
     pattern = np.concatenate([beep, np.zeros(off)])
     return np.tile(pattern, count), rng.uniform(-0.7, 0.7)
 
@@ -230,7 +232,7 @@ def _bird(rng, sr):
     for _ in range(chirps):
         m = int(rng.uniform(0.04, 0.15) * sr)
         f = np.geomspace(f1, min(f1 * ratio, 0.4 * sr), m) * rng.uniform(0.93, 1.07)
-        parts.append(_tone(f, m, sr, (1.0, 0.2)) * np.hanning(m))
+        parts.append(tone(f, m, sr, (1.0, 0.2)) * np.hanning(m))
         parts.append(np.zeros(int(rng.uniform(0.03, 0.2) * sr)))
     return np.concatenate(parts), rng.uniform(-1, 1)
 
@@ -243,9 +245,9 @@ def _car_pass(rng, sr):
     d = rng.uniform(2, 10)
     r = np.sqrt(d * d + (v * t) ** 2)
     approach = v * t / r  # -1 (coming) .. 1 (gone)
-    tyres = _filter(rng.standard_normal(n), sr, 150, rng.uniform(2000, 5000)) * 2.0
-    f0 = rng.uniform(25, 55) * _SPEED_OF_SOUND / (_SPEED_OF_SOUND + v * approach)
-    engine = _tone(f0, n, sr, (1.0, 0.6, 0.5, 0.3, 0.2, 0.1))
+    tyres = band_filter(rng.standard_normal(n), sr, 150, rng.uniform(2000, 5000)) * 2.0
+    f0 = rng.uniform(25, 55) * SPEED_OF_SOUND / (SPEED_OF_SOUND + v * approach)
+    engine = tone(f0, n, sr, (1.0, 0.6, 0.5, 0.3, 0.2, 0.1))
     out = (tyres + rng.uniform(0.1, 0.4) * engine) * (d / r)
     return _normalize_peak(out), rng.choice([-0.9, 0.9]) * approach
 
@@ -254,7 +256,7 @@ def _horn(rng, sr):
     n = int(rng.uniform(0.25, 1.0) * sr)
     f = rng.uniform(350, 480)
     amps = (1.0, 0.1, 0.5, 0.1, 0.3, 0.05, 0.2)
-    out = _tone(f, n, sr, amps) + _tone(f * 1.26, n, sr, amps)
+    out = tone(f, n, sr, amps) + tone(f * 1.26, n, sr, amps)
     env = np.minimum(1.0, np.arange(n) / (0.01 * sr)) * np.minimum(
         1.0, np.arange(n)[::-1] / (0.03 * sr)
     )
@@ -265,8 +267,8 @@ def _squeal_wave(rng: np.random.Generator, sr: int, n: int) -> np.ndarray:
     vib = 1.0 + rng.uniform(0.005, 0.03) * np.sin(
         2 * np.pi * rng.uniform(5, 12) * np.arange(n) / sr
     )
-    out = _tone(rng.uniform(2500, 5500) * vib, n, sr, (1.0, 0.3, 0.15))
-    return out * np.hanning(n) ** 0.5 * (0.6 + 0.4 * _smooth(rng, n, sr, 6.0))
+    out = tone(rng.uniform(2500, 5500) * vib, n, sr, (1.0, 0.3, 0.15))
+    return out * np.hanning(n) ** 0.5 * (0.6 + 0.4 * smooth_noise(rng, n, sr, 6.0))
 
 
 def _squeal(rng, sr):
@@ -277,9 +279,9 @@ def _train_pass(rng, sr):
     seconds = rng.uniform(6, 12)
     n = int(seconds * sr)
     env = np.hanning(n) ** rng.uniform(0.5, 1.5)
-    rumble = _filter(rng.standard_normal(n), sr, 30, rng.uniform(300, 1500)) * 2.0
+    rumble = band_filter(rng.standard_normal(n), sr, 30, rng.uniform(300, 1500)) * 2.0
     whine_f = np.linspace(rng.uniform(500, 900), rng.uniform(150, 300), n)
-    out = rumble + 0.4 * _tone(whine_f, n, sr, (1.0, 0.3))
+    out = rumble + 0.4 * tone(whine_f, n, sr, (1.0, 0.3))
     if rng.random() < 0.5:
         m = int(min(seconds / 3, rng.uniform(0.5, 2.0)) * sr)
         out[n - m - n // 6 : n - n // 6] += 0.6 * _squeal_wave(rng, sr, m)
@@ -293,8 +295,8 @@ def _suitcase(rng, sr):
     clicks = np.zeros(n)
     clicks[(np.arange(0, seconds, 1 / rate) * sr).astype(int)] = 1.0
     clicks = signal.lfilter([1.0], [1.0, -0.995], clicks)
-    roll = _filter(rng.standard_normal(n), sr, 150, 2000) * 0.4
-    out = _filter(clicks * rng.standard_normal(n), sr, 200, 4000) + roll
+    roll = band_filter(rng.standard_normal(n), sr, 150, 2000) * 0.4
+    out = band_filter(clicks * rng.standard_normal(n), sr, 200, 4000) + roll
     return _normalize_peak(out * np.hanning(n) ** 0.3), np.linspace(-0.8, 0.8, n) * rng.choice(
         [-1, 1]
     )
@@ -314,14 +316,16 @@ def _clink(rng, sr):
 def _door(rng, sr):
     beeps, _ = _beeps(rng, sr)
     m = int(rng.uniform(0.4, 0.9) * sr)
-    hiss = _filter(rng.standard_normal(m), sr, 2000, None) * np.hanning(m)
+    hiss = band_filter(rng.standard_normal(m), sr, 2000, None) * np.hanning(m)
     k = int(0.3 * sr)
-    thump = np.sin(2 * np.pi * rng.uniform(50, 90) * np.arange(k) / sr) * _decay(k, sr, 0.05)
+    thump = np.sin(2 * np.pi * rng.uniform(50, 90) * np.arange(k) / sr) * decay_envelope(
+        k, sr, 0.05
+    )
     out = np.concatenate([0.5 * _normalize_peak(beeps), 0.7 * _normalize_peak(hiss), thump])
     return out, rng.uniform(-0.8, 0.8)
 
 
-_EVENTS: MappingProxyType[str, Generator] = MappingProxyType(
+EVENTS: MappingProxyType[str, Generator] = MappingProxyType(
     {
         "footsteps": _footsteps,
         "voice": _voice,

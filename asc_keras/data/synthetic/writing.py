@@ -70,7 +70,7 @@ class DatasetSummary:
         )
 
 
-def _check_out_dir(
+def check_out_dir(
     root: pathlib.Path,
     *,
     overwrite: bool,
@@ -94,16 +94,16 @@ def _check_out_dir(
         (root / sub).mkdir(parents=True, exist_ok=True)
 
 
-def _write_tsv(path: pathlib.Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+def write_tsv(path: pathlib.Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     lines = ["\t".join(header)] + ["\t".join(r) for r in rows]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _write_wav(path: pathlib.Path, y: np.ndarray, sr: int) -> None:
+def write_wav(path: pathlib.Path, y: np.ndarray, sr: int) -> None:
     sf.write(path, y[:, 0] if y.shape[1] == 1 else y, sr, subtype=SUBTYPE, format="WAV")
 
 
-def _readme(which: str, **settings) -> str:
+def readme_text(which: str, **settings) -> str:
     lines = [
         f"{_MARK} stand-in for the {_TITLES[which]} data.",
         "",
