@@ -9,13 +9,14 @@ converter.
 The result is a graph for the TFLite converter, not a model for TensorFlow to run: the 1B
 network's 4 x 2 pools become depthwise convolutions of strides (4, 2), which TFLite and oneDNN
 run but TensorFlow's own depthwise kernel (CPUs without oneDNN, GPUs) refuses ("only supports
-equal length strides"). `export.exporter.write_artifacts` therefore writes the SavedModels from the
+equal length strides"). `export.artifacts.write_artifacts` therefore writes the SavedModels from the
 network as trained and converts TFLite files from a temporary SavedModel of this graph. (A
 strides-equal form, frames folded into groups of 4 around a (2, 2)-strided convolution, ran
 everywhere but added a SLICE and two RESHAPEs per pool and 1.7 KB to the int8 1B EF file.)
 
-- `flatten_time_distributed` (in `serving.py`): SPSMT's `TimeDistributed(Dense)` as one `Dense`
-  over the frame axis.
+- `flatten_time_distributed`: SPSMT's `TimeDistributed(Dense)` as one `Dense` (`FrameDense`)
+  over the frame axis. The SavedModels' serving models get this rewrite alone, which TensorFlow
+  runs everywhere.
 - `AveragePooling2D(pool)` with stride = pool and valid padding -> `DepthwiseConv2D(pool,
   strides=pool)` whose weights are all `1 / (pool_t * pool_f)` (`<name>_dw`). Same numbers;
   XNNPACK has no int8 average pooling, so in an int8 file every pool ran in TFLite's own
@@ -49,6 +50,42 @@ import numpy as np
 
 MAX_SHIFT_CHANNELS = 8  # split only convolutions reading fewer input channels than this
 MIN_SHIFT_WIDTH = 5  # ... with a kernel at least this wide in frequency
+
+
+@keras.saving.register_keras_serializable(package="asc_keras")
+class FrameDense(keras.layers.Dense):
+    """`Dense` on the last axis of `[batch, frames, units]`: what `TimeDistributed(Dense)`
+    computes, as one matrix product (it ignores the mask argument Keras passes on)."""
+
+    def call(self, inputs, mask=None, training=None):
+        return super().call(inputs)
+
+
+def flatten_time_distributed(model):
+    """`model` with every `TimeDistributed(Dense)` replaced by one `Dense` over the frame axis.
+
+    Keras 3 unrolls `TimeDistributed` over a static time axis into one slice and one matrix
+    product per frame (26 for the 1B SPSMT head), which TFLite keeps: about 30 KB more per file
+    and slower. A `Dense` on `[batch, frames, units]` computes the same numbers from the same
+    weights in one op. The layer names and weights are kept; a model without `TimeDistributed`
+    is returned as is.
+    """
+    if not any(isinstance(layer, keras.layers.TimeDistributed) for layer in model.layers):
+        return model
+
+    def clone(layer):
+        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(
+            layer.layer, keras.layers.Dense
+        ):
+            config = dict(layer.layer.get_config(), name=layer.name)
+            return FrameDense.from_config(config)
+        return layer.__class__.from_config(layer.get_config())
+
+    flat = keras.models.clone_model(model, clone_function=clone)
+    for layer in model.layers:
+        if layer.weights:
+            flat.get_layer(layer.name).set_weights(layer.get_weights())
+    return flat
 
 
 def _pool_as_depthwise(src, x):
@@ -179,8 +216,6 @@ def for_tflite(model):
         A new `keras.Model`, or `model` itself when nothing applies (a `Sequential` model is
         returned as `flatten_time_distributed` returns it).
     """
-    from asc_keras.export.serving import flatten_time_distributed
-
     model = flatten_time_distributed(model)
     if isinstance(model, keras.Sequential):
         return model

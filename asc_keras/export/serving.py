@@ -32,6 +32,8 @@ import keras
 import numpy as np
 
 from asc_keras.config import FeatureConfig
+from asc_keras.export import rewrite as rewrite_lib
+from asc_keras.export.rewrite import flatten_time_distributed
 from asc_keras.runs import NORMALIZATION_NAME
 
 WAVEFORM = "waveform"
@@ -126,42 +128,6 @@ def output_names(model) -> tuple[str, ...]:
     return tuple(sorted(names, key=lambda n: (n != "probs", names.index(n))))
 
 
-@keras.saving.register_keras_serializable(package="asc_keras")
-class FrameDense(keras.layers.Dense):
-    """`Dense` on the last axis of `[batch, frames, units]`: what `TimeDistributed(Dense)`
-    computes, as one matrix product (it ignores the mask argument Keras passes on)."""
-
-    def call(self, inputs, mask=None, training=None):
-        return super().call(inputs)
-
-
-def flatten_time_distributed(model):
-    """`model` with every `TimeDistributed(Dense)` replaced by one `Dense` over the frame axis.
-
-    Keras 3 unrolls `TimeDistributed` over a static time axis into one slice and one matrix
-    product per frame (26 for the 1B SPSMT head), which TFLite keeps: about 30 KB more per file
-    and slower. A `Dense` on `[batch, frames, units]` computes the same numbers from the same
-    weights in one op. The layer names and weights are kept; a model without `TimeDistributed`
-    is returned as is.
-    """
-    if not any(isinstance(layer, keras.layers.TimeDistributed) for layer in model.layers):
-        return model
-
-    def clone(layer):
-        if isinstance(layer, keras.layers.TimeDistributed) and isinstance(
-            layer.layer, keras.layers.Dense
-        ):
-            config = dict(layer.layer.get_config(), name=layer.name)
-            return FrameDense.from_config(config)
-        return layer.__class__.from_config(layer.get_config())
-
-    flat = keras.models.clone_model(model, clone_function=clone)
-    for layer in model.layers:
-        if layer.weights:
-            flat.get_layer(layer.name).set_weights(layer.get_weights())
-    return flat
-
-
 def _outputs(model, x) -> dict:
     out = model(x)
     if not isinstance(out, Mapping):  # a model with one unnamed output: its probabilities
@@ -177,8 +143,6 @@ def _normalize(x, normalization: Mapping, name: str):
 
 
 def _network(model, *, rewrite: bool):
-    from asc_keras.export import rewrite as rewrite_lib
-
     return rewrite_lib.for_tflite(model) if rewrite else flatten_time_distributed(model)
 
 
