@@ -226,3 +226,19 @@ def test_task_facts_classes_bins_and_backbones():
         tasks.get("1b").check_fixed_bins({"logmel": 40})
     with pytest.raises(ValueError, match="--backbone=1a: task 1b takes the 1b backbone"):
         tasks.get("1b").check_backbone("1a")
+
+
+def test_script_options_read_from_the_given_flag_values():
+    fv = parsed("--model=m.tflite", "--window_seconds=2", "--data_dir=/d", "--features_dir=/f")
+    assert flags_lib.predict_model(fv) == "m.tflite"
+    assert flags_lib.predict_windows(fv) == (2.0, None, None)
+    data_cfg, features_dir = flags_lib.export_data(fv)
+    assert (data_cfg.data_dir, features_dir) == ("/d", "/f")
+    with pytest.raises(ValueError, match="--model is required"):
+        flags_lib.predict_model(parsed())
+
+
+def test_reproduce_overrides_pass_only_given_run_settings():
+    fv = parsed("--seeds=3", "--dry_run", "--width=0.5", "--seed=4", "--model_dir=/m", "--tables=4")
+    assert flags_lib.reproduce_overrides(fv) == ("--width=0.5",)
+    assert flags_lib.reproduce_shard(parsed("--shard=1/4")) == (1, 4)
