@@ -242,3 +242,19 @@ def test_reproduce_overrides_pass_only_given_run_settings():
     fv = parsed("--seeds=3", "--dry_run", "--width=0.5", "--seed=4", "--model_dir=/m", "--tables=4")
     assert flags_lib.reproduce_overrides(fv) == ("--width=0.5",)
     assert flags_lib.reproduce_shard(parsed("--shard=1/4")) == (1, 4)
+
+
+def test_flag_kind_from_an_evaluated_annotation():
+    @dataclasses.dataclass(frozen=True)
+    class Plain:  # no `from __future__ import annotations` effect: real types
+        steps: int = settings_lib.setting(3, "Steps.")
+        names: tuple[str, ...] = settings_lib.setting(("a",), "Names.")
+        weights: tuple[float, ...] = settings_lib.setting((), "Weights.")
+
+    Plain.__dataclass_fields__["steps"].type = int
+    Plain.__dataclass_fields__["names"].type = tuple[str, ...]
+    Plain.__dataclass_fields__["weights"].type = tuple[float, ...]
+    fields = {f.name: f for f in dataclasses.fields(Plain)}
+    assert settings_lib.kind_of(fields["steps"]) == "integer"
+    assert settings_lib.kind_of(fields["names"]) == "list"
+    assert settings_lib.item_type(fields["weights"]) is float

@@ -119,12 +119,19 @@ def flag_name(field: dataclasses.Field) -> str:
     return (spec.flag if spec is not None else None) or field.name
 
 
+def _annotation(field: dataclasses.Field) -> str:
+    """The field's annotation as compact text (`int`, `float|None`, `tuple[str,...]`)."""
+    t = field.type
+    text = t if isinstance(t, str) else t.__name__ if isinstance(t, type) else str(t)
+    return text.replace(" ", "")
+
+
 def kind_of(field: dataclasses.Field) -> str:
     """The flag kind of a setting field: stated, else read from its annotation."""
     spec = setting_of(field)
     if spec is not None and spec.kind is not None:
         return spec.kind
-    annotation = str(field.type).replace(" ", "")
+    annotation = _annotation(field)
     base = annotation.split("|")[0]
     if base.startswith("tuple"):
         return "list"
@@ -137,7 +144,7 @@ def kind_of(field: dataclasses.Field) -> str:
 
 def item_type(field: dataclasses.Field) -> type:
     """The item type of a `tuple[T, ...]` field (str unless T is float or int)."""
-    annotation = str(field.type).replace(" ", "")
+    annotation = _annotation(field)
     return {"tuple[float,...]": float, "tuple[int,...]": int}.get(annotation, str)
 
 
