@@ -7,6 +7,8 @@
   features (all representations) as `(features_folder, FeatureConfig, DataConfig)`.
 - `check_metrics_against_predictions(metrics, tsv, classes)`: a written metrics.json equals
   scikit-learn's metrics of the predictions.tsv beside it.
+- `flagfile_params(rows)`: the paper's flagfiles as test parameters, all but one per network
+  family marked `slow` (left out by `make test-fast`).
 """
 
 from __future__ import annotations
@@ -188,3 +190,23 @@ def check_metrics_against_predictions(saved: dict, tsv, classes) -> None:
         np.testing.assert_array_equal(
             entry["confusion_matrix"], sk.confusion_matrix(y[mask], pred[mask], labels=labels)
         )
+
+
+# One flagfile per network family (1A single CNN, 1A EF/MF/LF fusion, SPSMF, SPSMT, 1B, TAU 2022)
+# runs in `make test-fast`; every other flagfile is marked `slow` and runs in `make test` only.
+REPRESENTATIVE_FLAGFILES = frozenset(
+    {"1a_logmel", "1a_ef", "1a_logmel_spsmf", "1a_logmel_spsmt", "1b_ef_spsmt", "tau2022_ef_spsmt"}
+)
+
+
+def flagfile_params(rows) -> list:
+    """`rows` (flagfile stems or paths) as `pytest.param`s, slow unless representative."""
+    return [
+        pytest.param(
+            row,
+            marks=()
+            if os.path.basename(str(row)).removesuffix(".flags") in REPRESENTATIVE_FLAGFILES
+            else pytest.mark.slow,
+        )
+        for row in rows
+    ]

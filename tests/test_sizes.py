@@ -14,6 +14,7 @@ import re
 import keras
 import numpy as np
 import pytest
+from conftest import flagfile_params
 
 from asc_keras.config import ModelConfig
 from asc_keras.models import model_size
@@ -61,7 +62,7 @@ def test_every_row_has_a_flagfile_naming_its_paper_size():
         assert not any("/" in line for line in lines[1:] if not line.startswith("#")), row
 
 
-@pytest.mark.parametrize("row", sorted(PAPER_SIZES))
+@pytest.mark.parametrize("row", flagfile_params(sorted(PAPER_SIZES)))
 def test_full_size_row_matches_the_paper(row, monkeypatch):
     monkeypatch.chdir("/")  # nested flagfiles resolve against the including file, from anywhere
     cfg = model_config_from_args([f"--flagfile={REPO / 'configs' / f'{row}.flags'}"])

@@ -12,6 +12,7 @@ import pathlib
 import keras
 import numpy as np
 import pytest
+from conftest import flagfile_params
 
 from asc_keras.config import ModelConfig
 from asc_keras.models import framewise_categorical_crossentropy, load_model
@@ -55,7 +56,7 @@ def test_rows_are_the_22_paper_rows():
     assert sum(r.startswith("1b_") for r in ROWS) == 3
 
 
-@pytest.mark.parametrize("row", ROWS)
+@pytest.mark.parametrize("row", flagfile_params(ROWS))
 def test_row_tiny_builds_runs_and_reloads(row, monkeypatch, tmp_path):
     cfg = dataclasses.replace(row_config(row, monkeypatch), **TINY)
     model = build_model(cfg)

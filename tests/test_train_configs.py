@@ -9,7 +9,7 @@ import os
 import pathlib
 
 import pytest
-from conftest import check_metrics_against_predictions, feature_flags
+from conftest import check_metrics_against_predictions, feature_flags, flagfile_params
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = sorted(glob.glob(str(REPO / "configs" / "1*.flags")))
@@ -49,7 +49,7 @@ def test_there_are_paper_configs():
     assert {"1a", "1b"} == {_task(c) for c in CONFIGS}
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: os.path.basename(p)[:-6])
+@pytest.mark.parametrize("config", flagfile_params(CONFIGS), ids=lambda p: os.path.basename(p)[:-6])
 def test_flagfile_trains(config, request, tmp_path, parsed_flags):
     fixture = "tiny_1a_features" if _task(config) == "1a" else "tiny_1b_features"
     features = request.getfixturevalue(fixture)
