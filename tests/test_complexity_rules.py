@@ -17,7 +17,7 @@ import keras
 import pytest
 
 from asc_keras import tasks
-from asc_keras.export import exporter
+from asc_keras.export import errors
 from asc_keras.models import rules
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -38,10 +38,10 @@ def _dense_model(
 def _judge(model: keras.Model, task: str) -> dict:
     size = rules.size_summary(model, task)
     if size["within_limit"]:
-        rules.check_size_rule(size, model_dir="run", error=exporter.SizeRuleError)
+        rules.check_size_rule(size, model_dir="run", error=errors.SizeRuleError)
     else:
-        with pytest.raises(exporter.SizeRuleError, match=r"^run: the .* model breaks"):
-            rules.check_size_rule(size, model_dir="run", error=exporter.SizeRuleError)
+        with pytest.raises(errors.SizeRuleError, match=r"^run: the .* model breaks"):
+            rules.check_size_rule(size, model_dir="run", error=errors.SizeRuleError)
     return size
 
 
@@ -86,10 +86,8 @@ def test_tau2022_macs_boundary(macs, within):
         rules.rule_lines(size)
     )
     if not within:
-        with pytest.raises(
-            exporter.SizeRuleError, match="multiply-accumulates per clip, over 30 M"
-        ):
-            rules.check_size_rule(size, model_dir="run", error=exporter.SizeRuleError)
+        with pytest.raises(errors.SizeRuleError, match="multiply-accumulates per clip, over 30 M"):
+            rules.check_size_rule(size, model_dir="run", error=errors.SizeRuleError)
 
 
 @pytest.mark.parametrize("params, within", [(128_000, True), (128_001, False)])
@@ -106,11 +104,11 @@ def test_1b_parameter_bytes_boundary(params, within):
     assert ("limit 512,000 bytes (500 KB): " + ("within" if within else "OVER")) in text
     if not within:
         with pytest.raises(
-            exporter.SizeRuleError,
+            errors.SizeRuleError,
             match=r"512,004 bytes .* over 512,000 "
             r"bytes \(500 KB\)",
         ):
-            rules.check_size_rule(size, model_dir="run", error=exporter.SizeRuleError)
+            rules.check_size_rule(size, model_dir="run", error=errors.SizeRuleError)
 
 
 def test_a_task_without_a_rule_is_measured_only():

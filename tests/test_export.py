@@ -16,7 +16,16 @@ import pytest
 from export_helpers import make_model_dir, tiny_model_config
 
 from asc_keras.config import ExportConfig, FeatureConfig
-from asc_keras.export import calibration, exporter, rewrite, savedmodel, tflite, verify
+from asc_keras.export import (
+    artifacts,
+    calibration,
+    errors,
+    exporter,
+    rewrite,
+    savedmodel,
+    tflite,
+)
+from asc_keras.inference import tflite_runner
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EF_INPUTS = ("logmel", "cqt", "gamma")
@@ -114,11 +123,11 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     # in the TFLite files, not in what TensorFlow runs.
     assert rewrite.for_tflite(keras_model).count_params() > keras_model.count_params()
     assert stored_params == keras_model.count_params()
-    assert not [p for p in os.listdir(out) if p.endswith(exporter.CONVERTER_SOURCE_SUFFIX)]
+    assert not [p for p in os.listdir(out) if p.endswith(artifacts.CONVERTER_SOURCE_SUFFIX)]
     for name in ("model.tflite", "model_int8.tflite"):
-        ins, outs = verify.tflite_io(os.path.join(out, name))
+        ins, outs = tflite_runner.tflite_io(os.path.join(out, name))
         assert set(ins) == set(EF_INPUTS) and set(outs) == {"probs", "frames"}
-    ins, outs = verify.tflite_io(os.path.join(out, "model_int8.tflite"))
+    ins, outs = tflite_runner.tflite_io(os.path.join(out, "model_int8.tflite"))
     # Raw float features in (normalized in float inside), int8 network, int8 outputs.
     assert all(d["dtype"] == np.float32 for d in ins.values())
     for d in outs.values():
@@ -130,7 +139,7 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     assert sorted(op for op, _ in computed_in_float) == ["MUL", "MUL", "MUL", "SUB", "SUB", "SUB"]
     assert all("_normalization" in name for _, name in computed_in_float)
     for name in ("model.tflite", "model_int8.tflite"):  # layer/op names, no model scopes
-        tensors = verify.make_interpreter(os.path.join(out, name)).get_tensor_details()
+        tensors = tflite_runner.make_interpreter(os.path.join(out, name)).get_tensor_details()
         assert all(t["name"].count("/") <= 1 and ";" not in t["name"] for t in tensors)
         assert any(t["name"].startswith("ef_block2_conv1") for t in tensors)
     config = json.load(open(os.path.join(out, "export_config.json")))
@@ -185,9 +194,9 @@ def test_export_spsmf_lambda_and_audio(tmp_path, tiny_1b_features):
         "audio_saved_model",
         "model_audio.tflite",
     }
-    _, outs = verify.tflite_io(os.path.join(cfg.export_dir, "model_int8.tflite"))
+    _, outs = tflite_runner.tflite_io(os.path.join(cfg.export_dir, "model_int8.tflite"))
     assert set(outs) == {"probs", *(f"logmel_band{k}_probs" for k in range(5))}
-    ins, _ = verify.tflite_io(os.path.join(cfg.export_dir, "model_audio.tflite"))
+    ins, _ = tflite_runner.tflite_io(os.path.join(cfg.export_dir, "model_audio.tflite"))
     assert list(ins) == ["waveform"]
     assert list(ins["waveform"]["shape_signature"]) == [-1, feature_cfg.num_samples]
     audio = names["model_audio.tflite"]["parity"]
@@ -202,7 +211,7 @@ def test_export_1a_without_data(tmp_path):
         feature_cfg, task="1a", backbone="1a", inputs=("cqt",), width=1 / 16
     )
     run_dir = make_model_dir(tmp_path / "run", model_cfg, task="1a", feature_cfg=feature_cfg)
-    with pytest.raises(exporter.ExportError, match="int8 calibration needs"):
+    with pytest.raises(errors.ExportError, match="int8 calibration needs"):
         _export(tmp_path, run_dir)
     cfg, report = _export(tmp_path, run_dir, int8=False)
     assert report["passed"] and report["size"]["limit_bytes"] is None
@@ -221,11 +230,11 @@ def test_overwrite_refused_and_failed_checks_rejected(tmp_path, tiny_1b_features
     out = tmp_path / "export"
     out.mkdir()
     (out / "keep.txt").write_text("an earlier export")
-    with pytest.raises(exporter.OverwriteError, match="--overwrite"):
+    with pytest.raises(errors.OverwriteError, match="--overwrite"):
         _export(tmp_path, run_dir, audio_frontend=False)
     assert os.listdir(out) == ["keep.txt"]
     # An impossible int8 tolerance: the check fails, nothing replaces the old export.
-    with pytest.raises(exporter.ParityError, match="model_int8.tflite"):
+    with pytest.raises(errors.ParityError, match="model_int8.tflite"):
         _export(tmp_path, run_dir, overwrite=True, int8_tolerance=1e-9)
     assert os.listdir(out) == ["keep.txt"]
     rejected = json.load(open(tmp_path / "export.rejected" / "export_report.json"))

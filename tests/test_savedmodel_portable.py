@@ -5,7 +5,7 @@ laptops, most cloud machines and GPUs run TensorFlow's own kernels, which refuse
 takes (a depthwise convolution of unequal strides, say). Every flagfile's model (tiny width) is
 written as the export writes its SavedModel (`serving.feature_serving_model`); a 1B, a
 Log-Mel 1B (with its waveform-in SavedModel), the TAU 2022 and a multi-input 1A model go
-through the whole `export.exporter.write_artifacts` (SavedModels and float TFLite). Then a fresh
+through the whole `export.artifacts.write_artifacts` (SavedModels and float TFLite). Then a fresh
 process with `TF_ENABLE_ONEDNN_OPTS=0` loads every SavedModel, calls its `serving_default`
 signature and must give the Keras model's outputs.
 """
@@ -51,7 +51,7 @@ def test_every_flagfile_saved_model_runs_without_onednn(tmp_path):
     import keras
 
     from asc_keras import flags as flags_lib
-    from asc_keras.export import exporter, savedmodel, serving, verify
+    from asc_keras.export import artifacts, checks, savedmodel, serving, verify
     from asc_keras.strategies import build_model
 
     assert set(WHOLE_EXPORT) <= {os.path.basename(p)[: -len(".flags")] for p in FLAGFILES}
@@ -74,7 +74,7 @@ def test_every_flagfile_saved_model_runs_without_onednn(tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         if name in WHOLE_EXPORT:
-            entries = exporter.write_artifacts(
+            entries = artifacts.write_artifacts(
                 model,
                 normalization,
                 str(folder),
@@ -93,7 +93,7 @@ def test_every_flagfile_saved_model_runs_without_onednn(tmp_path):
         }
         np.savez(folder / "saved_model_inputs.npz", **raw)
         expected[name, "saved_model"] = verify.keras_outputs(
-            model, exporter.normalized(raw, normalization)
+            model, checks.normalized(raw, normalization)
         )
         if (folder / "audio_saved_model").is_dir():
             wave = rng.normal(0, 0.1, (2, feature_cfg.num_samples)).astype(np.float32)

@@ -239,11 +239,12 @@ def test_low_complexity_config_trains_and_exports(tau_dir, tmp_path, absl_flags)
 
 def test_export_refuses_a_tau2022_model_over_the_complexity_rule():
     """The same configuration at full width: 62 M MACs per 1 s clip, over the 30 M limit."""
-    from asc_keras.export import exporter
+    from asc_keras.export import errors
+    from asc_keras.models import rules
     from asc_keras.strategies import build_model
 
     _, _, model_cfg, _ = flags_lib.flagfile_configs(str(LOW_COMPLEXITY), ("--width=1.0",))
-    size = exporter.size_summary(build_model(model_cfg), "tau2022")
+    size = rules.size_summary(build_model(model_cfg), "tau2022")
     assert size["macs"] > 30_000_000 and not size["within_limit"]
-    with pytest.raises(exporter.SizeRuleError, match="multiply-accumulates per clip, over 30 M"):
-        exporter.check_size_rule(size, model_dir="run", error=exporter.SizeRuleError)
+    with pytest.raises(errors.SizeRuleError, match="multiply-accumulates per clip, over 30 M"):
+        rules.check_size_rule(size, model_dir="run", error=errors.SizeRuleError)
