@@ -27,12 +27,11 @@ from asc_keras import flags as flags_lib
 def main(argv):
     files = argv[1:]
     from asc_keras.audio import AudioError
-    from asc_keras.export import inference
-    from asc_keras.inference import streaming
+    from asc_keras.inference import classify, loader, streaming
 
     model = flags_lib.predict_model()
     window, hop, csv_path = flags_lib.predict_windows()
-    classifier = inference.load_classifier(model)
+    classifier = loader.load_classifier(model)
     clip = classifier.feature_config.clip_seconds
     predictions, rows, failed = [], [], 0
     for path in files:
@@ -49,7 +48,7 @@ def main(argv):
             print(cli.error_line(e), file=sys.stderr)
             failed += 1
     if predictions:
-        print(inference.format_predictions(predictions, classifier.classes))
+        print(classify.format_predictions(predictions, classifier.classes))
     if csv_path and rows:
         streaming.write_timeline_csv(csv_path, rows, classifier.classes)
         print(f"timeline: {csv_path}")

@@ -38,7 +38,8 @@ def _dataset(root: str, task: str, clips_per_class: int) -> str:
 
 
 def _accuracy(model, manifest, split):
-    from asc_keras.evaluation import evaluator, predictors
+    from asc_keras.evaluation import evaluator
+    from asc_keras.inference import predictors
 
     probs, meta = evaluator.predict(
         predictors.KerasPredictor(model), manifest, split=split, normalization=None, batch_size=32

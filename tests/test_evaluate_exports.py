@@ -82,14 +82,14 @@ def spsmr(tmp_path_factory, tiny_1b_features):
 
 
 def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_features, tmp_path):
-    from asc_keras.export import verify
+    from asc_keras.inference import tflite_runner
 
     run_dir, export_dir, keras = spsmr
     float_file = os.path.join(export_dir, "model.tflite")
     int8_file = os.path.join(export_dir, "model_int8.tflite")
     parts = {f"{r}_probs" for r in INPUTS}
     for path in (float_file, int8_file):
-        _, outs = verify.tflite_io(path)
+        _, outs = tflite_runner.tflite_io(path)
         assert set(outs) == {"probs", *parts}
     scale, zero_point = outs["probs"]["quantization"]  # the int8 file's fused output
     out = tmp_path / "cli"

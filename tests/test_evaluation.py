@@ -233,16 +233,16 @@ def tiny_artifacts(tmp_path_factory):
 
 
 def test_predictors_agree(tiny_artifacts):
-    from asc_keras.evaluation import predictors
+    from asc_keras.inference import loader, predictors
 
     model, paths = tiny_artifacts
     raw = _raw_batch(5)
     want = model.predict_on_batch(_normalize(raw))["probs"]  # [5, 4]
 
     in_memory = predictors.KerasPredictor(model)
-    from_file = predictors.load_predictor(paths["keras"])
-    saved = predictors.load_predictor(paths["saved_model"])
-    lite = predictors.load_predictor(paths["tflite"])
+    from_file = loader.load_predictor(paths["keras"])
+    saved = loader.load_predictor(paths["saved_model"])
+    lite = loader.load_predictor(paths["tflite"])
     assert not in_memory.raw_features and not from_file.raw_features
     assert saved.raw_features and lite.raw_features and not lite.quantized
     for p in (in_memory, from_file, saved, lite):
@@ -260,7 +260,7 @@ def test_predictors_agree(tiny_artifacts):
 
 
 def test_int8_tflite_quantizes_inputs_and_dequantizes_outputs(tiny_artifacts):
-    from asc_keras.evaluation import predictors
+    from asc_keras.inference import predictors, tflite_runner
 
     model, paths = tiny_artifacts
     raw = _raw_batch(6, seed=2)
@@ -280,9 +280,9 @@ def test_int8_tflite_quantizes_inputs_and_dequantizes_outputs(tiny_artifacts):
             "zero_points": np.array([-3], np.int32),
         },
     }
-    q = predictors.quantize(np.array([0.0, 1.0, -100.0, 100.0]), details)
+    q = tflite_runner.quantize(np.array([0.0, 1.0, -100.0, 100.0]), details)
     np.testing.assert_array_equal(q, [-3, -1, -128, 127])
-    np.testing.assert_allclose(predictors.dequantize(q, details), [0.0, 1.0, -62.5, 65.0])
+    np.testing.assert_allclose(tflite_runner.dequantize(q, details), [0.0, 1.0, -62.5, 65.0])
 
 
 # ---------------------------------------------------------------------------------------------

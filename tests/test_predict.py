@@ -12,8 +12,9 @@ from export_helpers import export_tiny_spsmt
 
 from asc_keras import audio
 from asc_keras.data.manifest import load_manifest
-from asc_keras.export import calibration, inference
+from asc_keras.export import calibration
 from asc_keras.features import compute_features
+from asc_keras.inference import loader
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -36,7 +37,7 @@ def _wavs(folder: str, n: int) -> list[str]:
 def test_predict_features_are_the_training_features(exported):
     """No train/serve skew: predict's features of a clip equal the precomputed ones."""
     run_dir, _, folder = exported
-    classifier = inference.load_classifier(run_dir)
+    classifier = loader.load_classifier(run_dir)
     manifest = load_manifest(folder)
     stored = calibration.read_examples(manifest, "evaluate", [0], ("logmel",))
     path = os.path.join(manifest.dataset["data_dir"], stored.filenames[0])
@@ -61,7 +62,7 @@ def test_every_model_kind_gives_the_same_probabilities(exported):
     }
     probs = {}
     for kind, model in kinds.items():
-        classifier = inference.load_classifier(model)
+        classifier = loader.load_classifier(model)
         assert classifier.classes == ("indoor", "outdoor", "transportation")
         assert classifier.normalization is None or kind in ("model_dir", "keras_file")
         preds = [classifier.classify(p) for p in paths]
@@ -101,7 +102,7 @@ def test_predict_cli(exported, tmp_path):
     assert f"error: {bad}:" in proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines[0].split() == ["file", "scene", "indoor", "outdoor", "transportation"]
-    classifier = inference.load_classifier(os.path.join(export_dir, "model_int8.tflite"))
+    classifier = loader.load_classifier(os.path.join(export_dir, "model_int8.tflite"))
     for path, line in zip(paths, lines[1:], strict=True):
         fields = line.split()
         expected = classifier.classify(path)
@@ -111,7 +112,7 @@ def test_predict_cli(exported, tmp_path):
 
 def test_load_classifier_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
-        inference.load_classifier(str(tmp_path / "missing.tflite"))
+        loader.load_classifier(str(tmp_path / "missing.tflite"))
     (tmp_path / "x.bin").write_bytes(b"")
     with pytest.raises(ValueError, match="not a .tflite file"):
-        inference.load_classifier(str(tmp_path / "x.bin"))
+        loader.load_classifier(str(tmp_path / "x.bin"))

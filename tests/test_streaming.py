@@ -20,9 +20,8 @@ from export_helpers import export_tiny_spsmt
 from asc_keras.audio import RESAMPLE_QUALITY, AudioError
 from asc_keras.config import FeatureConfig
 from asc_keras.data import synthetic
-from asc_keras.export import inference
 from asc_keras.features import compute_features
-from asc_keras.inference import streaming
+from asc_keras.inference import classify, loader, streaming
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENES = ("park", "metro", "airport")
@@ -86,7 +85,7 @@ def test_three_scenes_back_to_back_are_found(tmp_path):
         centroids.append(
             compute_features(wave, dataclasses.replace(cfg, clip_seconds=3.0))["logmel"].mean(0)
         )
-    classifier = inference.Classifier(
+    classifier = classify.Classifier(
         _Centroids(np.stack(centroids)), cfg, SCENES, None, "centroids"
     )
     path = str(tmp_path / "three.wav")
@@ -150,7 +149,7 @@ def test_every_model_kind_streams(exported, tmp_path, capsys):
         flags.FLAGS.unparse_flags()
     reference = timelines[run_dir]
     assert [r["start"] for r in reference] == ["0.000", "1.000", "2.000", "3.000", "3.500"]
-    classes = list(inference.load_classifier(run_dir).classes)
+    classes = list(loader.load_classifier(run_dir).classes)
     ref = np.array([[float(r[c]) for c in classes] for r in reference])
     for kind, rows in timelines.items():
         got = np.array([[float(r[c]) for c in classes] for r in rows])

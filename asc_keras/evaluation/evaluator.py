@@ -13,7 +13,7 @@ Library API (no flags):
 - `evaluate_keras_model(model, manifest, *, split, normalization, batch_size)
   -> (metrics | None, probs, meta)`: what `train.py` calls at the end of training, followed by
   `report.write_report(out_dir, metrics, manifest.classes, probs=probs, meta=meta)`.
-- `read_run(path) -> RunInfo` (from `asc_keras.training.checkpoints`): task, classes,
+- `read_run(path) -> RunInfo` (from `asc_keras.runs`): task, classes,
   feature config and normalization of a run.
 - `run(eval_cfg, data_cfg) -> dict`: what `evaluate.py` does. Loads the model_dirs, makes sure
   the split's features exist (`precompute.ensure_features` with the runs' feature settings),
@@ -40,9 +40,10 @@ from asc_keras.config import DataConfig, EvalConfig, FeatureConfig
 from asc_keras.data.manifest import Manifest
 from asc_keras.evaluation import ensemble
 from asc_keras.evaluation import metrics as metrics_lib
-from asc_keras.evaluation import predictors as predictors_lib
 from asc_keras.evaluation import report as report_lib
 from asc_keras.evaluation import submission as submission_lib
+from asc_keras.inference import predictors as predictors_lib
+from asc_keras.inference.loader import saved_model_folder
 from asc_keras.runs import RunInfo, read_run
 
 COMPARISON_NAME = "comparison.json"
@@ -210,15 +211,6 @@ def _summary(m: Mapping | None) -> dict | None:
 
 def _name(path: str) -> str:
     return os.path.basename(os.path.normpath(path))
-
-
-def saved_model_folder(path: str) -> str:
-    """`path` itself when it holds `saved_model.pb`, else its `saved_model/` subfolder (an
-    export folder written by export.py); the path unchanged when neither exists."""
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    inner = os.path.join(path, "saved_model")
-    return inner if os.path.exists(os.path.join(inner, "saved_model.pb")) else path
 
 
 def _systems(cfg: EvalConfig, runs: Sequence[RunInfo]) -> list[tuple[str, list, list]]:

@@ -19,8 +19,8 @@ names.
   The activation ranges come from `representative` examples: call it to get an iterable of
   `{input name: float32 [1, ...]}` RAW inputs (a seeded, class-stratified sample of the
   training split, `calibration.py`). A caller reads an int8 output as
-  `(q - zero_point) * scale` with the tensor's own parameters (`verify.dequantize`;
-  `verify.quantize` passes float inputs through).
+  `(q - zero_point) * scale` with the tensor's own parameters (`tflite_runner.dequantize`;
+  `tflite_runner.quantize` passes float inputs through).
 
   TensorFlow offers no public switch that keeps chosen ops in float, so `convert_int8` takes
   the converter's own steps with one change: calibrate (`_experimental_calibrate_only`),
@@ -45,8 +45,8 @@ import numpy as np
 
 from asc_keras.errors import AscError
 from asc_keras.export.savedmodel import SIGNATURE
+from asc_keras.inference.tflite_runner import TF_INTERPRETER_WARNING
 
-TF_INTERPRETER_WARNING = r"\s*Warning: tf.lite.Interpreter is deprecated"
 NORMALIZATION_MARK = "_normalization"  # in the names of serving.py's FeatureNormalization layers
 # Ops of a quantized file that compute in float32 and still count as "full-integer": the
 # normalization (SUB, MUL; DIV where the converter keeps one) and the float -> int8 conversion.

@@ -6,11 +6,10 @@ Inputs are batches `{input name: float32 [N, ...]}` (raw features `[N, T, F]`, o
 - `keras_outputs(model, inputs)`: a Keras model (the reference);
 - `saved_model_outputs(path, inputs)`: the SavedModel's `serving_default` signature;
 - `tflite_outputs(path, inputs, runtime=...)`: a `.tflite` file through its `serving_default`
-  signature runner, one clip at a time (batch 1, as deployed), in the LiteRT interpreter
-  (`ai_edge_litert.interpreter.Interpreter`, `runtime='litert'`) or TensorFlow's own
-  (`tf.lite.Interpreter`, deprecated in TF 2.21 but still shipped, `runtime='tensorflow'`).
-  Integer inputs are quantized and integer outputs dequantized with each tensor's own scale and
-  zero point (`quantize`, `dequantize`, shared with `asc_keras.evaluation.predictors`).
+  signature runner, one clip at a time (batch 1, as deployed), in the LiteRT or TensorFlow
+  interpreter (`RUNTIMES`). The file runs in `asc_keras.inference.tflite_runner.TFLiteRunner`,
+  the runner predict.py and evaluate.py use: integer inputs quantized and integer outputs
+  dequantized with each tensor's own scale and zero point.
 
 `compare(reference, outputs, tolerance=...)` gives a `Parity`: the largest and mean absolute
 difference of every output the two share, the argmax agreement of `probs`, and whether every
@@ -20,25 +19,20 @@ output stayed within `tolerance` (an output missing from the artifact fails).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from asc_keras.evaluation.predictors import dequantize, quantize
 from asc_keras.export.savedmodel import SIGNATURE
-from asc_keras.export.tflite import TF_INTERPRETER_WARNING
+from asc_keras.inference.tflite_runner import RUNTIMES, TFLiteRunner
 
-RUNTIMES = ("litert", "tensorflow")
 __all__ = [
+    "RUNTIMES",
     "Parity",
+    "agreement_by_device",
     "compare",
-    "dequantize",
     "keras_outputs",
-    "make_interpreter",
-    "quantize",
     "saved_model_outputs",
-    "tflite_io",
     "tflite_outputs",
 ]
 
@@ -73,27 +67,6 @@ def saved_model_outputs(
     return {k: np.asarray(v, np.float32) for k, v in out.items()}
 
 
-def make_interpreter(path: str, *, runtime: str = "litert", num_threads: int | None = None):
-    """A TFLite interpreter of `path` in the LiteRT or the TensorFlow runtime."""
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
-
-        return Interpreter(model_path=path, num_threads=num_threads)
-    if runtime == "tensorflow":
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=TF_INTERPRETER_WARNING)
-            return tf.lite.Interpreter(model_path=path, num_threads=num_threads)
-    raise ValueError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
-
-
-def tflite_io(path: str, *, signature: str = SIGNATURE) -> tuple[dict, dict]:
-    """`(input details, output details)` by name of a `.tflite` signature (LiteRT)."""
-    runner = make_interpreter(path).get_signature_runner(signature)
-    return runner.get_input_details(), runner.get_output_details()
-
-
 def tflite_outputs(
     path: str,
     inputs: Mapping[str, np.ndarray],
@@ -103,24 +76,8 @@ def tflite_outputs(
     signature: str = SIGNATURE,
 ) -> dict[str, np.ndarray]:
     """`{output: float32 [N, ...]}` of a `.tflite` file, run clip by clip (batch 1)."""
-    interpreter = make_interpreter(path, runtime=runtime, num_threads=num_threads)
-    runner = interpreter.get_signature_runner(signature)
-    in_details = runner.get_input_details()
-    out_details = runner.get_output_details()
-    missing = [k for k in in_details if k not in inputs]
-    if missing:
-        raise KeyError(f"{path}: needs inputs {missing}, got {sorted(inputs)}")
-    n = len(inputs[next(iter(in_details))])
-    chunks: dict[str, list] = {k: [] for k in out_details}
-    for i in range(n):
-        feed = {
-            k: quantize(np.asarray(inputs[k][i : i + 1], np.float32), d)
-            for k, d in in_details.items()
-        }
-        out = runner(**feed)
-        for k, d in out_details.items():
-            chunks[k].append(dequantize(out[k], d))
-    return {k: np.concatenate(v) for k, v in chunks.items()}
+    runner = TFLiteRunner(path, runtime=runtime, signature=signature, num_threads=num_threads)
+    return runner.run(inputs, batch_size=1)
 
 
 @dataclasses.dataclass(frozen=True)

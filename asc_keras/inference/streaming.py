@@ -8,7 +8,7 @@ training features) -> the model, a few windows per batch -> one `Window` (start,
 probability, probabilities `[C]`) per window. The overall scene is the mean of the window
 probabilities.
 
-Works with every `asc_keras.export.inference.Classifier`: a Keras run, a SavedModel, float and
+Works with every `asc_keras.inference.classify.Classifier`: a Keras run, a SavedModel, float and
 int8 TFLite, and the waveform-in models. A one-hour recording at 44.1 kHz is read block by block,
 never whole.
 """

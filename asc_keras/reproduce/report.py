@@ -68,7 +68,7 @@ def seed_probabilities(
     """
     from asc_keras.data.manifest import ManifestError
     from asc_keras.evaluation import evaluator
-    from asc_keras.evaluation import predictors as predictors_lib
+    from asc_keras.inference import predictors as predictors_lib
     from asc_keras.runs import read_run
 
     probs, metas, sizes = {}, {}, {}
