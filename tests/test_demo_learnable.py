@@ -4,11 +4,14 @@ A short run of the real full-width model (2-second clips, 120 steps of batch 16)
 generated set, scored with the DCASE macro accuracy on its evaluate split (chance is 1/3).
 """
 
+import pytest
+
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import synthetic
 from asc_keras.training.trainer import run
 
 
+@pytest.mark.slow
 def test_1b_ef_spsmt_beats_chance_on_synthetic_data(tmp_path):
     data_dir = str(tmp_path / "data")
     synthetic.generate(

@@ -52,6 +52,7 @@ def _snapshot(root):
 # --- stale features behind --fingerprint=sha256 ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sha256_run_recomputes_shards_made_without_hashes(small_1a_dir, tmp_path):
     folder, _ = _run(_data_cfg(small_1a_dir, tmp_path))  # stat mode: no content hashes
     clip = os.path.join(small_1a_dir, SMALL_ROWS_1A[0][0])
@@ -170,6 +171,7 @@ def test_a_new_folder_takes_the_asked_clips_per_shard(small_1a_dir, tmp_path):
 # --- a resumed run writes the bytes of an uninterrupted one -------------------------------------
 
 
+@pytest.mark.slow
 def test_resumed_single_clip_shard_is_byte_identical(small_1a_dir, tmp_path):
     d = _data_cfg(small_1a_dir, tmp_path, clips_per_shard=1, num_workers=2)
     folder, _ = _run(d, splits=("train",))  # worker processes, one BLAS thread each
@@ -230,6 +232,7 @@ def test_beam_notes_are_quiet_unless_asked(verbosity):
 # --- the synthetic set at its smallest --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_synthetic_tau2022_with_two_clips_per_class(tmp_path):
     args = [
         sys.executable,

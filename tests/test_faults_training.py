@@ -111,6 +111,7 @@ def _fill_disk_at_checkpoint(monkeypatch, *, fail_from: int):
     monkeypatch.setattr(tf.train.Checkpoint, "_write", write)
 
 
+@pytest.mark.slow
 def test_full_disk_at_a_checkpoint_is_named_and_cleaned(tmp_path, monkeypatch):
     # The second checkpoint (step 4) meets the full disk: step 2's is kept, no ckpt-4_temp.
     _fill_disk_at_checkpoint(monkeypatch, fail_from=2)
@@ -234,6 +235,7 @@ def _hold_lock(model_dir):
     return proc
 
 
+@pytest.mark.slow
 def test_a_run_folder_is_trained_by_one_process(tmp_path):
     model_dir = tmp_path / "run"
     holder = _hold_lock(model_dir)

@@ -125,6 +125,7 @@ def _data_cfgs(*features):
     return {cfg.task: cfg for _, _, cfg in features}
 
 
+@pytest.mark.slow
 def test_tables_2_to_4_end_to_end(tiny_1a_features, tiny_1b_features, tmp_path):
     overrides = (*TINY, "--clip_seconds=1.0", "--clips_per_shard=16", "--num_workers=1")
     plan = _plan([2, 3, 4], extra=overrides)

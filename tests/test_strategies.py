@@ -218,6 +218,7 @@ def test_loss_outputs_contract():
     ) == {"ef_band0_probs": "clip", "ef_band1_probs": "clip", "ef_frames": "frames"}
 
 
+@pytest.mark.slow
 def test_one_training_step_with_loss_outputs():
     cfg = ModelConfig(  # one band part ('clip') and one SPSMT part ('frames')
         strategies=("spsmf", "spsmt"), num_bands=1, band_width=40, input_bins=BINS_1A, **TINY

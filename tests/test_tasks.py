@@ -168,6 +168,7 @@ def test_low_complexity_config_is_within_the_tau2022_limits():
     assert 20_000 < int8_bytes <= limits.max_bytes, int8_bytes
 
 
+@pytest.mark.slow
 def test_custom_task_trains_end_to_end(custom_dir, tmp_path, absl_flags):
     model_dir = tmp_path / "run"
     absl_flags(

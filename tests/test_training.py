@@ -269,6 +269,7 @@ def test_nan_loss_names_the_step(tiny_1b_features, tmp_path):
     assert not (model_dir / "model.keras").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_mixed_precision_jit(tiny_1b_features, tmp_path):
     import keras
 
@@ -286,6 +287,7 @@ def test_mirrored_mixed_precision_jit(tiny_1b_features, tmp_path):
     assert keras.config.dtype_policy().name == before  # restored
 
 
+@pytest.mark.slow
 def test_deterministic_runs_match(tiny_1b_features, tmp_path):
     from asc_keras.models import load_model
 
