@@ -179,6 +179,7 @@ def _prepare(args, cwd, *, without_beam=False):
     )
 
 
+@pytest.mark.slow
 def test_prepare_cli_engine_beam(small_1a_dir, tmp_path):
     args = [
         f"--data_dir={small_1a_dir}",

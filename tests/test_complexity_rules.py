@@ -132,6 +132,7 @@ def _summary(*args: str, cwd) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_summary_command_applies_the_flagfiles_own_task_rule(tmp_path):
     """TAU 2022 at full width: its parameter bytes are within 128,000, its 62 M MACs per 1 s
     clip are not; no word of the 2020 500 KB rule. 1B: the 500 KB rule, in bytes."""

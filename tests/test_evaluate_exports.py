@@ -81,6 +81,7 @@ def spsmr(tmp_path_factory, tiny_1b_features):
     return run_dir, cfg.export_dir, keras
 
 
+@pytest.mark.slow
 def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_features, tmp_path):
     from asc_keras.inference import tflite_runner
 
@@ -137,6 +138,7 @@ def test_evaluate_float_and_int8_tflite_of_a_multi_output_export(spsmr, tiny_1b_
     )
 
 
+@pytest.mark.slow
 def test_challenge_folder_to_submission(spsmr, tiny_1b_features, tmp_path):
     """Only audio/0.wav ...: features of the test split, a submission, scored by the key here."""
     run_dir, export_dir, keras = spsmr
@@ -194,6 +196,7 @@ def test_challenge_folder_to_submission(spsmr, tiny_1b_features, tmp_path):
     assert scored["confusion_matrix"] == want["confusion_matrix"]
 
 
+@pytest.mark.slow
 def test_predict_multi_representation_run_equals_evaluation(spsmr, tiny_1b_features, tmp_path):
     run_dir, _, keras = spsmr
     _, _, data_cfg = tiny_1b_features

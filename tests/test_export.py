@@ -243,6 +243,7 @@ def test_overwrite_refused_and_failed_checks_rejected(tmp_path, tiny_1b_features
     assert report["passed"] and "keep.txt" not in os.listdir(out)
 
 
+@pytest.mark.slow
 def test_export_cli_fails_on_the_1b_size_rule(tmp_path, tiny_1b_features):
     folder, feature_cfg, _ = tiny_1b_features
     model_cfg = tiny_model_config(feature_cfg, inputs=EF_INPUTS, fusion="ef", width=1.1)

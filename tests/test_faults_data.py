@@ -211,6 +211,7 @@ app.run(main)
 
 
 @pytest.mark.parametrize("verbosity", [[], ["--verbosity=1"]])
+@pytest.mark.slow
 def test_beam_notes_are_quiet_unless_asked(verbosity):
     pytest.importorskip("apache_beam")
     out = subprocess.run(

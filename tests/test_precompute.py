@@ -201,6 +201,7 @@ def test_skip_bad_files_lists_them_in_the_manifest(small_1a_dir, tmp_path):
     assert len(_records(m, "train")) == 3
 
 
+@pytest.mark.slow
 def test_prepare_cli_exit_codes_and_identical_bytes(small_1a_dir, tmp_path):
     base = [
         sys.executable,

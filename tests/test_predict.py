@@ -80,6 +80,7 @@ def test_every_model_kind_gives_the_same_probabilities(exported):
     assert np.array_equal(probs["int8"].argmax(1), ref.argmax(1))
 
 
+@pytest.mark.slow
 def test_predict_cli(exported, tmp_path):
     _, export_dir, folder = exported
     paths = _wavs(folder, 2)

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from export_helpers import make_model_dir, tiny_model_config
 
 from asc_keras.cli import quiet, usage
@@ -75,6 +76,7 @@ def test_noise_patterns():
     assert usage.missing({"a": None, "b": "x", "c": ""}, ["a", "b", "c"]) == ["a", "c"]
 
 
+@pytest.mark.slow
 def test_conversion_is_quiet_unless_asked(tmp_path):
     (tmp_path / "q").mkdir()
     (tmp_path / "v").mkdir()
@@ -87,6 +89,7 @@ def test_conversion_is_quiet_unless_asked(tmp_path):
     assert TF_LOG.search(loud.stdout + loud.stderr)  # the check above can fail
 
 
+@pytest.mark.slow
 def test_script_is_quiet_and_reports_all_missing_flags(tmp_path):
     feature_cfg = FeatureConfig(clip_seconds=0.5)
     model_cfg = tiny_model_config(
