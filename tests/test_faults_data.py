@@ -18,7 +18,7 @@ from conftest import SMALL_ROWS_1A, shard_logmel, write_wav
 from asc_keras import audio
 from asc_keras import flags as flags_lib
 from asc_keras.config import DataConfig, FeatureConfig
-from asc_keras.data import dcase, manifest, precompute
+from asc_keras.data import dcase, manifest, precompute, shard_writer
 from asc_keras.features import compute_features
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,7 +80,7 @@ def test_reading_a_complete_cache_writes_nothing(small_1a_dir, tmp_path, monkeyp
         raise PermissionError(f"[Errno 30] Read-only file system: {path!r}")
 
     monkeypatch.setattr(manifest, "write_json_atomic", read_only)
-    monkeypatch.setattr(precompute, "write_json_atomic", read_only)
+    monkeypatch.setattr(shard_writer, "write_json", read_only)
     os.symlink(small_1a_dir, tmp_path / "mounted_elsewhere")  # another machine's path
     for splits, data_dir in (
         (("train", "evaluate"), small_1a_dir),

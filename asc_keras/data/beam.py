@@ -10,7 +10,7 @@ manifest for both engines; with `DataConfig.engine == "beam"` it hands the pendi
                                 -> CombineGlobally(train statistics, in shard order) ------ result
 
 - One element is one shard: a worker computes its clips with the local engine's own shard
-  writer (`precompute._write_shards`, which calls `precompute._extract`, the function the local
+  writer (`shard_writer.write_shards`, which calls `shard_writer.extract`, the function the local
   worker processes call, one BLAS thread as there) and writes the shard, renamed into place, and
   its sidecar. Shards, sidecars and hence the manifest are byte-identical to the local engine's
   with `num_workers >= 2` (one BLAS thread per worker there too). Features never cross the
@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from asc_keras.config import DataConfig, FeatureConfig
-from asc_keras.data import dcase, shards
+from asc_keras.data import dcase, shard_writer, shards
 from asc_keras.errors import AscError
 
 try:
@@ -93,7 +93,7 @@ class _WriteShardFn(_DoFn):
         self._data_cfg = dataclasses.replace(data_cfg, num_workers=1)  # clips in this process
 
     def setup(self):
-        """librosa's one-off compilation, before the first clip (as `precompute._init_worker`)."""
+        """librosa's one-off compilation, before the first clip (as `shard_writer.init_worker`)."""
         from threadpoolctl import threadpool_limits
 
         from asc_keras.features import compute_features
@@ -104,14 +104,12 @@ class _WriteShardFn(_DoFn):
     def process(self, element):
         from threadpoolctl import threadpool_limits
 
-        from asc_keras.data import precompute
-
         order, plan = element
         # One BLAS thread, as in the local worker processes: the same bytes, and the runner's
         # processes already fill the cores.
         with threadpool_limits(limits=1):
             try:
-                precompute._write_shards(
+                shard_writer.write_shards(
                     self._folder, [plan], self._feature_cfg, self._data_cfg, progress=False
                 )
             except dcase.DatasetError as e:
@@ -130,8 +128,9 @@ class _TrainStatsFn(_CombineFn):
     """Per-bin statistics of the train split from its shards' partial sums.
 
     The accumulator keeps each shard's partial sums by shard name; the output merges them in
-    shard order, exactly as `precompute._finalize` merges sidecars, so the result has the same
-    bits whatever order the runner adds and merges in. Output: `{rep: RunningStats dict}`.
+    shard order, exactly as `precompute` merges the sidecars for the manifest, so the result has
+    the same bits whatever order the runner adds and merges in. Output: `{rep: RunningStats
+    dict}`.
     """
 
     def __init__(self, feature_cfg: FeatureConfig):

@@ -16,6 +16,12 @@ audio files -> (worker processes) decode + four spectrograms -> (this process) T
   files of a killed run are removed; nothing else in the folder is touched. A complete set of
   shards made with another `clips_per_shard` is used as it is (`shards` holds the shard plan,
   the sidecar format and these checks).
+- The manifest and every sidecar record the versions of the libraries that compute features
+  (`library_versions`: librosa, numpy, scipy, soxr, gammatone). Caches are shared between
+  machines, so a run whose libraries differ from the record (or finds no record: a folder
+  written before versions were recorded) recomputes every shard in place, the folder being
+  keyed by settings, saying why; in a read-only folder it stops with `StaleFeaturesError`
+  instead, one line naming the folder and both versions.
 - A run that finds everything complete writes nothing (the folder may be a read-only mount).
 - `num_shards`/`shard_index` split the shards across machines (shard i belongs to machine
   i % num_shards); the manifest is written by whichever run finds every shard complete. Each
@@ -26,170 +32,24 @@ audio files -> (worker processes) decode + four spectrograms -> (this process) T
 
 from __future__ import annotations
 
+import contextlib
 import json
-import multiprocessing
 import os
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from asc_keras import oom
 from asc_keras.config import DataConfig, FeatureConfig
-from asc_keras.data import dcase, schema, shards
+from asc_keras.data import dcase, library_versions, shard_writer, shards
 from asc_keras.data import manifest as manifest_lib
-from asc_keras.data.manifest import write_json_atomic
 from asc_keras.errors import AscError
 from asc_keras.features import FEATURE_CODE_VERSION
 
 
 class PrecomputeIncomplete(AscError, RuntimeError):
     """Some shards (other machines' part) are not yet complete, so there is no manifest yet."""
-
-
-# --- worker side: no TensorFlow here ------------------------------------------------------------
-
-
-def _extract(task: tuple[str, str, FeatureConfig, float, str]):
-    """Fingerprint and decode one clip and compute its features:
-    `(name, features or None, one-line error or None, fingerprint or None)`."""
-    from asc_keras import audio
-    from asc_keras.features import compute_features
-
-    path, name, cfg, max_err, mode = task
-    try:
-        fp = shards.file_fingerprint(path, mode)  # before decoding: a later change shows
-    except OSError:
-        fp = None  # missing: load_clip says so
-    try:
-        wave = audio.load_clip(path, cfg, max_length_error_seconds=max_err)
-        return name, compute_features(wave, cfg), None, fp
-    except audio.AudioError as e:
-        return name, None, str(e), fp
-
-
-def _init_worker(cfg: FeatureConfig) -> None:
-    """One BLAS thread per worker (the workers already fill the cores), and librosa's one-off
-    compilation done before the first clip."""
-    from threadpoolctl import threadpool_limits
-
-    from asc_keras.features import compute_features
-
-    threadpool_limits(1)
-    compute_features(np.zeros(cfg.num_samples, np.float32), cfg)
-
-
-def _results(tasks: Sequence, num_workers: int, cfg: FeatureConfig) -> Iterator:
-    if num_workers <= 1 or len(tasks) <= 1:
-        yield from map(_extract, tasks)  # one BLAS thread, as in the workers (compute_features)
-        return
-    # spawn: the caller may have TensorFlow loaded, which must not be forked.
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(num_workers, initializer=_init_worker, initargs=(cfg,)) as pool:
-        yield from pool.imap(_extract, tasks, chunksize=2)
-
-
-# --- writer side -------------------------------------------------------------------------------
-
-
-def _write_shards(
-    folder: str,
-    plans: list[shards.ShardPlan],
-    feature_cfg: FeatureConfig,
-    data_cfg: DataConfig,
-    *,
-    progress: bool,
-) -> None:
-    """Compute and write `plans` (all pending), one temporary file at a time."""
-    import tensorflow as tf
-    from tqdm import tqdm
-
-    from asc_keras.features.normalization import RunningStats
-
-    tasks, owner = [], []
-    for k, plan in enumerate(plans):
-        for name in plan.rows["filename"]:
-            tasks.append(
-                (
-                    os.path.join(data_cfg.data_dir, name),
-                    name,
-                    feature_cfg,
-                    data_cfg.max_length_error * feature_cfg.clip_seconds,
-                    data_cfg.fingerprint,
-                )
-            )
-            owner.append(k)
-    bar = tqdm(
-        total=len(tasks),
-        desc="features",
-        unit="clip",
-        disable=not progress,
-        file=sys.stderr,
-        dynamic_ncols=True,
-    )
-    current, writer, tmp = -1, None, None
-    stats, skipped, inputs, rows_by_name = {}, [], {}, {}
-    results = _results(tasks, data_cfg.num_workers, feature_cfg)
-    try:
-        for t, (name, feats, error, fp) in enumerate(results):
-            k = owner[t]
-            if k != current:
-                current = k
-                plan = plans[k]
-                tmp = os.path.join(folder, f".{plan.name}.tmp-{os.getpid()}")
-                writer = tf.io.TFRecordWriter(tmp)
-                stats = {r: RunningStats(feature_cfg.bins(r)) for r in feature_cfg.representations}
-                skipped, inputs = [], {}
-                rows_by_name = plan.rows.set_index("filename")
-            inputs[name] = fp
-            if error is not None:
-                if not data_cfg.skip_bad_files:
-                    raise dcase.DatasetError(f"{error}; --skip_bad_files would skip it")
-                skipped.append({"filename": name, "reason": error})
-            else:
-                row = rows_by_name.loc[name]
-                writer.write(
-                    schema.serialize_example(
-                        feats,
-                        label=int(row["label_index"]),
-                        filename=name,
-                        device=row["device"],
-                        city=row["city"],
-                        identifier=row["identifier"],
-                        dtype=feature_cfg.dtype,
-                    )
-                )
-                if plan.split == "train":
-                    for rep, x in feats.items():
-                        stats[rep].update(x)
-            bar.update(1)
-            last_of_shard = t + 1 == len(tasks) or owner[t + 1] != k
-            if last_of_shard:
-                writer.close()
-                writer = None
-                os.replace(tmp, os.path.join(folder, plan.name))
-                tmp = None
-                write_json_atomic(
-                    shards.sidecar_path(folder, plan),
-                    {
-                        "split": plan.split,
-                        "files": list(plan.rows["filename"]),
-                        "num_examples": len(plan.rows) - len(skipped),
-                        "skipped": skipped,
-                        "inputs": inputs,
-                        "stats": {r: s.to_dict() for r, s in stats.items()}
-                        if plan.split == "train"
-                        else {},
-                    },
-                )
-    finally:
-        results.close()  # stops the workers now, not when collected
-        bar.close()
-        if writer is not None:
-            writer.close()
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _finalize(
@@ -263,6 +123,33 @@ def _read_tables(data_cfg: DataConfig, splits: Sequence[str]):
     return tables, dcase.fingerprint({s: tables[s] for s in keyed})
 
 
+def _stale_versions(folder: str, plans: dict[str, list[shards.ShardPlan]], state) -> str | None:
+    """How the features in `folder` were made with other feature library versions than this
+    environment's (one phrase naming both), or None when they were not.
+
+    Checked: the manifest's record (when there is a manifest) and the sidecar of every finished,
+    otherwise usable shard. A manifest or sidecar without versions (written before they were
+    recorded) counts as made with unknown versions.
+    """
+    here = library_versions.current()
+    try:
+        with open(os.path.join(folder, manifest_lib.MANIFEST_NAME)) as f:
+            recorded = json.load(f)
+    except (OSError, ValueError):
+        recorded = None  # none yet (or unreadable, rewritten at the end): the sidecars tell
+    if isinstance(recorded, dict):
+        diff = library_versions.difference(recorded.get("library_versions"), here)
+        if diff:
+            return diff
+    for split_plans in plans.values():
+        for plan in split_plans:
+            if state[plan.name][0]:
+                diff = library_versions.difference(shards.recorded_versions(folder, plan), here)
+                if diff:
+                    return diff
+    return None
+
+
 def _report_redo(redo: dict[str, str], log) -> None:
     """One line per shard recomputed for a reason (at most ten, then a count)."""
     items = list(redo.items())
@@ -294,14 +181,18 @@ def ensure_features(
 ) -> str:
     """Make sure the features of `splits` exist; compute what is missing. Returns the folder.
 
-    Finished shards are verified first (see `_verify_shard`); a broken or stale one is
-    recomputed, with one logged line saying why. When the features hold clips skipped by
-    `skip_bad_files`, a line says how many, whether or not anything was computed.
+    Finished shards are verified first (see `shards.verify_shard`); a broken or stale one is
+    recomputed, with one logged line saying why. Features made with other versions of the
+    feature libraries (`library_versions`), by the manifest's or any sidecar's record, are all
+    recomputed, every split. When the features hold clips skipped by `skip_bad_files`, a line
+    says how many, whether or not anything was computed.
 
     Raises:
       DatasetError / ValueError: bad dataset lists or (unless `skip_bad_files`) a bad clip; the
         message is one line naming the file. Completed shards are kept.
       PrecomputeIncomplete: this machine's shards are done but other machines' are not.
+      StaleFeaturesError: features of other library versions in a read-only folder; one line
+        naming the folder and both versions.
     """
     t0 = time.time()
     tables, fp = _read_tables(data_cfg, splits)
@@ -315,10 +206,25 @@ def ensure_features(
     for s in tables:
         plans[s], split_state = shards.choose_plan(folder, s, tables[s], data_cfg)
         state.update(split_state)
+    redo_splits = wanted
+    stale = _stale_versions(folder, plans, state)
+    if stale:
+        if not os.access(folder, os.W_OK):
+            raise manifest_lib.StaleFeaturesError(
+                f"{folder}: features {stale}, and the folder is read-only, so they cannot be "
+                "recomputed (use a writable --features_dir, or the library versions that made them)"
+            )
+        # Recomputed in place (the folder is keyed by settings), every split, so that the
+        # manifest keeps them all.
+        why = f"features {stale}"
+        state = {n: (False, why) if ok else (ok, reason) for n, (ok, reason) in state.items()}
+        with contextlib.suppress(FileNotFoundError):  # it describes what is being replaced
+            os.remove(os.path.join(folder, manifest_lib.MANIFEST_NAME))
+        redo_splits = tuple(dict.fromkeys(wanted + tuple(plans)))
     # Mine when unfinished; anyone's when finished but unusable (nobody else will redo it).
     todo = [
         p
-        for s in wanted
+        for s in redo_splits
         for p in plans[s]
         if not state[p.name][0] and (shards.own(p, data_cfg) or state[p.name][1] is not None)
     ]
@@ -346,7 +252,7 @@ def ensure_features(
             )
         else:
             with oom.disk_full_reported("precompute", where=folder, kept="finished shards"):
-                _write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
+                shard_writer.write_shards(folder, todo, feature_cfg, data_cfg, progress=progress)
         state.update({p.name: (True, None) for p in todo})
     # The manifest covers every complete split: those asked for now and any done before.
     done = {s: ps for s, ps in plans.items() if all(state[p.name][0] for p in ps)}
