@@ -6,6 +6,8 @@ A features folder `<features_dir>/<settings hash>/` holds sharded TFRecords
     {
       "format_version": 1,
       "feature_code_version": 2,         # asc_keras.features.FEATURE_CODE_VERSION that made them
+      "library_versions": {"gammatone": "1.0.3", "librosa": "0.11.0", "numpy": ...,
+                           "scipy": ..., "soxr": ...},   # asc_keras.data.library_versions
       "task": "1b", "classes": [...],
       "feature_config": {...FeatureConfig fields...},
       "dataset": {"data_dir": ..., "fingerprint": ...},
@@ -17,7 +19,13 @@ A features folder `<features_dir>/<settings hash>/` holds sharded TFRecords
       "skipped": [{"filename": "audio/x.wav", "reason": "...", "split": "train"}]
     }
 
-It holds no timings or host names: two runs over the same data write the same bytes.
+It holds no timings or host names: two runs over the same data write the same bytes (with the
+same library versions).
+
+Features made by other feature code or other library versions than this environment's are
+refused by `Manifest.check_compatible` (what evaluate and export, which cannot recompute them,
+check); `precompute.ensure_features` recomputes them instead where it can. A manifest without
+`library_versions` (written before they were recorded) counts as made with unknown versions.
 
 `load_manifest(path)` reads and checks it; `write_manifest` writes it atomically.
 """
@@ -31,7 +39,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from asc_keras import atomic
 from asc_keras.config import FeatureConfig
+from asc_keras.data import library_versions as versions_lib
 from asc_keras.errors import AscError
 from asc_keras.features import FEATURE_CODE_VERSION
 
@@ -41,6 +51,10 @@ FORMAT_VERSION = 1
 
 class ManifestError(AscError, ValueError):
     """A features folder that is missing, incomplete or does not match the config."""
+
+
+class StaleFeaturesError(ManifestError):
+    """Features made with other feature library versions, where they cannot be recomputed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +78,10 @@ class Manifest:
     skipped: tuple[Mapping[str, str], ...] = ()
     dataset: Mapping[str, str] = dataclasses.field(default_factory=dict)
     feature_code_version: int = FEATURE_CODE_VERSION
+    # {library: version} that computed the features; None: not recorded (unknown versions)
+    library_versions: Mapping[str, str] | None = dataclasses.field(
+        default_factory=versions_lib.current
+    )
 
     def split(self, name: str) -> SplitInfo:
         if name not in self.splits:
@@ -88,6 +106,11 @@ class Manifest:
                 f"{where}: features made by feature code version {self.feature_code_version}, "
                 f"this code is version {FEATURE_CODE_VERSION}; precompute them again"
             )
+        stale = versions_lib.difference(self.library_versions, versions_lib.current())
+        if stale:
+            raise StaleFeaturesError(
+                f"{where}: features {stale}; precompute them again with these libraries"
+            )
         if task != self.task:
             raise ManifestError(f"{where}: features are for task {self.task}, config wants {task}")
         mine = self.feature_config.to_dict()
@@ -108,6 +131,7 @@ def manifest_to_dict(m: Manifest) -> dict:
     return {
         "format_version": FORMAT_VERSION,
         "feature_code_version": m.feature_code_version,
+        "library_versions": None if m.library_versions is None else dict(m.library_versions),
         "task": m.task,
         "classes": list(m.classes),
         "feature_config": m.feature_config.to_dict(),
@@ -126,13 +150,8 @@ def manifest_to_dict(m: Manifest) -> dict:
     }
 
 
-def write_json_atomic(path: str, obj) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+# Every JSON record of a features folder is written through this name (`asc_keras.atomic`).
+write_json_atomic = atomic.write_json
 
 
 def write_manifest(m: Manifest) -> str:
@@ -204,4 +223,5 @@ def load_manifest(features_path: str) -> Manifest:
         skipped=tuple(d.get("skipped", ())),
         dataset=d.get("dataset", {}),
         feature_code_version=int(d.get("feature_code_version", 0)),
+        library_versions=d.get("library_versions"),
     )

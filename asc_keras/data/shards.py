@@ -3,7 +3,8 @@
 A split's clips are cut into `<split>-SSSSS-of-NNNNN.tfrecord` shards (`plan_shards`), each with a
 sidecar `<shard>.json` written after it: `{"split", "files": [clip names], "num_examples",
 "skipped": [{"filename", "reason"}], "inputs": {clip name: {"size", "mtime_ns"[, "sha256"]}},
-"stats": {rep: normalization partial sums}}` (train shards only hold stats).
+"stats": {rep: normalization partial sums}, "versions": {feature library: version}}` (train
+shards only hold stats; `versions` is `library_versions.current()` of the run that wrote it).
 
 `verify_shard` says whether a finished shard may be used, and if not why (truncated, audio
 changed, clips skipped in a strict run, ...). `choose_plan` plans a split with the run's
@@ -59,6 +60,17 @@ _SHOWN = 3  # file names shown in a message before "+N more"
 
 def sidecar_path(folder: str, plan: ShardPlan) -> str:
     return os.path.join(folder, plan.name + ".json")
+
+
+def recorded_versions(folder: str, plan: ShardPlan) -> dict | None:
+    """The feature library versions a finished shard's sidecar records; None when it records
+    none (written before versions were) or cannot be read (`verify_shard` says why)."""
+    try:
+        with open(sidecar_path(folder, plan)) as f:
+            versions = json.load(f).get("versions")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return versions if isinstance(versions, dict) else None
 
 
 def names_shown(names: Sequence[str]) -> str:
