@@ -176,6 +176,7 @@ def test_export_ef_spsmt(tmp_path, tiny_1b_features):
     assert set(config["normalization"]) == set(EF_INPUTS)
 
 
+@pytest.mark.slow
 def test_export_spsmf_lambda_and_audio(tmp_path, tiny_1b_features):
     """SPSMF's Lambda band cuts survive every conversion; a logmel model also gets audio in."""
     folder, feature_cfg, _ = tiny_1b_features
@@ -219,6 +220,7 @@ def test_export_1a_without_data(tmp_path):
     assert sorted(a["name"] for a in report["artifacts"]) == ["model.tflite", "saved_model"]
 
 
+@pytest.mark.slow
 def test_overwrite_refused_and_failed_checks_rejected(tmp_path, tiny_1b_features):
     folder, feature_cfg, _ = tiny_1b_features
     model_cfg = tiny_model_config(feature_cfg, inputs=("gamma",))

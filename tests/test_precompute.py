@@ -80,6 +80,7 @@ def test_round_trip_matches_direct_computation(small_1a_dir, tmp_path):
     assert not _leftovers(folder)
 
 
+@pytest.mark.slow
 def test_two_workers_write_identical_records_and_float16(small_1a_dir, tmp_path):
     one = manifest.load_manifest(_run(_data_cfg(small_1a_dir, tmp_path / "a")))
     two = manifest.load_manifest(_run(_data_cfg(small_1a_dir, tmp_path / "b", num_workers=2)))
