@@ -25,7 +25,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from asc_keras import atomic
 from asc_keras import labels as labels_lib
 from asc_keras.config import (
     LEGACY_MODEL_FIELDS,
@@ -135,7 +134,3 @@ def read_run(model_dir: str) -> RunInfo:
         model_config=record.get("model_config") or {},
         features=(record.get("data") or {}).get("features") or "",
     )
-
-
-# Kept for the trainer, which writes flags.txt through it; new code calls `atomic.write_text`.
-write_text_atomic = atomic.write_text
