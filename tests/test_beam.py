@@ -55,6 +55,7 @@ def _corrupt(path):
         f.write(b"RIFF\x00\x00\x00\x00WAVEfmt garbage")
 
 
+@pytest.mark.slow
 def test_beam_writes_the_local_engines_bytes(small_1a_dir, tmp_path):
     # Local worker processes and Beam workers both compute with one BLAS thread.
     local = _run(_data_cfg(small_1a_dir, tmp_path / "local", num_workers=2))
