@@ -94,7 +94,7 @@ def main() -> int:
     from asc_keras.config import ModelConfig, TrainConfig
     from asc_keras.strategies import build_model, loss_outputs
     from asc_keras.training import optimizer as optimizer_lib
-    from asc_keras.training.trainer import _make_train_step
+    from asc_keras.training.loop import make_train_step as _make_train_step
 
     spec = dict(MODELS[args.model])
     bins, frames = spec.pop("bins"), args.frames or 862

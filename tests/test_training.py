@@ -13,7 +13,7 @@ import pytest
 from conftest import feature_flags
 
 from asc_keras.config import ModelConfig, TrainConfig
-from asc_keras.training import callbacks, checkpoints, trainer
+from asc_keras.training import callbacks, checkpoints, setup, trainer
 
 
 def _quiet(*_):
@@ -291,12 +291,12 @@ def test_mirrored_mixed_precision_jit(tiny_1b_features, tmp_path):
 def test_deterministic_runs_match(tiny_1b_features, tmp_path):
     from asc_keras.models import load_model
 
-    before = trainer._determinism_state()[::2]
+    before = setup.determinism_state()[::2]
     weights = []
     for name in ("a", "b"):
         _run(tiny_1b_features, tmp_path / name, train_steps=2, eval_every=0, deterministic=True)
         weights.append(load_model(str(tmp_path / name / "model.keras")).get_weights())
-    assert trainer._determinism_state()[::2] == before  # op determinism and seed restored
+    assert setup.determinism_state()[::2] == before  # op determinism and seed restored
     for a, b in zip(*weights, strict=True):
         np.testing.assert_array_equal(a, b)
 

@@ -113,6 +113,7 @@ class TrainingState:
     ):
         import tensorflow as tf
 
+        self.model, self.optimizer = model, optimizer
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="train_step")
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=optimizer, step=self.step, model_variables=list(model.variables)

@@ -1,0 +1,198 @@
+"""What a training run sets up before its first step: settings, checks, model, data.
+
+- `run_settings(cfg)`: the precision's dtype policy and (with `deterministic`) op determinism
+  and seeds, restored afterwards;
+- `check_model_fits_features(model_cfg, feature_cfg, classes)`: one line naming a mismatch;
+- `identity_normalization`, `normalization_json`: the statistics a run without a features folder
+  uses, and their JSON form (normalization.json);
+- `build_state(strategy, model_cfg, train_cfg, checkpoint_dir, ...)`: model, optimizer and
+  checkpoint state under the strategy's scope;
+- `input_data(...)`: the training batches from the resume step on and the evaluate batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from asc_keras import runs
+from asc_keras.config import FeatureConfig, ModelConfig, TrainConfig
+from asc_keras.data import pipeline
+from asc_keras.training import checkpoints, distribute
+from asc_keras.training import optimizer as optimizer_lib
+
+SPLIT_TRAIN = "train"
+SPLIT_EVAL = "evaluate"
+
+
+def determinism_state():
+    """`(enabled, disable_fn, global_seed)`; TensorFlow has no public getters for these, so the
+    private ones are used when present (None otherwise: then nothing is restored)."""
+    try:
+        from tensorflow.python.eager import context
+        from tensorflow.python.framework import config as tf_config
+
+        return (
+            tf_config.is_op_determinism_enabled(),
+            tf_config.disable_op_determinism,
+            context.global_seed(),
+        )
+    except (ImportError, AttributeError):
+        return None, None, None
+
+
+@contextlib.contextmanager
+def run_settings(cfg: TrainConfig):
+    """The precision's dtype policy and (with `deterministic`) op determinism and the
+    TensorFlow and NumPy seeds for the run; restored afterwards."""
+    import keras
+    import tensorflow as tf
+
+    old_policy = keras.config.dtype_policy()
+    old_determinism, disable_determinism, old_seed = determinism_state()
+    old_np = np.random.get_state()
+    try:
+        keras.config.set_dtype_policy(cfg.precision)
+        if cfg.deterministic:
+            tf.config.experimental.enable_op_determinism()
+            tf.random.set_seed(cfg.seed)
+            np.random.seed(cfg.seed)
+        yield
+    finally:
+        keras.config.set_dtype_policy(old_policy)
+        if cfg.deterministic:
+            if old_determinism is False and disable_determinism is not None:
+                disable_determinism()
+            tf.random.set_seed(old_seed)
+            np.random.set_state(old_np)
+
+
+def check_model_fits_features(model_cfg: ModelConfig, feature_cfg: FeatureConfig, classes) -> None:
+    """Raises ValueError naming the class count, input or shape that does not match."""
+    if model_cfg.num_classes != len(classes):
+        raise ValueError(
+            f"model has {model_cfg.num_classes} classes, the task has {len(classes)}: {classes}"
+        )
+    for rep in model_cfg.inputs:
+        if rep not in feature_cfg.representations:
+            raise ValueError(
+                f"model input {rep!r} is not among the feature representations "
+                f"{feature_cfg.representations}"
+            )
+        want, have = model_cfg.input_shapes[rep], feature_cfg.shapes[rep]
+        if tuple(want) != tuple(have):
+            raise ValueError(
+                f"model input {rep!r} is {tuple(want)}, the features are "
+                f"{tuple(have)} ([time, freq])"
+            )
+
+
+def identity_normalization(model_cfg: ModelConfig) -> dict:
+    """`{rep: {'mean': zeros [F], 'std': ones [F]}}` for every model input."""
+    return {
+        r: {
+            "mean": np.zeros(model_cfg.bins(r), np.float32),
+            "std": np.ones(model_cfg.bins(r), np.float32),
+        }
+        for r in model_cfg.inputs
+    }
+
+
+def normalization_json(normalization: Mapping) -> dict:
+    """The statistics as lists of float64, as normalization.json holds them."""
+    return {
+        rep: {k: np.asarray(v, np.float64).tolist() for k, v in stats.items()}
+        for rep, stats in normalization.items()
+    }
+
+
+def build_state(
+    strategy, model_cfg: ModelConfig, train_cfg: TrainConfig, *, own_dir: str
+) -> checkpoints.TrainingState:
+    """The model (`build_model` seeded with the run's seed: each part's initial weights and
+    dropout depend on (seed, part name) only), the built optimizer and the checkpoint state
+    (written under `own_dir`, restored from `train_cfg.model_dir`), under the strategy's scope."""
+    from asc_keras.strategies import build_model
+
+    with strategy.scope():
+        model = build_model(model_cfg, seed=train_cfg.seed)
+        optimizer = optimizer_lib.make_optimizer(train_cfg)
+        optimizer.build(model.trainable_variables)
+        return checkpoints.TrainingState(
+            model,
+            optimizer,
+            os.path.join(own_dir, runs.CHECKPOINT_DIR),
+            keep=train_cfg.keep_checkpoints,
+            restore_from=os.path.join(train_cfg.model_dir, runs.CHECKPOINT_DIR),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class InputData:
+    """The run's batches, and the shards behind them (to name a corrupt one)."""
+
+    train: object  # a distributed dataset of training batches
+    evaluate: object | None  # evaluate batches; None: no validation
+    train_paths: tuple = ()
+    train_parse: object = None
+    eval_paths: tuple = ()
+    eval_parse: object = None
+
+
+def input_data(
+    strategy,
+    manifest,
+    datasets: Mapping | None,
+    normalization: Mapping,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    *,
+    num_classes: int,
+    start: int,
+) -> InputData:
+    """The training pipeline restarted at the data position of step `start`, and the evaluate
+    split: from the features folder (`manifest`), or from the caller's `datasets`."""
+    if datasets is not None:
+        return InputData(
+            train=distribute.distribute_dataset(strategy, datasets["train"].skip(start)),
+            evaluate=datasets.get("evaluate"),
+        )
+    global_batch = train_cfg.batch_size
+    reps = tuple(model_cfg.inputs)
+
+    def dataset_fn(ctx):
+        per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
+        return pipeline.train_dataset(
+            manifest,
+            representations=reps,
+            batch_size=ctx.get_per_replica_batch_size(global_batch),
+            seed=train_cfg.seed,
+            mixup_alpha=train_cfg.mixup_alpha,
+            num_classes=num_classes,
+            shuffle_buffer=train_cfg.shuffle_buffer,
+            normalization=normalization,
+            skip_batches=start * per_pipeline,
+            input_context=ctx,
+            cache=train_cfg.cache_examples,
+        )
+
+    parse = pipeline.make_parse(manifest, reps)
+    return InputData(
+        train=distribute.distribute_dataset_fn(strategy, dataset_fn),
+        evaluate=pipeline.eval_dataset(
+            manifest,
+            SPLIT_EVAL,
+            representations=reps,
+            batch_size=train_cfg.eval_batch_size,
+            normalization=normalization,
+            cache=True,
+        ),
+        train_paths=manifest.shard_paths(SPLIT_TRAIN),
+        train_parse=parse,
+        eval_paths=manifest.shard_paths(SPLIT_EVAL),
+        eval_parse=parse,
+    )
