@@ -41,9 +41,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from asc_keras import oom
+from asc_keras import atomic, oom
 from asc_keras.config import DataConfig, ExportConfig
-from asc_keras.data.manifest import Manifest, write_json_atomic
+from asc_keras.data.manifest import Manifest
 from asc_keras.export import artifacts, checks, samples, savedmodel, serving, staging, verify
 from asc_keras.export import calibration as calibration_lib
 from asc_keras.export import report as report_lib
@@ -97,7 +97,7 @@ def _write_export_config(
     """export_config.json, with the output shapes the Keras model gives one parity clip."""
     one = checks.normalized({r: v[:1] for r, v in examples.features.items()}, trained.normalization)
     shapes = {k: v.shape[1:] for k, v in verify.keras_outputs(trained.model, one).items()}
-    write_json_atomic(
+    atomic.write_json(
         os.path.join(folder, EXPORT_CONFIG_NAME), export_config_record(trained, entries, shapes)
     )
 
