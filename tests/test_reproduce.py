@@ -97,7 +97,10 @@ def test_shards_cover_every_run_exactly_once(tmp_path):
         runner.jobs(plan, str(tmp_path), seeds=(0,), shard=(3, 3))
 
 
-@pytest.mark.parametrize("row", ["1a_spsmr", "1a_gamma_spsmf", "1a_spsmr_spsmf_spsmt"])
+@pytest.mark.parametrize(
+    "row",
+    ["1a_spsmr", "1a_gamma_spsmf", pytest.param("1a_spsmr_spsmf_spsmt", marks=pytest.mark.slow)],
+)
 def test_fused_runs_equal_the_assembled_joint_model(row):
     """The report's fusion of separate runs == `assemble_model` of the row from those weights."""
     extra = ("--width=0.04", "--clip_seconds=1")

@@ -117,6 +117,7 @@ def _predict_main():
     return module.main
 
 
+@pytest.mark.slow
 def test_every_model_kind_streams(exported, tmp_path, capsys):
     from absl import flags
 
