@@ -113,7 +113,12 @@ def predict_many(
       `([probs float32 [N, C] per predictor], {'label': int64 [N], 'filename': str [N],
       'device': str [N]})`.
     """
-    from asc_keras.data.pipeline import eval_dataset, normalization_arrays
+    from asc_keras.data.pipeline import (
+        checked_iter,
+        eval_dataset,
+        make_parse,
+        normalization_arrays,
+    )
 
     reps = tuple(dict.fromkeys(r for p in predictors for r in p.input_names))
     stats = []
@@ -133,7 +138,8 @@ def predict_many(
     )
     probs = [[] for _ in predictors]
     labels, files, devices = [], [], []
-    for features, meta in ds.as_numpy_iterator():
+    paths, parse = manifest.shard_paths(split), make_parse(manifest, reps)
+    for features, meta in checked_iter(ds.as_numpy_iterator(), paths, parse):
         for out, predictor, st in zip(probs, predictors, stats, strict=True):
             inputs = {
                 r: features[r] if st is None else (features[r] - st[r][0]) / st[r][1]
