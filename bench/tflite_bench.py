@@ -130,7 +130,8 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
         `(size dict, {'baseline' | 'current': (folder, entries)})`.
     """
     from asc_keras.config import FeatureConfig
-    from asc_keras.export import calibration, exporter
+    from asc_keras.export import artifacts, calibration
+    from asc_keras.models.rules import size_summary
     from asc_keras.strategies import build_model
 
     feature_cfg = FeatureConfig(logmel_bins=64, representations=tuple(inputs))
@@ -143,7 +144,7 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
         os.makedirs(out)
         exports[kind] = (
             out,
-            exporter.write_artifacts(
+            artifacts.write_artifacts(
                 model,
                 normalization,
                 out,
@@ -154,7 +155,7 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
                 log=lambda *_: None,
             ),
         )
-    return exporter.size_summary(model, "1b"), exports
+    return size_summary(model, "1b"), exports
 
 
 def _layer_profile(folder: str, timing: dict) -> str:
@@ -324,14 +325,15 @@ def main(argv=None) -> int:
         else:
             from asc_keras.config import DataConfig, ExportConfig
             from asc_keras.data.manifest import load_manifest
-            from asc_keras.export import exporter, serving
+            from asc_keras.export import artifacts, exporter, samples, serving
+            from asc_keras.models.rules import size_summary
 
             trained = serving.load_run(args.model_dir)
             clip_seconds = trained.feature_config.clip_seconds
             export_dir = args.export_dir or os.path.join(tmp, "export")
             have = all(
                 os.path.exists(os.path.join(export_dir, f))
-                for f in (exporter.TFLITE, exporter.TFLITE_INT8)
+                for f in (artifacts.TFLITE, artifacts.TFLITE_INT8)
             )
             data_cfg = None
             if args.data_dir:
@@ -347,7 +349,7 @@ def main(argv=None) -> int:
                     data_cfg=data_cfg,
                     features_dir=args.features_dir,
                 )
-            manifest = exporter.find_features(
+            manifest = samples.find_features(
                 trained, data_cfg=data_cfg, features_dir=args.features_dir, log=lambda *_: None
             )
             if manifest is not None and args.split not in manifest.splits:
@@ -357,7 +359,7 @@ def main(argv=None) -> int:
                     trained.feature_config, data_cfg, splits=(args.split,), progress=False
                 )
                 manifest = load_manifest(folder)
-            size = exporter.size_summary(trained.model, trained.task)
+            size = size_summary(trained.model, trained.task)
             label = f"{trained.model.name} ({size['dcase_kb']:.0f} KB rule)"
             note = f"trained run {args.model_dir}, scored on split {args.split!r}"
             for name in sorted(os.listdir(export_dir)):
@@ -368,7 +370,7 @@ def main(argv=None) -> int:
             _time_rows(rows, **timing)
             for row in rows:
                 name = row.artifact
-                if manifest is not None and name in (exporter.TFLITE, exporter.TFLITE_INT8):
+                if manifest is not None and name in (artifacts.TFLITE, artifacts.TFLITE_INT8):
                     row.accuracy, row.log_loss = _score(
                         row.path, manifest, args.split, args.batch_size, trained.classes
                     )

@@ -19,7 +19,7 @@ import pytest
 from export_helpers import make_model_dir, tiny_model_config
 
 from asc_keras.config import ExportConfig
-from asc_keras.export import calibration, exporter, savedmodel, serving, tflite, verify
+from asc_keras.export import calibration, checks, exporter, savedmodel, serving, tflite, verify
 from asc_keras.models.frontend import FeatureNormalization
 
 FRAMES, BINS = 20, 40
@@ -62,7 +62,7 @@ def test_normalized_features_keep_their_resolution(tmp_path):
     _probe_saved_model(sm)
     examples = calibration.synthetic_examples({"mfcc": (FRAMES, BINS)}, MFCC_STATS, 24, seed=0)
     calib = lambda: examples.batches(batch_size=1)  # noqa: E731
-    truth = exporter.normalized(examples.features, MFCC_STATS)["mfcc"]  # [N, T, F]
+    truth = checks.normalized(examples.features, MFCC_STATS)["mfcc"]  # [N, T, F]
     errors = {}
     for kind, content in (
         ("ours", tflite.convert_int8(sm, calib)),

@@ -9,7 +9,7 @@ import pytest
 from export_helpers import spread_probabilities, tiny_model_config
 
 from asc_keras.config import FeatureConfig
-from asc_keras.export import calibration, exporter, rewrite, savedmodel, serving, tflite, verify
+from asc_keras.export import calibration, checks, rewrite, savedmodel, serving, tflite, verify
 from asc_keras.strategies import build_model
 
 INPUTS = ("logmel", "cqt", "gamma")
@@ -111,9 +111,7 @@ def test_split_convolution_with_bias_and_activation():
 def test_rewritten_int8_file_has_no_average_pool(tmp_path, ef_model):
     normalization = {r: {"mean": np.full(64, -40.0), "std": np.linspace(5, 15, 64)} for r in INPUTS}
     examples = calibration.synthetic_examples(FEATURES.shapes, normalization, 6, seed=0)
-    reference = verify.keras_outputs(
-        ef_model, exporter.normalized(examples.features, normalization)
-    )
+    reference = verify.keras_outputs(ef_model, checks.normalized(examples.features, normalization))
     frames = reference["frames"].reshape(-1, 3)  # [N * t, classes]
     top2 = np.sort(frames, axis=-1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > 0.05  # int8 may flip near-ties only

@@ -7,7 +7,7 @@ import pytest
 from export_helpers import spread_probabilities, tiny_model_config
 
 from asc_keras.config import FeatureConfig
-from asc_keras.export import calibration, exporter, savedmodel, serving, tflite, verify
+from asc_keras.export import calibration, checks, savedmodel, serving, tflite, verify
 from asc_keras.strategies import build_model
 
 FEATURES = FeatureConfig(clip_seconds=0.5, logmel_bins=64, representations=("logmel", "cqt"))
@@ -35,7 +35,7 @@ def artifacts(tmp_path_factory):
         f.write(tflite.convert_float(sm_dir))
     with open(paths["int8"], "wb") as f:
         f.write(tflite.convert_int8(sm_dir, lambda: examples.batches(batch_size=1)))
-    reference = verify.keras_outputs(model, exporter.normalized(examples.features, normalization))
+    reference = verify.keras_outputs(model, checks.normalized(examples.features, normalization))
     return paths, examples, reference
 
 
