@@ -69,9 +69,9 @@ class Row:
 
 def _runner(path: str, *, num_threads: int, seed: int = 0):
     """`(call, feed)`: a `.tflite` signature runner and one quantized stand-in clip."""
-    from asc_keras.export import verify
+    from asc_keras.inference import tflite_runner
 
-    runner = verify.make_interpreter(path, num_threads=num_threads).get_signature_runner(
+    runner = tflite_runner.make_interpreter(path, num_threads=num_threads).get_signature_runner(
         "serving_default"
     )
     rng = np.random.default_rng(seed)
@@ -82,7 +82,7 @@ def _runner(path: str, *, num_threads: int, seed: int = 0):
             rng.standard_normal(shape) * (0.1 if name == "waveform" else 10.0)
             - (0 if name == "waveform" else 40.0)
         ).astype(np.float32)
-        feed[name] = verify.quantize(x, d)
+        feed[name] = tflite_runner.quantize(x, d)
     return runner, feed
 
 
@@ -222,7 +222,8 @@ def _layer_profile(folder: str, timing: dict) -> str:
 
 
 def _score(path: str, manifest, split: str, batch_size: int, classes):
-    from asc_keras.evaluation import evaluator, metrics, predictors
+    from asc_keras.evaluation import evaluator, metrics
+    from asc_keras.inference import predictors
 
     probs, meta = evaluator.predict(
         predictors.TFLitePredictor(path),

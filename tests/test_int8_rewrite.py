@@ -10,6 +10,7 @@ from export_helpers import spread_probabilities, tiny_model_config
 
 from asc_keras.config import FeatureConfig
 from asc_keras.export import calibration, checks, rewrite, savedmodel, serving, tflite, verify
+from asc_keras.inference import tflite_runner
 from asc_keras.strategies import build_model
 
 INPUTS = ("logmel", "cqt", "gamma")
@@ -17,7 +18,7 @@ FEATURES = FeatureConfig(clip_seconds=2.0, logmel_bins=64, representations=INPUT
 
 
 def _op_counts(path: str) -> dict[str, int]:
-    interpreter = verify.make_interpreter(path)
+    interpreter = tflite_runner.make_interpreter(path)
     counts: dict[str, int] = {}
     for op in interpreter._get_ops_details():
         counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1

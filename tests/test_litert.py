@@ -8,6 +8,7 @@ from export_helpers import spread_probabilities, tiny_model_config
 
 from asc_keras.config import FeatureConfig
 from asc_keras.export import calibration, checks, savedmodel, serving, tflite, verify
+from asc_keras.inference import tflite_runner
 from asc_keras.strategies import build_model
 
 FEATURES = FeatureConfig(clip_seconds=0.5, logmel_bins=64, representations=("logmel", "cqt"))
@@ -68,7 +69,7 @@ def test_litert_resizes_the_batch(artifacts):
     """A batch of clips in one call equals clip-by-clip runs (what evaluate.py relies on)."""
     paths, examples, _ = artifacts
     one_by_one = verify.tflite_outputs(paths["float"], examples.features)
-    runner = verify.make_interpreter(paths["float"]).get_signature_runner("serving_default")
+    runner = tflite_runner.make_interpreter(paths["float"]).get_signature_runner("serving_default")
     batched = runner(**examples.features)
     np.testing.assert_allclose(batched["probs"], one_by_one["probs"], atol=1e-6)
 
@@ -78,13 +79,13 @@ def test_int8_file_takes_raw_floats_and_dequantizes_with_the_tensor_scale(artifa
     read with the tensor's scale and zero point they give float's answers, read as plain
     numbers they do not."""
     paths, examples, reference = artifacts
-    ins, outs = verify.tflite_io(paths["int8"])
+    ins, outs = tflite_runner.tflite_io(paths["int8"])
     assert {d["dtype"] for d in ins.values()} == {np.float32}
     assert outs["probs"]["dtype"] == np.int8
-    runner = verify.make_interpreter(paths["int8"]).get_signature_runner("serving_default")
+    runner = tflite_runner.make_interpreter(paths["int8"]).get_signature_runner("serving_default")
     x = examples.features
-    q = runner(**{k: verify.quantize(v, ins[k]) for k, v in x.items()})
-    probs = verify.dequantize(q["probs"], outs["probs"])
+    q = runner(**{k: tflite_runner.quantize(v, ins[k]) for k, v in x.items()})
+    probs = tflite_runner.dequantize(q["probs"], outs["probs"])
     assert np.abs(probs - reference["probs"]).max() < 0.05
     naive_probs = q["probs"].astype(np.float32)
     assert np.abs(naive_probs - probs).max() > np.abs(probs - reference["probs"]).max()
