@@ -187,7 +187,7 @@ def test_custom_task_trains_end_to_end(custom_dir, tmp_path, absl_flags):
             "--checkpoint_every=2",
         ]
     )
-    assert _main("train")(["train.py"]) == 0
+    assert _main("train")(["train.py"]) in (None, 0)  # None: exit status 0
     record = json.loads((model_dir / "config.json").read_text())
     assert record["task"] == "custom"
     assert tuple(record["classes"]) == tuple(sorted(synthetic.CUSTOM_LABELS))
@@ -213,7 +213,7 @@ def test_low_complexity_config_trains_and_exports(tau_dir, tmp_path, absl_flags)
             "--checkpoint_every=2",
         ]
     )
-    assert _main("train")(["train.py"]) == 0
+    assert _main("train")(["train.py"]) in (None, 0)  # None: exit status 0
     absl_flags(
         [
             *common,
@@ -224,7 +224,7 @@ def test_low_complexity_config_trains_and_exports(tau_dir, tmp_path, absl_flags)
             "--int8_tolerance=0.5",
         ]
     )
-    assert _main("export")(["export.py"]) == 0
+    assert _main("export")(["export.py"]) in (None, 0)
     assert (export_dir / "model_int8.tflite").stat().st_size < 128 * 1024
     config = json.loads((export_dir / "export_config.json").read_text())
     assert config["task"] == "tau2022"

@@ -68,7 +68,7 @@ def test_flagfile_trains(config, request, tmp_path, parsed_flags):
             "--log_every=1",
         ]
     )
-    assert _train_module().main(["train.py"]) == 0
+    assert _train_module().main(["train.py"]) in (None, 0)  # None: exit status 0
     for name in ("config.json", "flags.txt", "normalization.json", "model.keras", "metrics.json"):
         assert (model_dir / name).exists(), name
     with open(model_dir / "config.json") as f:
