@@ -79,7 +79,7 @@ def test_reading_a_complete_cache_writes_nothing(small_1a_dir, tmp_path, monkeyp
     def read_only(path, *_):
         raise PermissionError(f"[Errno 30] Read-only file system: {path!r}")
 
-    monkeypatch.setattr(manifest, "write_json_atomic", read_only)
+    monkeypatch.setattr(manifest.atomic, "write_json", read_only)
     monkeypatch.setattr(shard_writer, "write_json", read_only)
     os.symlink(small_1a_dir, tmp_path / "mounted_elsewhere")  # another machine's path
     for splits, data_dir in (

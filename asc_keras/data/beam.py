@@ -163,9 +163,9 @@ class _TrainStatsFn(_CombineFn):
 
 def _write_result(_, path: str, errors, stats) -> None:
     """The pipeline's outcome for the launching process: `{"errors", "stats"}` as JSON."""
-    from asc_keras.data.manifest import write_json_atomic
+    from asc_keras import atomic
 
-    write_json_atomic(path, {"errors": sorted(errors), "stats": stats[0] if stats else None})
+    atomic.write_json(path, {"errors": sorted(errors), "stats": stats[0] if stats else None})
 
 
 # --- launching process ---------------------------------------------------------------------------

@@ -151,7 +151,6 @@ def manifest_to_dict(m: Manifest) -> dict:
 
 
 # Every JSON record of a features folder is written through this name (`asc_keras.atomic`).
-write_json_atomic = atomic.write_json
 
 
 def write_manifest(m: Manifest) -> str:
@@ -177,7 +176,7 @@ def write_manifest(m: Manifest) -> str:
     )
     os.makedirs(m.path, exist_ok=True)
     try:
-        write_json_atomic(path, new)
+        atomic.write_json(path, new)
     except OSError:
         if not only_path:
             raise

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from asc_keras.data.manifest import write_json_atomic
+from asc_keras import atomic
 from asc_keras.models import rules
 
 REPORT_NAME = "export_report.json"
@@ -122,5 +122,5 @@ def format_report(report: Mapping) -> str:
 def write_report(folder: str, report: Mapping) -> str:
     """Write `<folder>/export_report.json` atomically; returns its path."""
     path = os.path.join(folder, REPORT_NAME)
-    write_json_atomic(path, dict(report))
+    atomic.write_json(path, dict(report))
     return path

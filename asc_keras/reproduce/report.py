@@ -255,14 +255,14 @@ def write(
     print_fn: Callable[[str], None] | None = print,
 ) -> dict[str, str]:
     """results.{md,csv,json,png} in `out_dir`; returns their paths. Prints the table."""
+    from asc_keras import atomic
     from asc_keras.atomic import write_text as write_text_atomic
-    from asc_keras.data.manifest import write_json_atomic
 
     paths = {ext: os.path.join(out_dir, f"results.{ext}") for ext in ("md", "csv", "json", "png")}
     text = markdown(results, banner=banner)
     write_text_atomic(paths["md"], text)
     write_text_atomic(paths["csv"], _csv(results))
-    write_json_atomic(
+    atomic.write_json(
         paths["json"],
         {"banner": banner, **dict(extra), "rows": json.loads(json.dumps(list(results)))},
     )

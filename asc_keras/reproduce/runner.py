@@ -386,11 +386,11 @@ class _Status:
         return {}
 
     def set(self, key: str, entry: dict) -> None:
-        from asc_keras.data.manifest import write_json_atomic
+        from asc_keras import atomic
 
         status = self.read()
         status[key] = entry
-        write_json_atomic(self.path, status)
+        atomic.write_json(self.path, status)
 
 
 def execute(
