@@ -24,10 +24,11 @@ from asc_keras.export import report as report_lib
 from asc_keras.export import savedmodel, serving, tflite
 from asc_keras.export.errors import ExportError
 from asc_keras.export.staging import remove_tree
+from asc_keras.inference.loader import DEFAULT_ARTIFACT, SAVED_MODEL_DIR
 from asc_keras.inference.tflite_runner import tflite_io
 
-SAVED_MODEL = "saved_model"
-TFLITE = "model.tflite"
+SAVED_MODEL = SAVED_MODEL_DIR  # the names predict.py and evaluate.py look for
+TFLITE = DEFAULT_ARTIFACT
 TFLITE_INT8 = "model_int8.tflite"
 AUDIO_SAVED_MODEL = "audio_saved_model"
 AUDIO_TFLITE = "model_audio.tflite"

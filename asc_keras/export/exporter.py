@@ -48,9 +48,9 @@ from asc_keras.export import artifacts, checks, samples, savedmodel, serving, st
 from asc_keras.export import calibration as calibration_lib
 from asc_keras.export import report as report_lib
 from asc_keras.export.errors import ExportError, ParityError, SizeRuleError
+from asc_keras.inference.loader import EXPORT_CONFIG_NAME
 from asc_keras.models.rules import check_size_rule, size_summary
 
-EXPORT_CONFIG_NAME = "export_config.json"
 FORMAT_VERSION = 1
 
 __all__ = ["EXPORT_CONFIG_NAME", "ExportError", "FORMAT_VERSION", "export_config_record", "run"]

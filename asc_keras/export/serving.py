@@ -34,9 +34,8 @@ import numpy as np
 from asc_keras.config import FeatureConfig
 from asc_keras.export import rewrite as rewrite_lib
 from asc_keras.export.rewrite import flatten_time_distributed
+from asc_keras.inference.classify import WAVEFORM
 from asc_keras.runs import NORMALIZATION_NAME
-
-WAVEFORM = "waveform"
 
 
 @dataclasses.dataclass(frozen=True)
