@@ -100,6 +100,7 @@ def test_loop_length_and_resume_do_not_change_the_weights(tiny_1b_features, tmp_
         ]
 
 
+@pytest.mark.slow
 def test_multi_output_model_resumes_exactly(tiny_1b_features, tmp_path):
     """SPSMR + SPSMT (two independent parts, one frame-wise loss each) stopped at step 3 and
     resumed: the weights of an uninterrupted 6-step run."""
