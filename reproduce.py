@@ -56,7 +56,7 @@ def main(argv):
     shard = flags_lib.reproduce_shard(fv)  # a bad --shard fails before any model is built
     from asc_keras.models import complexity
     from asc_keras.reproduce import plan as plan_lib
-    from asc_keras.reproduce import runner, tool
+    from asc_keras.reproduce import progress, runner, tool
     from asc_keras.strategies import build_model
 
     overrides = flags_lib.reproduce_overrides(fv)
@@ -74,7 +74,7 @@ def main(argv):
         return 0
     if not fv.out:
         raise ValueError("--out is required (or --dry_run)")
-    live = runner.LiveLine(sys.stderr) if sys.stderr.isatty() else None
+    live = progress.LiveLine(sys.stderr) if sys.stderr.isatty() else None
     tool.reproduce(
         plan,
         out_dir=fv.out,

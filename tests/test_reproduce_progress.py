@@ -13,6 +13,7 @@ import os
 import re
 import types
 
+from asc_keras.reproduce import progress as progress_lib
 from asc_keras.reproduce import runner
 
 STEPS = 4
@@ -83,7 +84,7 @@ def test_progress_lines_name_the_run_its_step_and_eta(tmp_path):
 
 def test_at_a_terminal_one_line_is_rewritten_in_place(tmp_path):
     screen = io.StringIO()
-    live = runner.LiveLine(screen)
+    live = progress_lib.LiveLine(screen)
     result, logged = _execute(tmp_path, ["1b_gamma"], live=live)
     assert result["done"] == ["seed0/1b_gamma"]
     # the log gets the start and done lines only; the progress went to the status line
@@ -97,6 +98,6 @@ def test_at_a_terminal_one_line_is_rewritten_in_place(tmp_path):
 
 
 def test_share_eta_counts_waves_of_slots():
-    assert runner.share_eta([10.0, None], 60.0, pending=3, slots=2) == 60.0 + 2 * 60.0
-    assert runner.share_eta([5.0], 20.0, pending=0, slots=1) == 5.0
-    assert runner.share_eta([None], None, pending=4, slots=1) is None
+    assert progress_lib.share_eta([10.0, None], 60.0, pending=3, slots=2) == 60.0 + 2 * 60.0
+    assert progress_lib.share_eta([5.0], 20.0, pending=0, slots=1) == 5.0
+    assert progress_lib.share_eta([None], None, pending=4, slots=1) is None

@@ -22,8 +22,9 @@ Layout under `out_dir`:
   share one `out_dir` on a common filesystem.
 - A failed run is recorded and the others go on. Progress: runs finished of total, each running
   run's step of its total with its ETA (from the steps its log shows over time), and an ETA of
-  the whole share. At a terminal (`LiveLine`) that is one status line rewritten in place as the
-  children log; otherwise a progress line is logged whenever a running run's step changes.
+  the whole share (`progress`). At a terminal (`progress.LiveLine`) that is one status line
+  rewritten in place as the children log; otherwise a progress line is logged whenever a
+  running run's step changes.
 """
 
 from __future__ import annotations
@@ -32,19 +33,17 @@ import dataclasses
 import functools
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
 from asc_keras.errors import AscError
+from asc_keras.reproduce import progress
 from asc_keras.reproduce.plan import Plan, Run
 from asc_keras.runs import CONFIG_NAME, with_legacy_fields
 
 STATUS_NAME = "status.json"
-_STEP = re.compile(r"step (\d+)/(\d+)")
 
 # The fields of a run's config.json that may differ between a run folder and the planned run
 # that reuses (or resumes) it: paths, cadences and how the steps are executed, none of which
@@ -233,133 +232,6 @@ def _last_error(log_path: str) -> str:
     return (errors or lines or ["exited without output"])[-1][:300]
 
 
-def _step(log_path: str) -> tuple[int, int] | None:
-    """`(step, total steps)` of the newest `step a/b` line of a run's log; None before one."""
-    try:
-        with open(log_path, "rb") as f:
-            f.seek(max(0, os.path.getsize(log_path) - 4096))
-            tail = f.read().decode(errors="replace")
-    except OSError:
-        return None
-    found = _STEP.findall(tail)
-    return (int(found[-1][0]), int(found[-1][1])) if found else None
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-class _Pace:
-    """Each running job's steps over time, read from its log: its step, total and ETA."""
-
-    def __init__(self):
-        self.seen: dict[str, tuple[float, int, float, int]] = {}  # first (t, step), last (t, step)
-
-    def step(self, job: Job, now: float) -> tuple[int, int] | None:
-        found = _step(job.log_path)
-        if found is not None:
-            t0, s0, t1, s1 = self.seen.get(job.key, (now, found[0], now, found[0]))
-            if found[0] != s1:
-                t1, s1 = now, found[0]
-            self.seen[job.key] = (t0, s0, t1, s1)
-        return found
-
-    def seconds_per_step(self, job: Job) -> float | None:
-        t0, s0, t1, s1 = self.seen.get(job.key, (0.0, 0, 0.0, 0))
-        return (t1 - t0) / (s1 - s0) if s1 > s0 and t1 > t0 else None
-
-    def eta(self, job: Job, now: float) -> float | None:
-        """Seconds until the job's last step: the steps left at its pace so far, counted from
-        the moment its log showed the newest step."""
-        found, pace = _step(job.log_path), self.seconds_per_step(job)
-        if found is None or pace is None:
-            return None
-        t1 = self.seen[job.key][2]
-        return (found[1] - found[0]) * pace - (now - t1)
-
-
-def progress_line(
-    finished: int,
-    total: int,
-    failed: int,
-    running: Sequence[tuple[Job, tuple[int, int] | None, float | None]],
-    *,
-    share_eta: float | None,
-) -> str:
-    """`[f/t runs finished, k failed] <run> step a/b ETA h:mm:ss; <run> starting; all ETA ...`.
-
-    Args:
-        finished, total, failed: Run counts of this machine's share.
-        running: `(job, (step, total steps) or None, ETA seconds or None)` per running run.
-        share_eta: Seconds until the whole share is done, when known.
-    """
-    parts = []
-    for job, found, eta in running:
-        text = f"{job.run.name} " + ("starting" if found is None else f"step {found[0]}/{found[1]}")
-        parts.append(text + ("" if eta is None else f" ETA {_clock(eta)}"))
-    tail = "" if share_eta is None else f"; all ETA {_clock(share_eta)}"
-    return f"[{finished}/{total} runs finished, {failed} failed] " + "; ".join(parts) + tail
-
-
-def share_eta(
-    running_etas: Sequence[float | None],
-    run_seconds: float | None,
-    pending: int,
-    slots: int,
-) -> float | None:
-    """Seconds until every run of the share is done: the longest running run (a run without
-    an ETA yet counts as a whole run), then the pending runs in waves of `slots`.
-
-    Args:
-        running_etas: Each running run's ETA (None: not known yet).
-        run_seconds: The duration of one run (finished runs' mean, else estimated from the
-            running runs' pace); None when nothing is known yet.
-        pending: Runs not started.
-        slots: Runs at once.
-    """
-    if run_seconds is None:
-        return None
-    left = [run_seconds if e is None else e for e in running_etas]
-    return max(left, default=0.0) + -(-pending // max(1, slots)) * run_seconds
-
-
-class LiveLine:
-    """One status line rewritten in place at the bottom of a terminal; log lines go above it.
-
-    `reproduce.py` makes one on stderr when stderr is a terminal; `execute` shows its progress
-    there instead of logging a progress line per step change.
-    """
-
-    def __init__(self, stream=None):
-        self.stream = sys.stderr if stream is None else stream
-        self.text = ""
-
-    def _write(self, text: str) -> None:
-        self.stream.write("\r\x1b[K" + text)
-        self.stream.flush()
-
-    def show(self, text: str) -> None:
-        """Replace the status line with `text` (cut to the terminal's width)."""
-        self.text = text[: max(20, shutil.get_terminal_size().columns - 1)]
-        self._write(self.text)
-
-    def log(self, line: str, print_fn: Callable[[str], None] = print) -> None:
-        """Print `line` above the status line (which is drawn again below it)."""
-        if self.text:
-            self._write("")
-        print_fn(line)
-        sys.stdout.flush()
-        if self.text:
-            self._write(self.text)
-
-    def close(self) -> None:
-        """Erase the status line."""
-        if self.text:
-            self._write("")
-        self.text = ""
-
-
 class _Status:
     """status.json: `{job key: {'state': 'done' | 'failed', 'error': str, 'seconds': float}}`,
     re-read before every write so that machines sharing out_dir keep each other's entries.
@@ -403,7 +275,7 @@ def execute(
     out_dir: str,
     log: Callable[[str], None] = print,
     interval: float = 2.0,
-    live: LiveLine | None = None,
+    live: progress.LiveLine | None = None,
 ) -> dict:
     """Run `todo` on `slots` (one environment dict per concurrent job), skipping done jobs.
 
@@ -444,7 +316,7 @@ def _execute(todo, train_steps, start, poll, slots, out_dir, log, interval, live
     free = list(range(len(slots)))
     running: dict[int, tuple[Job, object, float]] = {}
     done, failed, durations = [], {}, []
-    pace, logged = _Pace(), None
+    pace, logged = progress.Pace(), None
     while pending or running:
         while pending and free:
             slot = free.pop(0)
@@ -482,12 +354,12 @@ def _execute(todo, train_steps, start, poll, slots, out_dir, log, interval, live
                     if found is not None and pace.seconds_per_step(job) is not None
                 ]
                 run_seconds = sum(known) / len(known) if known else None
-            line = progress_line(
+            line = progress.progress_line(
                 len(skipped) + len(done) + len(failed),
                 total,
                 len(failed),
                 [(job, found, eta) for (job, found), eta in zip(steps, etas, strict=True)],
-                share_eta=share_eta(etas, run_seconds, len(pending), len(slots)),
+                share_eta=progress.share_eta(etas, run_seconds, len(pending), len(slots)),
             )
             if live is not None:
                 live.show(line)

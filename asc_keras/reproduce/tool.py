@@ -19,6 +19,7 @@ from asc_keras.config import DataConfig
 from asc_keras.reproduce import report as report_lib
 from asc_keras.reproduce import runner
 from asc_keras.reproduce.plan import Plan
+from asc_keras.reproduce.progress import LiveLine
 
 SPLITS = ("train", "evaluate")
 
@@ -147,7 +148,7 @@ def reproduce(
     progress: bool = True,
     retrain_stale: bool = False,
     log: Callable[[str], None] = print,
-    live: runner.LiveLine | None = None,
+    live: LiveLine | None = None,
 ) -> dict:
     """Train this shard's share of the plan (skipping finished runs) and write the report.
 
@@ -169,7 +170,7 @@ def reproduce(
         progress: Precompute progress bar.
         retrain_stale: Move stale run folders aside (`<run>.stale-<n>`) and train them again.
         log: Progress lines.
-        live: A terminal's status line for the training progress (`runner.LiveLine`); None
+        live: A terminal's status line for the training progress (`progress.LiveLine`); None
             logs a progress line whenever a running run's step changes.
 
     Returns:
