@@ -221,3 +221,26 @@ def test_the_scan_sees_private_names_imported_from_other_modules(tmp_path):
         "asc_keras.c:3 uses asc_keras.a._x",
         "asc_keras.d:5 uses asc_keras.a._x",
     ]
+
+
+MAX_MODULE_LINES = 450  # a module longer than this holds more than one job: split it
+
+
+def test_no_module_of_the_package_is_longer_than_one_job():
+    long = {
+        name: n
+        for name, path in _modules().items()
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
+
+
+def test_every_script_is_a_thin_main():
+    """The scripts parse flags, build configs and call the library: no module of their own."""
+    scripts = sorted(ROOT.parent.glob("*.py"))
+    assert {p.name for p in scripts} >= {"train.py", "evaluate.py", "export.py", "predict.py"}
+    for path in scripts:
+        tree = ast.parse(path.read_text())
+        functions = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        assert len(path.read_text().splitlines()) < 150, path.name
+        assert "main" in functions, path.name
