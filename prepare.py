@@ -3,7 +3,7 @@
     python prepare.py --flagfile=configs/base_1b.flags --data_dir=DIR [--features_dir=OUT]
         [--representations=logmel,cqt,gamma,mfcc] [--num_workers=N] [--splits=train,evaluate]
         [--num_shards=M --shard_index=K] [--feature_dtype=float16] [--skip_bad_files]
-        [--fingerprint=stat|sha256]
+        [--fingerprint=stat|sha256] [--dir_folder=IRS --dir_copies=K [--dir_seed=S]]
         [--engine=beam [--beam_pipeline_options="--runner=DirectRunner --direct_num_workers=2
                                                  --direct_running_mode=multi_processing"]]
 
@@ -12,7 +12,8 @@ Rerunning after an interruption resumes; finished shards are verified first and 
 (saying why) when truncated, when their audio changed (--fingerprint=sha256 also recomputes shards
 made without content hashes), or, without --skip_bad_files, when they skipped clips. A complete
 features folder is only read (it may be a read-only mount). A bad input stops with one line naming
-the file.
+the file. `--dir_folder=IRS --dir_copies=K` also stores K copies of every device-a training clip
+convolved with device impulse responses drawn from IRS (DIR augmentation, see docs/training.md).
 
 `--engine=beam` computes the missing shards with an Apache Beam pipeline instead of local worker
 processes (`pip install -e '.[beam]'`; the DirectRunner with --num_workers processes unless
@@ -38,6 +39,10 @@ def main(argv):
         print(e)
         return 0
     print(precompute.summarize(manifest.load_manifest(folder)))
+    if data_cfg.dir_copies and "train" in data_cfg.splits:  # DIR copies of the device-a clips
+        from asc_keras.data import dir_shards
+
+        print(dir_shards.summarize(dir_shards.ensure_copies(folder, feature_cfg, data_cfg)))
     print(f"prepare.py: {time.time() - t0:.1f} s")
     return 0
 

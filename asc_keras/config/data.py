@@ -88,8 +88,27 @@ class DataConfig:
         '--flink_master=HOST:8081 --environment_type=DOCKER"; empty: the DirectRunner with '
         "--num_workers processes.",
     )
+    dir_folder: str = setting(
+        "",
+        "Folder of device impulse responses (*.wav, e.g. MicIRP): with --dir_copies, the "
+        "device-a training clips are also stored convolved with responses drawn from it (DIR "
+        "augmentation; train.py uses them with --dir_p).",
+    )
+    dir_copies: int = setting(
+        0, "Convolved copies stored per device-a training clip (0: none).", lower_bound=0
+    )
+    dir_seed: int = setting(
+        0, "Seed of the draw of impulse responses for the stored copies.", lower_bound=0
+    )
 
     def __post_init__(self):
+        if self.dir_copies < 0 or self.dir_seed < 0:
+            raise ValueError(f"dir_copies and dir_seed must be >= 0, got {self.dir_copies}")
+        if bool(self.dir_folder) != bool(self.dir_copies):
+            raise ValueError(
+                "--dir_folder and --dir_copies go together (a folder of impulse responses and "
+                f"how many copies per clip), got {self.dir_folder!r} and {self.dir_copies}"
+            )
         spec = tasks_lib.get(self.task)
         object.__setattr__(self, "classes", tuple(self.classes or spec.classes or ()))
         if spec.classes is not None and self.classes != spec.classes:

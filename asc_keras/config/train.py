@@ -14,7 +14,7 @@ ADAM_UPDATES = ("pytorch", "keras")  # asc_keras.training.optimizer.ADAM_CLASSES
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
 LEGACY_TRAIN_FIELDS = MappingProxyType(
-    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras"}
+    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras", "dir_p": 0.0}
 )
 
 
@@ -108,6 +108,13 @@ class TrainConfig:
         "averages).",
         lower_bound=0,
     )
+    dir_p: float = setting(
+        0.0,
+        "DIR augmentation: probability that a device-a training example is replaced by one of "
+        "its impulse-response copies (--dir_folder, --dir_copies), per example and epoch; 0: off.",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = (
@@ -146,6 +153,8 @@ class TrainConfig:
                 f"need learning_rate > 0 and 0 < lr_decay_rate <= 1, got "
                 f"{self.learning_rate}, {self.lr_decay_rate}"
             )
+        if not 0.0 <= self.dir_p <= 1.0:
+            raise ValueError(f"dir_p must be in [0, 1], got {self.dir_p}")
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if not self.adam_epsilon > 0:

@@ -26,6 +26,7 @@ models must apply the same.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import struct
@@ -33,6 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from asc_keras.data import dir_pipeline as dir_lib
 from asc_keras.data import mixup as mixup_lib
 from asc_keras.data import schema
 from asc_keras.data.manifest import Manifest
@@ -230,6 +232,7 @@ def _examples(
     input_context=None,
     check: bool = True,
     finish=None,
+    copies=None,
 ):
     """Parsed, checked and normalized examples of a split: `finish({rep: [T, F], meta...})`.
 
@@ -251,13 +254,17 @@ def _examples(
     stats = {r: normalization_arrays(normalization, r) for r in representations}
     parse = make_parse(manifest, representations)
 
-    def decode(serialized):
+    def decode(serialized, copies_record=None):
         example = _assert_finite(parse(serialized))
         for r, (mean, std) in stats.items():
             example[r] = (example[r] - tf.constant(mean)) / tf.constant(std)  # [T, F]
+        if copies is not None:
+            example = copies.attach(example, copies_record, stats)
         return example if finish is None else finish(example)
 
     ds = _records(manifest.shard_paths(split), seed=seed, input_context=input_context)
+    if copies is not None:  # DIR shards, record for record beside the train shards
+        ds = tf.data.Dataset.zip(ds, _records(copies.paths, seed=seed, input_context=input_context))
     return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -286,6 +293,7 @@ def train_dataset(
     input_context=None,
     cache: bool = True,
     check: bool = True,
+    dir_copies=None,
 ):
     """The infinite, shuffled, mixed-up training stream.
 
@@ -305,6 +313,8 @@ def train_dataset(
         pipelines.
       cache: keep the parsed, normalized examples in memory after the first pass.
       check: `check_shards` first.
+      dir_copies: a `dir_pipeline.Copies`: DIR augmentation (device-a examples replaced by an
+        impulse-response copy with its probability); None or probability 0: off.
 
     Returns:
       A `tf.data.Dataset` of `({rep: float32 [B, T, F]}, float32 [B, C])`.
@@ -323,8 +333,11 @@ def train_dataset(
         )
         with tf.control_dependencies([ok]):
             label = tf.identity(label)
-        return {r: example[r] for r in representations}, label
+        features = {r: example[r] for r in representations}
+        return dict(features, **dir_lib.copies_of(example)), label
 
+    if dir_copies is not None and not dir_copies.p:
+        dir_copies = None  # off: the clean stream, bit for bit
     ds = _examples(
         manifest,
         split,
@@ -334,14 +347,20 @@ def train_dataset(
         input_context=input_context,
         check=check,
         finish=features_label,
+        copies=dir_copies,
     )
     if cache:
         ds = ds.cache()
     buffer = shuffle_buffer or manifest.split(split).num_examples
     # Shuffle before repeat: with the whole split in the buffer every epoch is a permutation.
     ds = ds.shuffle(max(1, buffer), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds if dir_copies is None else ds.enumerate()  # positions for the DIR draw
     if skip_batches:
         ds = ds.skip(int(skip_batches) * batch_size)  # element skips share the cached tensors
+    if dir_copies is not None:
+        pid = 0 if input_context is None else input_context.input_pipeline_id
+        pick = functools.partial(dir_copies.pick, pipeline_id=pid)
+        ds = ds.map(pick, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size, drop_remainder=True)
     batch_index = tf.data.Dataset.range(int(skip_batches), np.iinfo(np.int64).max)
     base_seed = tf.constant([seed, _MIXUP_STREAM], tf.int64)

@@ -7,7 +7,8 @@
   uses, and their JSON form (normalization.json);
 - `build_state(strategy, model_cfg, train_cfg, checkpoint_dir, ...)`: model, optimizer and
   checkpoint state under the strategy's scope;
-- `input_data(...)`: the training batches from the resume step on and the evaluate batches.
+- `input_data(...)`: the training batches from the resume step on and the evaluate batches;
+- `dir_set(...)`: the DIR copies a run with `dir_p` > 0 draws from (computed when missing).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from asc_keras import runs
 from asc_keras.config import FeatureConfig, ModelConfig, TrainConfig
-from asc_keras.data import pipeline
+from asc_keras.data import dir_pipeline, pipeline
 from asc_keras.training import checkpoints, distribute
 from asc_keras.training import optimizer as optimizer_lib
 
@@ -153,6 +154,7 @@ def input_data(
     *,
     num_classes: int,
     start: int,
+    dir_set=None,
 ) -> InputData:
     """The training pipeline restarted at the data position of step `start`, and the evaluate
     split: from the features folder (`manifest`), or from the caller's `datasets`."""
@@ -163,6 +165,16 @@ def input_data(
         )
     global_batch = train_cfg.batch_size
     reps = tuple(model_cfg.inputs)
+    copies = None
+    if dir_set is not None:
+        copies = dir_pipeline.make_copies(
+            dir_set,
+            manifest.shard_paths(SPLIT_TRAIN),
+            reps,
+            manifest=manifest,
+            p=train_cfg.dir_p,
+            seed=train_cfg.seed,
+        )
 
     def dataset_fn(ctx):
         per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
@@ -178,6 +190,7 @@ def input_data(
             skip_batches=start * per_pipeline,
             input_context=ctx,
             cache=train_cfg.cache_examples,
+            dir_copies=copies,
         )
 
     parse = pipeline.make_parse(manifest, reps)
@@ -196,3 +209,17 @@ def input_data(
         eval_paths=manifest.shard_paths(SPLIT_EVAL),
         eval_parse=parse,
     )
+
+
+def dir_set(folder: str, feature_cfg, data_cfg, train_cfg: TrainConfig, *, progress, log):
+    """The DIR set (`dir_shards.DirSet`) a run with `dir_p` > 0 trains with, computed first
+    when missing; None when `dir_p` is 0 (copies named by the data flags are then unused)."""
+    if not train_cfg.dir_p:
+        if data_cfg.dir_copies:
+            log("train: --dir_p is 0, so the DIR copies (--dir_folder, --dir_copies) are unused")
+        return None
+    if not data_cfg.dir_copies:
+        raise ValueError("--dir_p needs copies to draw from: give --dir_folder and --dir_copies")
+    from asc_keras.data import dir_shards
+
+    return dir_shards.ensure_copies(folder, feature_cfg, data_cfg, progress=progress, log=log)

@@ -126,7 +126,11 @@ def run(
                 f"{folder}: classes {manifest.classes} differ from task {task}'s {classes}"
             )
         normalization = manifest.normalization
+        dir_set = setup.dir_set(
+            folder, feature_cfg, data_cfg, train_cfg, progress=progress, log=log
+        )
     else:
+        dir_set = None
         normalization = datasets.get("normalization") or setup.identity_normalization(model_cfg)
 
     # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
@@ -139,6 +143,8 @@ def run(
         features=os.path.abspath(folder) if folder else "",
     )
     record["optimizer"] = optimizer_lib.describe(train_cfg)
+    if dir_set is not None:
+        record["dir"] = dir_set.record()  # a resumed run must draw from the same copies
     folder_state = (
         oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
         if chief
@@ -177,6 +183,7 @@ def run(
                 task=task,
                 show_bar=wanted(train_progress),
                 log=log,
+                dir_set=dir_set,
             )
 
 
@@ -310,6 +317,7 @@ def _train(
     task,
     show_bar,
     log,
+    dir_set=None,
 ) -> dict:
     model_dir = train_cfg.model_dir
     own_dir = distribute.worker_dir(model_dir, strategy)
@@ -326,6 +334,7 @@ def _train(
         train_cfg,
         num_classes=len(classes),
         start=start,
+        dir_set=dir_set,
     )
     validator = None
     if data.evaluate is not None:

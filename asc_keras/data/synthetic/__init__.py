@@ -42,10 +42,11 @@ The package is split by job, each module importing only those before it: `signal
 event sounds), `grid` (a dataset's sample rate, clip length and FFT grid), `scenes` (profiles,
 locations, the dry sound), `devices` (rooms, device colouring, rendering), `writing` (files),
 `layouts` (the official development and evaluation layouts), `custom` (custom labels, long
-recordings).
+recordings), `irs` (device impulse responses for DIR augmentation: `--write_irs=N`).
 """
 
 from asc_keras.data.synthetic.custom import CUSTOM_LABELS, generate_custom, scene_recording
+from asc_keras.data.synthetic.irs import IR_FOLDER, write_device_irs
 from asc_keras.data.synthetic.layouts import (
     CHANNELS,
     SAMPLE_RATES,
@@ -58,6 +59,7 @@ from asc_keras.data.synthetic.writing import SUBTYPE, DatasetSummary
 __all__ = [
     "CHANNELS",
     "CUSTOM_LABELS",
+    "IR_FOLDER",
     "SAMPLE_RATES",
     "SUBTYPE",
     "TRAIN_DEVICES_1A",
@@ -66,4 +68,5 @@ __all__ = [
     "generate_custom",
     "make_unlabeled_eval",
     "scene_recording",
+    "write_device_irs",
 ]

@@ -3,6 +3,7 @@
 python -m asc_keras.data.synthetic --task=1b --out=DIR [--clips_per_class=90]
 python -m asc_keras.data.synthetic --task=tau2022 --out=DIR --clip_seconds=1
 python -m asc_keras.data.synthetic --task=custom --out=DIR [--layout=folders|dcase]
+python -m asc_keras.data.synthetic --task=tau2022 --out=DIR --write_irs=8   (+ DIR/device_irs/)
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from asc_keras.data.synthetic.custom import generate_custom
+from asc_keras.data.synthetic.irs import write_device_irs
 from asc_keras.data.synthetic.layouts import generate, make_unlabeled_eval
 
 
@@ -66,6 +68,14 @@ def _define_flags(fv) -> None:
         lower_bound=0,
         flag_values=fv,
     )
+    flags.DEFINE_integer(
+        "write_irs",
+        0,
+        "Also write this many synthetic device impulse responses to <out>/device_irs/*.wav "
+        "(for --dir_folder).",
+        lower_bound=0,
+        flag_values=fv,
+    )
     flags.DEFINE_bool(
         "overwrite", False, "Replace an earlier synthetic set in --out.", flag_values=fv
     )
@@ -78,7 +88,11 @@ def main(argv: Sequence[str]) -> int:
     del argv
     f = flags.FLAGS
     seconds = f.clip_seconds or (1.0 if f.task in ("tau2022", "custom") else 10.0)
-    print(_write(f, seconds).line())
+    summary = _write(f, seconds)
+    print(summary.line())
+    if f.write_irs:
+        folder = write_device_irs(f.out, f.write_irs, sample_rate=summary.sample_rate, seed=f.seed)
+        print(f"{f.write_irs} synthetic device impulse responses in {folder}")
     return 0
 
 

@@ -85,7 +85,7 @@ def check_out_dir(
                 f"{root} holds files this module did not write (no synthetic README.txt); "
                 "refusing to delete them"
             )
-        for sub in ("audio", "evaluation_setup", "train", "evaluate"):
+        for sub in ("audio", "evaluation_setup", "train", "evaluate", "device_irs"):
             if (root / sub).is_dir():
                 shutil.rmtree(root / sub)
         for name in ("meta.csv", "README.txt"):
