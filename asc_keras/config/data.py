@@ -103,7 +103,9 @@ class DataConfig:
 
     def __post_init__(self):
         if self.dir_copies < 0 or self.dir_seed < 0:
-            raise ValueError(f"dir_copies and dir_seed must be >= 0, got {self.dir_copies}")
+            raise ValueError(
+                f"dir_copies and dir_seed must be >= 0, got {self.dir_copies}, {self.dir_seed}"
+            )
         if bool(self.dir_folder) != bool(self.dir_copies):
             raise ValueError(
                 "--dir_folder and --dir_copies go together (a folder of impulse responses and "

@@ -3,7 +3,8 @@
 Order (Model Garden `input_reader.py`): seeded file-level shuffle -> interleave(TFRecordDataset)
 -> map(parse, check finite, normalize: one stage) -> cache -> (train) shuffle + repeat -> batch
 -> mixup -> prefetch. Training shuffles before it repeats, so with the default whole-split buffer
-every epoch is a permutation of the split.
+every epoch is a permutation of the split. DIR augmentation (`dir_copies`, see `dir_pipeline`)
+zips the DIR shards' records to the train records and picks a copy per example before batching.
 
 - `train_dataset(...)` yields, forever, `(features, labels)`: `features = {rep: float32 [B, T, F]}`
   (normalized with the training split's per-bin statistics) and `labels = float32 [B, C]`
