@@ -274,7 +274,7 @@ def export_micro(
         "parity": None,
         "files": [shown],
     }
-    refused = unsupported_operator(model, path)
+    refused = unsupported_operator(model, shown)
     if refused:
         log(f"micro: {refused}")
         return record, [refused]
