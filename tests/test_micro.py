@@ -120,6 +120,7 @@ def _parity_int8(run, export_dir):
     return path, out
 
 
+@pytest.mark.slow  # the export fixture: about 20 s on 2 idle cores
 def test_micro_outputs_equal_litert_on_the_parity_clips(tau_run, micro_export):
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
     from tflite_micro import runtime
@@ -154,6 +155,7 @@ def test_micro_outputs_equal_litert_on_the_parity_clips(tau_run, micro_export):
     assert "REDUCE_PROD" not in record["operators"] and "CONV_2D" in record["operators"]
 
 
+@pytest.mark.slow  # the export fixture: about 20 s on 2 idle cores
 def test_arena_size_is_the_smallest_that_runs(tau_run, micro_export):
     from tflite_micro import runtime
 
@@ -172,6 +174,7 @@ def test_arena_size_is_the_smallest_that_runs(tau_run, micro_export):
             runtime.Interpreter.from_bytes(model, arena_size=smaller)
 
 
+@pytest.mark.slow  # the export fixture: about 20 s on 2 idle cores
 def test_c_array_and_header_match_the_file(micro_export):
     from ai_edge_litert.interpreter import Interpreter
 
@@ -204,6 +207,7 @@ def test_c_array_and_header_match_the_file(micro_export):
             assert int(consts[f"{key}ZeroPoint"]) == zero
 
 
+@pytest.mark.slow  # the export fixture: about 20 s on 2 idle cores
 def test_features_json_is_the_runs_feature_config(tau_run, micro_export):
     run, _, feature_cfg = tau_run
     export_dir, report = micro_export
@@ -254,7 +258,7 @@ def _reduce_prod_model(tmp_path) -> bytes:
     from asc_keras.export import savedmodel, tflite
 
     x = keras.Input(shape=(8, 4), name="logmel")
-    model = keras.Model(x, {"probs": keras.ops.prod(keras.layers.Dense(4)(x), axis=1)})
+    model = keras.Model({"logmel": x}, {"probs": keras.ops.prod(keras.layers.Dense(4)(x), axis=1)})
     src = str(tmp_path / "src")
     savedmodel.export_saved_model(model, src, batch_size=1)
     rng = np.random.default_rng(0)
@@ -265,17 +269,22 @@ def _reduce_prod_model(tmp_path) -> bytes:
     )
 
 
-def test_unsupported_operator_is_refused_in_one_line(tau_run, tmp_path, monkeypatch):
-    from asc_keras.export import exporter, micro
-    from asc_keras.export.errors import ExportError
+def test_unsupported_operator_is_refused_in_one_line(tmp_path):
+    from asc_keras.export import micro
 
-    model = _reduce_prod_model(tmp_path)
-    line = micro.unsupported_operator(model, "x/model.tflite")
+    line = micro.unsupported_operator(_reduce_prod_model(tmp_path), "x/model.tflite")
     assert line == (
         "x/model.tflite: operator REDUCE_PROD is not supported by TensorFlow Lite for "
         "Microcontrollers"
     )
-    # Through the export: nothing is published, the error names the operator and the file.
+
+
+@pytest.mark.slow
+def test_export_with_an_unsupported_operator_publishes_nothing(tau_run, tmp_path, monkeypatch):
+    from asc_keras.export import exporter, micro
+    from asc_keras.export.errors import ExportError
+
+    model = _reduce_prod_model(tmp_path)
     monkeypatch.setattr(micro, "convert", lambda *args, **kwargs: model)
     out = tmp_path / "export"
     with pytest.raises(ExportError) as info:
@@ -287,3 +296,9 @@ def test_unsupported_operator_is_refused_in_one_line(tau_run, tmp_path, monkeypa
     report = json.load(open(tmp_path / "export.rejected" / "export_report.json"))
     assert report["micro"]["arena_bytes"] is None and not report["passed"]
     assert not (tmp_path / "export.rejected" / "micro" / "model_data.cc").exists()
+
+
+def test_micro_needs_the_int8_export():
+    assert ExportConfig(model_dir="m", export_dir="e").micro is False  # off by default
+    with pytest.raises(ValueError, match="micro needs the int8 calibration"):
+        ExportConfig(model_dir="m", export_dir="e", micro=True, int8=False)
