@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # beam: tests/test_beam.py runs the Beam engine (adds ~12 s of install; protobuf 7.36 -> 6.33)
-EXTRAS ?= cpu,dev,beam
+# micro: tests/test_micro.py runs TensorFlow Lite for Microcontrollers (tflite-micro)
+EXTRAS ?= cpu,dev,beam,micro
 TEST_WORKERS ?= 2
 DEMO_DIR ?= demo_out
 # TensorFlow's portable kernels, as on CPUs without AVX-512 (most laptops and cloud machines) and

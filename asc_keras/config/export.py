@@ -38,6 +38,12 @@ class ExportConfig:
         "graph).",
         flag="export_audio",
     )
+    micro: bool = setting(
+        False,
+        "Also export for microcontrollers: micro/ with an int8-in, int8-out batch-1 model run in "
+        "TensorFlow Lite for Microcontrollers (operators, arena size, parity with LiteRT), the "
+        "model as a C array and the feature parameters (needs --export_int8 and tflite-micro).",
+    )
     calibration_examples: int = setting(
         200,
         "Training clips (seeded, class-stratified) that calibrate the int8 model.",
@@ -69,6 +75,8 @@ class ExportConfig:
                 f"calibration_examples ({self.calibration_examples}) and "
                 f"parity_examples ({self.parity_examples}) must be positive"
             )
+        if self.micro and not self.int8:
+            raise ValueError("micro needs the int8 calibration: drop --noexport_int8")
         for name in ("float_tolerance", "int8_tolerance", "audio_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

@@ -20,6 +20,9 @@
        model_audio.tflite    the same, float32 (when it converts)
        export_config.json    task, classes, feature/model settings, normalization, artifacts
        export_report.json    sizes and every check
+       micro/                (`--micro`) int8-in batch-1 model.tflite checked in TensorFlow
+                             Lite for Microcontrollers, model_data.cc/.h, features.json/.h
+                             (`micro`, `firmware`); an operator TFLM lacks fails the export
 
 5. Check every artifact against the trained Keras model fed the pipeline's normalized features,
    output by output (`checks.check_artifacts`); TFLite files in both LiteRT and TensorFlow's
@@ -44,7 +47,16 @@ import numpy as np
 from asc_keras import atomic, oom
 from asc_keras.config import DataConfig, ExportConfig
 from asc_keras.data.manifest import Manifest
-from asc_keras.export import artifacts, checks, samples, savedmodel, serving, staging, verify
+from asc_keras.export import (
+    artifacts,
+    checks,
+    micro,
+    samples,
+    savedmodel,
+    serving,
+    staging,
+    verify,
+)
 from asc_keras.export import calibration as calibration_lib
 from asc_keras.export import report as report_lib
 from asc_keras.export.errors import ExportError, ParityError, SizeRuleError
@@ -241,6 +253,17 @@ def _run(
             ),
             log=log,
         )
+        micro_record = None
+        if cfg.micro:  # an unsupported operator comes first: the error's line names it
+            micro_record, micro_failures = micro.export_micro(
+                folder,
+                trained,
+                calib,
+                examples,
+                int8_tolerance=cfg.int8_tolerance,
+                log=log,
+            )
+            failures = micro_failures + failures
         report = _report_record(
             cfg,
             trained,
@@ -253,6 +276,8 @@ def _run(
             failures=failures,
             seconds=time.time() - t_start,
         )
+        if micro_record is not None:
+            report["micro"] = micro_record
         report_lib.write_report(folder, report)
         log(report_lib.format_report(report))
         if failures:

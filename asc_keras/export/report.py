@@ -112,11 +112,32 @@ def format_report(report: Mapping) -> str:
                     for d, v in art["per_device"].items()
                 )
             )
+    lines += micro_lines(report.get("micro"))
     lines.append(
         "result: "
         + ("all checks passed" if report["passed"] else "FAILED: " + "; ".join(report["failures"]))
     )
     return "\n".join(lines)
+
+
+def micro_lines(record: Mapping | None) -> list[str]:
+    """The `--micro` lines of the table: the file, its arena, parity and the files written."""
+    if not record:
+        return []
+    lines = [
+        f"micro: {record['file']} {human_bytes(record['bytes'])}, operators "
+        + ", ".join(record["operators"])
+    ]
+    parity = record.get("parity")
+    if record.get("arena_bytes") is not None and parity:
+        lines.append(
+            f"micro: tensor arena {record['arena_bytes']:,} bytes; tflite-micro vs litert "
+            f"{parity['max_steps']} int8 step(s) (tolerance {parity['step_tolerance']}), litert "
+            f"vs keras max |diff| {_diff(parity['keras']['max_abs_diff'])} on "
+            f"{parity['num_examples']} clips"
+        )
+    lines.append("micro: files " + ", ".join(record["files"]))
+    return lines
 
 
 def write_report(folder: str, report: Mapping) -> str:

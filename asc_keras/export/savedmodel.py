@@ -16,29 +16,35 @@ from collections.abc import Mapping
 SIGNATURE = "serving_default"
 
 
-def input_specs(model) -> dict:
-    """`{name: tf.TensorSpec([None, ...], float32, name)}` of the model's inputs."""
+def input_specs(model, *, batch_size: int | None = None) -> dict:
+    """`{name: tf.TensorSpec([batch_size, ...], float32, name)}` of the model's inputs (None:
+    batch size free)."""
     import tensorflow as tf
 
     return {
-        t.name: tf.TensorSpec([None, *t.shape[1:]], tf.float32, name=t.name) for t in model.inputs
+        t.name: tf.TensorSpec([batch_size, *t.shape[1:]], tf.float32, name=t.name)
+        for t in model.inputs
     }
 
 
-def export_saved_model(model, path: str, *, signature: str = SIGNATURE) -> str:
+def export_saved_model(
+    model, path: str, *, signature: str = SIGNATURE, batch_size: int | None = None
+) -> str:
     """Write `model` as a SavedModel with one signature.
 
     Args:
         model: Functional model with named inputs and a dict of named outputs.
         path: The SavedModel folder to create (must not exist or be empty).
         signature: Signature key.
+        batch_size: A fixed batch size (None: free; the microcontroller file is converted
+            from batch 1, where every shape is known).
 
     Returns:
         `path`.
     """
     import keras
 
-    specs = input_specs(model)
+    specs = input_specs(model, batch_size=batch_size)
 
     def serve(features):
         outputs = model(features, training=False)

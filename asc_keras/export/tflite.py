@@ -117,6 +117,7 @@ def convert_int8(
     representative: Callable[[], Iterable[Mapping[str, np.ndarray]]],
     *,
     signature: str = SIGNATURE,
+    int8_inputs: bool = False,
 ) -> bytes:
     """int8 TFLite flatbuffer: float32 raw inputs normalized in float, int8 network and outputs.
 
@@ -124,6 +125,8 @@ def convert_int8(
         saved_model_dir: The SavedModel folder (raw features in, `<rep>_normalization` layers).
         representative: Returns a fresh iterable of `{input name: float32 [1, ...]}`.
         signature: Signature key.
+        int8_inputs: int8 inputs too (for a SavedModel without normalization layers, whose
+            inputs the caller normalizes and quantizes: the microcontroller file, `micro.py`).
 
     Returns:
         The flatbuffer bytes.
@@ -159,6 +162,6 @@ def convert_int8(
             f"{saved_model_dir}: {len(stray)} op(s) have no int8 kernel and would run in "
             f"float32, first {stray[0][0]} ({stray[0][1]})"
         )
-    return short_tensor_names(  # int8 outputs
-        tflite_util.modify_model_io_type(quantized, tf.float32, tf.int8)
+    return short_tensor_names(  # int8 outputs (and inputs)
+        tflite_util.modify_model_io_type(quantized, tf.int8 if int8_inputs else tf.float32, tf.int8)
     )

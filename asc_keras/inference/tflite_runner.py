@@ -31,11 +31,23 @@ RUNTIMES = ("litert", "tensorflow")
 TF_INTERPRETER_WARNING = r"\s*Warning: tf.lite.Interpreter is deprecated"
 
 
-def make_interpreter(path: str, *, runtime: str = "litert", num_threads: int | None = None):
-    """A TFLite interpreter of `path` in the LiteRT or the TensorFlow runtime."""
-    if runtime == "litert":
-        from ai_edge_litert.interpreter import Interpreter
+def make_interpreter(
+    path: str, *, runtime: str = "litert", num_threads: int | None = None, delegates: bool = True
+):
+    """A TFLite interpreter of `path` in the LiteRT or the TensorFlow runtime.
 
+    `delegates=False` (LiteRT only): the builtin kernels without the default XNNPACK delegate,
+    the integer arithmetic TensorFlow Lite Micro's reference kernels share (`export.micro`).
+    """
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        if not delegates:
+            return Interpreter(
+                model_path=path,
+                num_threads=num_threads,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
         return Interpreter(model_path=path, num_threads=num_threads)
     if runtime == "tensorflow":
         import tensorflow as tf
