@@ -7,7 +7,11 @@
   uses, and their JSON form (normalization.json);
 - `build_state(strategy, model_cfg, train_cfg, checkpoint_dir, ...)`: model, optimizer and
   checkpoint state under the strategy's scope;
-- `input_data(...)`: the training batches from the resume step on and the evaluate batches.
+- `input_data(...)`: the training batches from the resume step on and the evaluate batches;
+- `distillation(train_cfg, num_classes)`: the distillation settings of the step (None without a
+  teacher); `teacher_targets(train_cfg, manifest, classes)`: the soft targets of every training
+  clip, read and checked on the host before the first step (a clip without teacher logits, or
+  a teacher of other classes, is one line).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import numpy as np
 from asc_keras import runs
 from asc_keras.config import FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import pipeline
-from asc_keras.training import checkpoints, distribute
+from asc_keras.data import teacher as teacher_lib
+from asc_keras.training import checkpoints, distill, distribute
 from asc_keras.training import optimizer as optimizer_lib
 
 SPLIT_TRAIN = "train"
@@ -131,6 +136,31 @@ def build_state(
         )
 
 
+def distillation(train_cfg: TrainConfig, num_classes: int) -> distill.Distillation | None:
+    """The step's distillation settings, None when the run has no teacher."""
+    if not train_cfg.teacher:
+        return None
+    return distill.Distillation(
+        kd_lambda=train_cfg.kd_lambda,
+        temperature=train_cfg.kd_temperature,
+        num_classes=num_classes,
+    )
+
+
+def teacher_targets(train_cfg: TrainConfig, manifest, classes) -> tuple | None:
+    """`(training clip names [N], soft targets float32 [N, C])` of the run's teacher (None
+    without one).
+
+    Raises:
+      TeacherError: unreadable file, other classes, a training clip without an entry.
+    """
+    if not train_cfg.teacher:
+        return None
+    files = manifest.split(SPLIT_TRAIN).files
+    teacher = teacher_lib.read_teacher(train_cfg.teacher, classes)
+    return files, teacher.targets(files, temperature=train_cfg.kd_temperature)
+
+
 @dataclasses.dataclass(frozen=True)
 class InputData:
     """The run's batches, and the shards behind them (to name a corrupt one)."""
@@ -153,9 +183,11 @@ def input_data(
     *,
     num_classes: int,
     start: int,
+    classes=(),
 ) -> InputData:
     """The training pipeline restarted at the data position of step `start`, and the evaluate
-    split: from the features folder (`manifest`), or from the caller's `datasets`."""
+    split: from the features folder (`manifest`), or from the caller's `datasets` (whose labels
+    then carry the teacher's soft targets themselves, `[B, 2C]`, when the run has a teacher)."""
     if datasets is not None:
         return InputData(
             train=distribute.distribute_dataset(strategy, datasets["train"].skip(start)),
@@ -163,6 +195,7 @@ def input_data(
         )
     global_batch = train_cfg.batch_size
     reps = tuple(model_cfg.inputs)
+    targets = teacher_targets(train_cfg, manifest, classes)
 
     def dataset_fn(ctx):
         per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
@@ -178,6 +211,7 @@ def input_data(
             skip_batches=start * per_pipeline,
             input_context=ctx,
             cache=train_cfg.cache_examples,
+            teacher_targets=targets,
         )
 
     parse = pipeline.make_parse(manifest, reps)

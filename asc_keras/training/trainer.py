@@ -326,7 +326,9 @@ def _train(
         train_cfg,
         num_classes=len(classes),
         start=start,
+        classes=classes,
     )
+    distill = setup.distillation(train_cfg, len(classes))
     validator = None
     if data.evaluate is not None:
         validator = validation.Validator(
@@ -346,9 +348,12 @@ def _train(
         global_batch=train_cfg.batch_size,
         jit_compile=train_cfg.jit_compile,
         single_step=train_cfg.auto_steps_per_loop == 1,
+        distill=distill,
     )
     if train_cfg.deterministic:
-        loop.preflight_determinism(strategy, model, loss_kinds, batch_size=train_cfg.batch_size)
+        loop.preflight_determinism(
+            strategy, model, loss_kinds, batch_size=train_cfg.batch_size, distill=distill
+        )
     summaries = callbacks.Summaries(model_dir, enabled=chief)
     bar = StepBar(train_cfg.train_steps, start=start, enabled=show_bar)
     host = _Host(
