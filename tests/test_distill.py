@@ -372,3 +372,92 @@ def test_stale_check_and_legacy_records_see_the_teacher(tiny_1b_features, tmp_pa
     assert checkpoints.check_resumable(str(tmp_path / "run"), record(TrainConfig()))
     with pytest.raises(checkpoints.IncompatibleModelDirError, match="teacher"):
         checkpoints.check_resumable(str(tmp_path / "run"), after)
+
+
+# --- end to end on a synthetic TAU 2022 set ----------------------------------------------------
+
+
+def _script(*args, timeout=300):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS="0", CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run(
+        [sys.executable, *args], cwd=root, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_teacher_run_to_teach_py_to_student_to_export(tmp_path):
+    """A teacher run, teach.py (twice: the same bytes), a student trained with --teacher (the CE
+    and KD terms in TensorBoard), its export within the TAU 2022 rule, and a CSV import."""
+    from test_training import _scalar_tags
+
+    data, feats = tmp_path / "data", tmp_path / "features"
+    _script(
+        "-m",
+        "asc_keras.data.synthetic",
+        "--task=tau2022",
+        "--clips_per_class=2",
+        "--subsegments=1",
+        "--num_cities=2",
+        f"--out={data}",
+    )
+    common = [
+        "--flagfile=configs/tau2022_ef_spsmt.flags",
+        f"--data_dir={data}",
+        f"--features_dir={feats}",
+        "--num_workers=1",
+        "--batch_size=4",
+        "--train_steps=2",
+        "--eval_every=0",
+        "--log_every=1",
+        "--checkpoint_every=2",
+    ]
+    _script("train.py", *common, "--width=0.125", f"--model_dir={tmp_path / 'big'}")
+    out = tmp_path / "teacher.npz"
+    teach = ["teach.py", f"--model_dir={tmp_path / 'big'}", f"--data_dir={data}"]
+    _script(*teach, f"--features_dir={feats}", f"--out={out}")
+    first = out.read_bytes()
+    _script(*teach, f"--features_dir={feats}", f"--out={out}")
+    assert out.read_bytes() == first
+    with np.load(out) as z:
+        classes = tuple(str(c) for c in z["classes"])
+    t = teacher_lib.read_teacher(str(out), classes)
+    assert t.config["fusion"] == "single" and t.logits.shape[1] == 10
+    assert np.all(t.logits <= 0) and np.allclose(np.exp(t.logits).sum(1), 1, atol=1e-4)
+
+    student = tmp_path / "student"
+    _script("train.py", *common, "--width=0.0625", f"--teacher={out}", f"--model_dir={student}")
+    tags = _scalar_tags(str(student / "train"))
+    assert {"loss", "loss/ce", "loss/kd"} <= set(tags)
+    _script(
+        "export.py",
+        f"--model_dir={student}",
+        f"--export_dir={tmp_path / 'export'}",
+        f"--data_dir={data}",
+        f"--features_dir={feats}",
+        "--calibration_examples=8",
+    )
+    assert (tmp_path / "export" / "model_int8.tflite").is_file()
+
+    csv = tmp_path / "elsewhere.csv"  # an ensemble trained elsewhere, as a CSV
+    csv.write_text(
+        "filename,"
+        + ",".join(t.classes)
+        + "\n"
+        + "".join(
+            f"{n}," + ",".join(f"{v:.6f}" for v in row) + "\n"
+            for n, row in zip(t.filenames, t.logits, strict=True)
+        )
+    )
+    imported = tmp_path / "imported.npz"
+    _script(
+        "teach.py", "--task=tau2022", f"--teacher={csv}", f"--data_dir={data}", f"--out={imported}"
+    )
+    again = teacher_lib.read_teacher(str(imported), t.classes)
+    np.testing.assert_allclose(again.logits, t.logits, atol=1e-6)
+    assert list(again.filenames) == list(t.filenames)
