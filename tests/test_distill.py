@@ -163,7 +163,8 @@ def test_user_csv_and_npz_import_in_the_tasks_class_order(tmp_path):
         + "".join(f"{n}\t{r[0]}\t{r[1]}\t{r[2]}\n" for n, r in zip(names, logits, strict=True))
     )
     npz = tmp_path / "ens.npz"
-    np.savez(npz, filenames=np.array([os.path.basename(n) for n in names]), logits=logits)
+    base = [os.path.basename(n).encode() for n in names]  # bytes, as np.savez of b'' strings
+    np.savez(npz, filenames=np.array(base), logits=logits)
     for path in (csv, tsv, npz):
         t = teacher_lib.read_teacher(str(path), CLASSES)
         np.testing.assert_allclose(t.logits[t.rows(names)], logits, rtol=1e-7)  # base names too
@@ -325,15 +326,13 @@ def _sha256(path) -> str:
 def test_a_training_clip_without_teacher_logits_stops_before_the_first_step(
     tiny_1b_features, tmp_path
 ):
-    from asc_keras.config import TrainConfig
-    from asc_keras.training import setup
-
+    """One line naming the clip, before the run folder exists (a fixed file then starts it)."""
     folder, _, _ = tiny_1b_features
     m, _ = _teacher_for(folder, tmp_path / "t.npz", drop=1)
-    cfg = TrainConfig(model_dir=str(tmp_path / "run"), teacher=str(tmp_path / "t.npz"))
     with pytest.raises(teacher_lib.TeacherError) as e:
-        setup.teacher_targets(cfg, m, m.classes)
+        _run(tiny_1b_features, tmp_path / "run", tmp_path / "t.npz", train_steps=2)
     assert "\n" not in str(e.value) and m.split("train").files[0] in str(e.value)
+    assert not (tmp_path / "run").exists()
 
 
 def test_stale_check_and_legacy_records_see_the_teacher(tiny_1b_features, tmp_path):

@@ -139,15 +139,19 @@ def write_teacher(
     return path
 
 
+def _text(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
 def _read_npz(path: str) -> tuple[np.ndarray, np.ndarray, tuple | None, dict]:
     with np.load(path, allow_pickle=False) as z:
         if FILENAMES not in z.files or LOGITS not in z.files:
             raise TeacherError(
                 f"{path}: a teacher NPZ needs arrays {FILENAMES!r} and {LOGITS!r}, has {z.files}"
             )
-        names = np.asarray([str(n) for n in z[FILENAMES].tolist()])
+        names = np.asarray([_text(n) for n in z[FILENAMES].tolist()])
         logits = np.asarray(z[LOGITS], np.float64)
-        classes = tuple(str(c) for c in z[CLASSES].tolist()) if CLASSES in z.files else None
+        classes = tuple(_text(c) for c in z[CLASSES].tolist()) if CLASSES in z.files else None
         config = json.loads(str(z[CONFIG])) if CONFIG in z.files else {}
     return names, logits, classes, config
 
@@ -157,9 +161,9 @@ def _read_csv(path: str, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray
         text = f.read()
     header = text.split("\n", 1)[0]
     rows = list(csv.reader(io.StringIO(text), delimiter="\t" if "\t" in header else ","))
-    if not rows or "filename" not in rows[0]:
+    head = [h.strip() for h in rows[0]] if rows else []
+    if "filename" not in head:
         raise TeacherError(f"{path}: a teacher CSV needs a 'filename' column and one per class")
-    head = [h.strip() for h in rows[0]]
     columns = [c for c in head if c in set(classes)]
     missing = [c for c in classes if c not in columns]
     if missing:
@@ -176,7 +180,8 @@ def _read_csv(path: str, classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray
         except (IndexError, ValueError):
             raise TeacherError(f"{path}: line {line}: expected a number per class") from None
         names.append(row[at["filename"]].strip())
-    return np.asarray(names), np.asarray(values, np.float64).reshape(-1, len(classes)), None, {}
+    logits = np.asarray(values, np.float64).reshape(-1, len(classes))
+    return np.asarray(names), logits, tuple(classes), {}
 
 
 def read_teacher(path: str, classes: Sequence[str]) -> Teacher:
@@ -192,7 +197,6 @@ def read_teacher(path: str, classes: Sequence[str]) -> Teacher:
     try:
         if path.lower().endswith(".csv") or path.lower().endswith(".tsv"):
             names, logits, have, config = _read_csv(path, classes)
-            have = classes
         else:
             names, logits, have, config = _read_npz(path)
     except (OSError, ValueError, zipfile.BadZipFile) as e:

@@ -5,7 +5,8 @@ normalized, mixed-up one-hot labels [B, C]) -> model (`strategies.build_model`) 
 categorical cross-entropy per loss output (`strategies.loss_outputs`: clip outputs [B, C],
 frame-wise for SPSMT outputs [B, T', C], all against the same clip labels), summed -> Adam on the
 staircase schedule -> checkpoints, TensorBoard, periodic validation on the evaluate split ->
-`model.keras` (normalized features in) and the final `metrics.json`.
+`model.keras` (normalized features in) and the final `metrics.json`. With a teacher
+(`train_cfg.teacher`) the labels carry its soft targets and the loss is `training.distill`'s.
 
 A custom loop under a `tf.distribute` strategy (`default`, `mirrored`, `multi_worker`): up to
 `train_cfg.auto_steps_per_loop` steps run on the device per `tf.function` call (`loop`), the host
@@ -126,6 +127,7 @@ def run(
                 f"{folder}: classes {manifest.classes} differ from task {task}'s {classes}"
             )
         normalization = manifest.normalization
+        setup.teacher_targets(train_cfg, manifest, classes)  # a bad teacher: before any folder
     else:
         normalization = datasets.get("normalization") or setup.identity_normalization(model_cfg)
 
