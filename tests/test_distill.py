@@ -460,3 +460,30 @@ def test_teacher_run_to_teach_py_to_student_to_export(tmp_path):
     again = teacher_lib.read_teacher(str(imported), t.classes)
     np.testing.assert_allclose(again.logits, t.logits, atol=1e-6)
     assert list(again.filenames) == list(t.filenames)
+
+
+def test_teacher_fusion_of_a_rows_runs_uses_the_plans_weights():
+    """The runs of SPSMR + SPSMF + SPSMT (20 band runs, 4 SPSMT runs) teach with the row's
+    weights (1/40, 1/8), other runs with equal weights, --fusion_weights as given."""
+    import types
+
+    from asc_keras import flags as flags_lib
+    from asc_keras.config.teach import TeachConfig
+    from asc_keras.evaluation.teacher import fusion_of
+    from asc_keras.strategies.parts import model_parts
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _, _, row, _ = flags_lib.flagfile_configs(
+        os.path.join(root, "configs", "1a_spsmr_spsmf_spsmt.flags")
+    )
+    parts = model_parts(row)
+    runs = [types.SimpleNamespace(model_config=p.config.to_dict()) for p in parts]
+    cfg = TeachConfig(out="t.npz", model_dirs=tuple(p.name for p in parts))
+    weights, how = fusion_of(cfg, runs)
+    assert how == "parts" and len(weights) == 24
+    np.testing.assert_allclose(weights, [p.weight for p in parts])
+    assert sorted(set(np.round(weights, 6))) == [round(1 / 40, 6), round(1 / 8, 6)]
+    two = runs[:1] + runs[-1:]  # a band run and an SPSMT run: not the parts of one model
+    assert fusion_of(TeachConfig(out="t.npz", model_dirs=("a", "b")), two) == ([0.5, 0.5], "mean")
+    given = TeachConfig(out="t.npz", model_dirs=("a", "b"), fusion_weights=(1, 3))
+    assert fusion_of(given, two) == ([0.25, 0.75], "weights")
