@@ -338,6 +338,21 @@ def eval_config(fv: flags.FlagValues | None = None) -> config_lib.EvalConfig:
     return _build(config_lib.EvalConfig, f, model_dirs=model_dirs, tflite=_as_list(f.tflite))
 
 
+def teach_config(fv: flags.FlagValues | None = None):
+    """The `TeachConfig` of teach.py from --model_dir, --teacher, --out, --fusion_weights and
+    --batch_size."""
+    from asc_keras.config.teach import TeachConfig
+
+    f = _values(fv)
+    return TeachConfig(
+        out=f.out or "",
+        model_dirs=_as_list(f.model_dir),
+        import_path=f.teacher or "",
+        fusion_weights=tuple(float(w) for w in f.fusion_weights or ()),
+        batch_size=f.batch_size,
+    )
+
+
 def export_config(fv: flags.FlagValues | None = None) -> config_lib.ExportConfig:
     f = _values(fv)
     model_dir = _one_model_dir("export", fv)

@@ -3,7 +3,8 @@
 model_dir layout (written by `asc_keras.training.trainer`, read by evaluation, export, predict and
 the reproduction tool; this module sits below all of them, so every import points backwards):
 
-    config.json          task, classes, feature/model/train configs (what the run is)
+    config.json          task, classes, feature/model/train configs (what the run is), and
+                         with a teacher its file's absolute path and sha256 (`teacher`)
     flags.txt            the fully resolved flags (`--flagfile=model_dir/flags.txt` replays it)
     normalization.json   {rep: {'mean': [F], 'std': [F]}} of the training split
     checkpoints/         ckpt-<step>.{index,data-*} + `checkpoint` (tf.train.CheckpointManager)
@@ -19,6 +20,7 @@ before a field existed read with the value they were trained with (`with_legacy_
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -41,6 +43,7 @@ NORMALIZATION_NAME = "normalization.json"
 MODEL_NAME = "model.keras"
 CHECKPOINT_DIR = "checkpoints"
 FORMAT_VERSION = 1
+TEACHER_KEY = "teacher"
 
 
 def run_record(
@@ -52,8 +55,10 @@ def run_record(
     classes,
     features: str = "",
 ) -> dict:
-    """The content of config.json."""
-    return {
+    """The content of config.json; a run with a teacher (`train_cfg.teacher`) also records
+    `teacher: {'path': absolute path, 'sha256': of the file's bytes}` (its identity: a resumed
+    run and the reproduction's stale check compare the hash, not the path)."""
+    record = {
         "format_version": FORMAT_VERSION,
         "task": data_cfg.task,
         "classes": list(classes),
@@ -66,6 +71,20 @@ def run_record(
             "features": features,
         },
     }
+    if train_cfg.teacher:
+        record[TEACHER_KEY] = teacher_record(train_cfg.teacher)
+    return record
+
+
+def teacher_record(path: str) -> dict:
+    """`{'path': absolute path, 'sha256': hex digest of the file}` of a teacher file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such teacher file (--teacher)")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": os.path.abspath(path), "sha256": digest.hexdigest()}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,6 +68,7 @@ HELP = [
     ("predict.py", ["--model", "--window_seconds"], ["--train_steps", "--export_dir"]),
     ("prepare.py", ["--num_shards", "--representations"], ["--train_steps", "--tables"]),
     ("reproduce.py", ["--tables", "--shard", "--data_dir"], ["--calibration_examples"]),
+    ("teach.py", ["--model_dir", "--teacher", "--out", "--data_dir"], ["--train_steps"]),
     ("asc_keras.summary", ["--width", "--backbone", "--task"], ["--tables", "--train_steps"]),
     ("asc_keras.data.synthetic", ["--clips_per_class", "--out", "--layout"], []),
 ]

@@ -80,7 +80,8 @@ REPRODUCE = _options(
         flag="out",
         kind="string",
         flag_default=None,
-        help="Output folder: runs/, logs/, status.json, results.{md,csv,json,png}.",
+        help="reproduce.py: output folder (runs/, logs/, status.json, results.{md,csv,json,png}); "
+        "teach.py: the teacher logits file to write (.npz).",
     ),
     Setting(
         flag="data_dir_1b",

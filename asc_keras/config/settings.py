@@ -88,7 +88,7 @@ SHARED: Mapping[str, Setting] = MappingProxyType(
             help="Training run folder (checkpoints, TensorBoard logs, flags.txt, config.json, "
             "normalization.json, model.keras, metrics). train.py and export.py take one; "
             "evaluate.py takes a comma-separated list and fuses the runs (mean of their "
-            "probabilities, e.g. four single-representation runs = SPSMR).",
+            "probabilities, e.g. four single-representation runs = SPSMR); so does teach.py.",
             flag="model_dir",
             flag_default=None,
             kind="string",

@@ -13,8 +13,18 @@ PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ADAM_UPDATES = ("pytorch", "keras")  # asc_keras.training.optimizer.ADAM_CLASSES
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
+# A run recorded before knowledge distillation existed had no teacher; its kd_lambda and
+# kd_temperature read as today's defaults, which have no effect without a teacher.
 LEGACY_TRAIN_FIELDS = MappingProxyType(
-    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras", "dir_p": 0.0}
+    {
+        "adam_epsilon": 1e-7,
+        "recalibrate_bn": 0,
+        "adam_update": "keras",
+        "teacher": "",
+        "kd_lambda": 0.02,
+        "kd_temperature": 2.0,
+        "dir_p": 0.0,
+    }
 )
 
 
@@ -34,7 +44,9 @@ class TrainConfig:
     the host (0: `auto_steps_per_loop`); a loop also ends at every log, checkpoint and
     validation step and at `train_steps`, so it changes speed, never the result. `precision`
     is the Keras dtype policy (`PRECISIONS`); it is part of the run (a checkpoint resumes only
-    under the precision that wrote it).
+    under the precision that wrote it). `teacher` is a teacher logits file (`teach.py`, or a
+    CSV/NPZ made elsewhere; "" = no distillation): the loss becomes `kd_lambda * CE + (1 -
+    kd_lambda) * kd_temperature^2 * KL(teacher_T || student_T)` (`training.distill`).
     """
 
     model_dir: str = shared("model_dir", "")
@@ -115,6 +127,24 @@ class TrainConfig:
         lower_bound=0.0,
         upper_bound=1.0,
     )
+    teacher: str = setting(
+        "",
+        "Knowledge distillation: a teacher logits file (teach.py's NPZ, or a CSV/NPZ of clip "
+        "name -> logits made elsewhere) with an entry for every training clip; empty: off. "
+        "teach.py: a file made elsewhere to check and convert.",
+        flag_default=None,
+    )
+    kd_lambda: float = setting(
+        0.02,
+        "Weight of the label cross-entropy in the distillation loss (the KD term gets 1 - it).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+    kd_temperature: float = setting(
+        2.0,
+        "Distillation temperature T (both softmaxes divided by T; KL times T^2).",
+        lower_bound=0.0,
+    )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = (
@@ -130,6 +160,7 @@ class TrainConfig:
         "jit_compile",
         "deterministic",
         "recalibrate_bn",
+        "teacher",  # a path: the run record's teacher sha256 must match
     )
     MAX_AUTO_STEPS_PER_LOOP = 100
 
@@ -167,6 +198,11 @@ class TrainConfig:
             )
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not 0 <= self.kd_lambda <= 1 or not self.kd_temperature > 0:
+            raise ValueError(
+                f"need 0 <= kd_lambda <= 1 and kd_temperature > 0, got {self.kd_lambda}, "
+                f"{self.kd_temperature}"
+            )
 
     @property
     def mixed_precision(self) -> bool:

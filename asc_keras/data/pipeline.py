@@ -38,6 +38,7 @@ import numpy as np
 from asc_keras.data import dir_pipeline as dir_lib
 from asc_keras.data import mixup as mixup_lib
 from asc_keras.data import schema
+from asc_keras.data import teacher as teacher_lib
 from asc_keras.data.manifest import Manifest
 from asc_keras.errors import AscError
 from asc_keras.features.normalization import DEFAULT_STD_FLOOR
@@ -295,6 +296,7 @@ def train_dataset(
     cache: bool = True,
     check: bool = True,
     dir_copies=None,
+    teacher_targets: tuple[Sequence[str], np.ndarray] | None = None,
 ):
     """The infinite, shuffled, mixed-up training stream.
 
@@ -316,9 +318,13 @@ def train_dataset(
       check: `check_shards` first.
       dir_copies: a `dir_pipeline.Copies`: DIR augmentation (device-a examples replaced by an
         impulse-response copy with its probability); None or probability 0: off.
+      teacher_targets: `(clip names [N], soft targets float32 [N, C])` covering every clip of
+        the split (`data.teacher.Teacher.targets`): each example's row, looked up by its file
+        name, travels beside its one-hot label through batching and mixup.
 
     Returns:
-      A `tf.data.Dataset` of `({rep: float32 [B, T, F]}, float32 [B, C])`.
+      A `tf.data.Dataset` of `({rep: float32 [B, T, F]}, float32 [B, C])`, `[B, 2C]` with
+      `teacher_targets` (labels then soft targets).
     """
     import tensorflow as tf
 
@@ -335,10 +341,17 @@ def train_dataset(
         with tf.control_dependencies([ok]):
             label = tf.identity(label)
         features = {r: example[r] for r in representations}
-        return dict(features, **dir_lib.copies_of(example)), label
+        features = dict(features, **dir_lib.copies_of(example))
+        if lookup is not None:
+            return features, (label, lookup(example))
+        return features, label
 
     if dir_copies is not None and not dir_copies.p:
         dir_copies = None  # off: the clean stream, bit for bit
+    lookup = (
+        None if teacher_targets is None else teacher_lib.make_lookup(*teacher_targets, split=split)
+    )
+
     ds = _examples(
         manifest,
         split,
@@ -368,7 +381,12 @@ def train_dataset(
 
     def mix(index, batch):
         features, label = batch
+        target = None
+        if lookup is not None:
+            label, target = label
         labels = tf.one_hot(label, num_classes, dtype=tf.float32)  # [B, C]
+        if target is not None:
+            labels = tf.concat([labels, target], axis=-1)  # [B, 2C]: mixed alike
         batch_seed = tf.random.experimental.stateless_fold_in(base_seed, index)
         return mixup_lib.mixup_batch(features, labels, alpha=mixup_alpha, seed=batch_seed)
 

@@ -64,6 +64,9 @@ MAY_DIFFER = {
         "deterministic",
     ),
     "data": ("features",),
+    # The teacher file's absolute path; its sha256 (a changed file) and train_config.teacher
+    # (as given) make a run stale.
+    "teacher": ("path",),
 }
 
 

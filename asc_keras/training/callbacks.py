@@ -4,7 +4,8 @@ The device loop (`loop`) finds a non-finite loss and stops at it; the host then 
 `check_finite` on that step's losses, so the error names the exact step whatever the loop length.
 
 TensorBoard (`<model_dir>/train`, `<model_dir>/eval`):
-- train: `loss` (total, mean since the last log), `loss/<output>` per trained output,
+- train: `loss` (total, mean since the last log), `loss/<output>` per trained output (with a
+  teacher also `loss/ce` and `loss/kd`, the distillation loss's two terms),
   `learning_rate`, `steps_per_second`;
 - eval: `accuracy` (macro over classes, the DCASE metric), `log_loss` (mean over clips),
   `macro_accuracy_device_a` and `log_loss_device_a` (the same two on device a's clips),

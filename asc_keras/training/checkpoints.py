@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from asc_keras.config import TrainConfig
 from asc_keras.errors import AscError
-from asc_keras.runs import CHECKPOINT_DIR, CONFIG_NAME, with_legacy_fields
+from asc_keras.runs import CHECKPOINT_DIR, CONFIG_NAME, TEACHER_KEY, with_legacy_fields
 
 
 class IncompatibleModelDirError(AscError, ValueError):
@@ -49,7 +49,14 @@ def _comparable(record: Mapping) -> dict:
         "model_config": record.get("model_config"),
         "train_config": train,
         "dir": record.get("dir"),  # the DIR copies drawn from (absent: none)
+        TEACHER_KEY: _teacher_sha256(record),
     }
+
+
+def _teacher_sha256(record: Mapping) -> str:
+    """The recorded teacher file's sha256 ('' for a run without a teacher)."""
+    teacher = record.get(TEACHER_KEY)
+    return str(teacher.get("sha256", "")) if isinstance(teacher, Mapping) else ""
 
 
 def _differences(old, new, prefix="") -> list[str]:
@@ -87,6 +94,13 @@ def check_resumable(model_dir: str, record: Mapping) -> bool:
             old = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise IncompatibleModelDirError(f"{path}: unreadable ({e})") from None
+    was, now = _teacher_sha256(old), _teacher_sha256(record)
+    if was and now and was != now:
+        raise IncompatibleModelDirError(
+            f"{path}: the teacher file {record[TEACHER_KEY]['path']} changed since this run "
+            f"began (sha256 {was[:12]}... -> {now[:12]}...); refusing to resume: restore the "
+            "file or use a new --model_dir"
+        )
     diff = _differences(_comparable(old), _comparable(record))
     if diff:
         shown = "; ".join(diff[:6]) + ("; ..." if len(diff) > 6 else "")

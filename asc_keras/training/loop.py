@@ -5,7 +5,10 @@
   training steps (each `strategy.run` of forward, one categorical cross-entropy per loss output
   cast to float32, backward, update) on batches `({rep: [B, T, F]}, labels float32 [B, C])` from
   a (distributed) iterator, sums the global mean losses on the device, and stops early at the
-  first non-finite loss. It returns a `LoopResult` of tensors; the host reads it once per loop.
+  first non-finite loss. With `distill` (`training.distill`) the labels are `[B, 2C]` (one-hot
+  and teacher soft targets) and each output's loss is the distillation loss; its unweighted
+  terms `ce` and `kd` are summed and logged beside the total. It returns a `LoopResult` of
+  tensors; the host reads it once per loop.
   `num_steps` is a tensor, so loops of any length share one trace. With `single_step=True`
   (`--steps_per_loop=1`) every call runs one step in a `tf.function` without the loop, which
   the largest joint models (24 CNNs) trace and optimize in about two thirds of the time.
@@ -31,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from asc_keras.errors import AscError
+from asc_keras.training import distill as distill_lib
 
 
 class LoopResult(NamedTuple):
@@ -52,26 +56,42 @@ class DeterminismError(AscError, ValueError):
 
 
 def _replica_step(
-    model, optimizer, loss_kinds: Mapping[str, str], *, global_batch: int, apply: bool = True
+    model,
+    optimizer,
+    loss_kinds: Mapping[str, str],
+    *,
+    global_batch: int,
+    apply: bool = True,
+    distill=None,
 ):
     import keras
     import tensorflow as tf
 
     from asc_keras.models.losses import framewise_categorical_crossentropy
 
+    def mean(per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+
     def replica_step(features, labels):
         with tf.GradientTape() as tape:
             outputs = model(features, training=True)
-            losses = {}
+            losses, terms = {}, {distill_lib.CE: [], distill_lib.KD: []}
+            if distill is not None:
+                labels, targets = distill_lib.split_targets(labels, distill.num_classes)
             for name, kind in loss_kinds.items():
                 y_pred = tf.cast(outputs[name], tf.float32)  # [b, C] or [b, T', C]
-                if kind == "frames":
+                if distill is not None:
+                    ce, kd = distill_lib.kd_terms(
+                        kind, labels, targets, y_pred, temperature=distill.temperature
+                    )  # [b], [b]
+                    per_example = distill.kd_lambda * ce + (1.0 - distill.kd_lambda) * kd
+                    terms[distill_lib.CE].append(mean(ce))
+                    terms[distill_lib.KD].append(mean(kd))
+                elif kind == "frames":
                     per_example = framewise_categorical_crossentropy(labels, y_pred)  # [b]
                 else:
                     per_example = keras.losses.categorical_crossentropy(labels, y_pred)  # [b]
-                losses[name] = tf.nn.compute_average_loss(
-                    per_example, global_batch_size=global_batch
-                )
+                losses[name] = mean(per_example)
             total = tf.add_n(list(losses.values()))
             if model.losses:
                 total += tf.nn.scale_regularization_loss(
@@ -82,6 +102,8 @@ def _replica_step(
         if apply:
             optimizer.apply(grads, model.trainable_variables)
         losses["total"] = total
+        if distill is not None:  # the unweighted terms, summed over the outputs
+            losses.update({k: tf.add_n(v) for k, v in terms.items()})
         if not apply:
             losses["grad_norm"] = tf.linalg.global_norm(
                 [tf.cast(g, tf.float32) for g in grads if g is not None]
@@ -101,6 +123,7 @@ def make_train_loop(
     global_batch: int,
     jit_compile: bool,
     single_step: bool = False,
+    distill=None,
 ):
     """The K-step training function `loop(iterator, num_steps) -> LoopResult` (module doc).
 
@@ -114,12 +137,16 @@ def make_train_loop(
       jit_compile: XLA-compile each replica step.
       single_step: every call runs exactly one step (`--steps_per_loop=1`): a `tf.function`
         without the loop around the step (module doc); same kernels, same weights.
+      distill: a `distill.Distillation` (labels are then `[B, 2C]`: one-hot, teacher soft
+        targets): the distillation loss, and its two terms `ce` and `kd` among the losses.
     """
     import tensorflow as tf
 
-    replica_step = _replica_step(model, optimizer, loss_kinds, global_batch=global_batch)
+    replica_step = _replica_step(
+        model, optimizer, loss_kinds, global_batch=global_batch, distill=distill
+    )
     replica_fn = tf.function(replica_step, jit_compile=True) if jit_compile else replica_step
-    names = [*loss_kinds, "total"]
+    names = [*loss_kinds, "total"] + ([distill_lib.CE, distill_lib.KD] if distill else [])
 
     def zeros():
         return {k: tf.constant(0.0, tf.float32) for k in names}
@@ -184,6 +211,7 @@ def make_train_step(
     *,
     global_batch: int,
     jit_compile: bool,
+    distill=None,
 ):
     """One step as a function of a batch: `(features, labels) -> {output: loss, 'total': loss}`
     (global means), through the one-step loop (for benchmarks and tests)."""
@@ -198,6 +226,7 @@ def make_train_step(
         global_batch=global_batch,
         jit_compile=jit_compile,
         single_step=True,
+        distill=distill,
     )
 
     def train_step(features, labels):
@@ -267,7 +296,7 @@ def make_predict_all(model):
 
 
 def preflight_determinism(
-    strategy, model, loss_kinds: Mapping[str, str], *, batch_size: int
+    strategy, model, loss_kinds: Mapping[str, str], *, batch_size: int, distill=None
 ) -> None:
     """Run one forward and backward pass on zeros (no update) and restore every model variable.
 
@@ -280,8 +309,16 @@ def preflight_determinism(
     per_replica = max(1, batch_size // replicas)
     features = {t.name: tf.zeros((per_replica, *t.shape[1:]), tf.float32) for t in model.inputs}
     num_classes = int(model.outputs[0].shape[-1])
-    labels = tf.fill((per_replica, num_classes), 1.0 / num_classes)
-    probe = _replica_step(model, None, loss_kinds, global_batch=per_replica * replicas, apply=False)
+    width = num_classes * (2 if distill is not None else 1)
+    labels = tf.fill((per_replica, width), 1.0 / num_classes)
+    probe = _replica_step(
+        model,
+        None,
+        loss_kinds,
+        global_batch=per_replica * replicas,
+        apply=False,
+        distill=distill,
+    )
     saved = [v.numpy() for v in model.variables]
     try:
         tf.function(lambda f, y: strategy.run(probe, args=(f, y)))(features, labels)

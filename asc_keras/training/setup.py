@@ -9,6 +9,10 @@
   checkpoint state under the strategy's scope;
 - `input_data(...)`: the training batches from the resume step on and the evaluate batches;
 - `dir_set(...)`: the DIR copies a run with `dir_p` > 0 draws from (computed when missing).
+- `distillation(train_cfg, num_classes)`: the distillation settings of the step (None without a
+  teacher); `teacher_targets(train_cfg, manifest, classes)`: the soft targets of every training
+  clip, read and checked on the host before the first step (a clip without teacher logits, or
+  a teacher of other classes, is one line).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import numpy as np
 from asc_keras import runs
 from asc_keras.config import FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import dir_pipeline, pipeline
-from asc_keras.training import checkpoints, distribute
+from asc_keras.data import teacher as teacher_lib
+from asc_keras.training import checkpoints, distill, distribute
 from asc_keras.training import optimizer as optimizer_lib
 
 SPLIT_TRAIN = "train"
@@ -132,6 +137,31 @@ def build_state(
         )
 
 
+def distillation(train_cfg: TrainConfig, num_classes: int) -> distill.Distillation | None:
+    """The step's distillation settings, None when the run has no teacher."""
+    if not train_cfg.teacher:
+        return None
+    return distill.Distillation(
+        kd_lambda=train_cfg.kd_lambda,
+        temperature=train_cfg.kd_temperature,
+        num_classes=num_classes,
+    )
+
+
+def teacher_targets(train_cfg: TrainConfig, manifest, classes) -> tuple | None:
+    """`(training clip names [N], soft targets float32 [N, C])` of the run's teacher (None
+    without one).
+
+    Raises:
+      TeacherError: unreadable file, other classes, a training clip without an entry.
+    """
+    if not train_cfg.teacher:
+        return None
+    files = manifest.split(SPLIT_TRAIN).files
+    teacher = teacher_lib.read_teacher(train_cfg.teacher, classes)
+    return files, teacher.targets(files, temperature=train_cfg.kd_temperature)
+
+
 @dataclasses.dataclass(frozen=True)
 class InputData:
     """The run's batches, and the shards behind them (to name a corrupt one)."""
@@ -155,9 +185,11 @@ def input_data(
     num_classes: int,
     start: int,
     dir_set=None,
+    classes=(),
 ) -> InputData:
     """The training pipeline restarted at the data position of step `start`, and the evaluate
-    split: from the features folder (`manifest`), or from the caller's `datasets`."""
+    split: from the features folder (`manifest`), or from the caller's `datasets` (whose labels
+    then carry the teacher's soft targets themselves, `[B, 2C]`, when the run has a teacher)."""
     if datasets is not None:
         return InputData(
             train=distribute.distribute_dataset(strategy, datasets["train"].skip(start)),
@@ -175,6 +207,7 @@ def input_data(
             p=train_cfg.dir_p,
             seed=train_cfg.seed,
         )
+    targets = teacher_targets(train_cfg, manifest, classes)
 
     def dataset_fn(ctx):
         per_pipeline = strategy.num_replicas_in_sync // ctx.num_input_pipelines
@@ -191,6 +224,7 @@ def input_data(
             input_context=ctx,
             cache=train_cfg.cache_examples,
             dir_copies=copies,
+            teacher_targets=targets,
         )
 
     parse = pipeline.make_parse(manifest, reps)

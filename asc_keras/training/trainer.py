@@ -5,7 +5,8 @@ normalized, mixed-up one-hot labels [B, C]) -> model (`strategies.build_model`) 
 categorical cross-entropy per loss output (`strategies.loss_outputs`: clip outputs [B, C],
 frame-wise for SPSMT outputs [B, T', C], all against the same clip labels), summed -> Adam on the
 staircase schedule -> checkpoints, TensorBoard, periodic validation on the evaluate split ->
-`model.keras` (normalized features in) and the final `metrics.json`.
+`model.keras` (normalized features in) and the final `metrics.json`. With a teacher
+(`train_cfg.teacher`) the labels carry its soft targets and the loss is `training.distill`'s.
 
 A custom loop under a `tf.distribute` strategy (`default`, `mirrored`, `multi_worker`): up to
 `train_cfg.auto_steps_per_loop` steps run on the device per `tf.function` call (`loop`), the host
@@ -129,6 +130,7 @@ def run(
         dir_set = setup.dir_set(
             folder, feature_cfg, data_cfg, train_cfg, progress=progress, log=log
         )
+        setup.teacher_targets(train_cfg, manifest, classes)  # a bad teacher: before any folder
     else:
         dir_set = None
         normalization = datasets.get("normalization") or setup.identity_normalization(model_cfg)
@@ -335,7 +337,9 @@ def _train(
         num_classes=len(classes),
         start=start,
         dir_set=dir_set,
+        classes=classes,
     )
+    distill = setup.distillation(train_cfg, len(classes))
     validator = None
     if data.evaluate is not None:
         validator = validation.Validator(
@@ -355,9 +359,12 @@ def _train(
         global_batch=train_cfg.batch_size,
         jit_compile=train_cfg.jit_compile,
         single_step=train_cfg.auto_steps_per_loop == 1,
+        distill=distill,
     )
     if train_cfg.deterministic:
-        loop.preflight_determinism(strategy, model, loss_kinds, batch_size=train_cfg.batch_size)
+        loop.preflight_determinism(
+            strategy, model, loss_kinds, batch_size=train_cfg.batch_size, distill=distill
+        )
     summaries = callbacks.Summaries(model_dir, enabled=chief)
     bar = StepBar(train_cfg.train_steps, start=start, enabled=show_bar)
     host = _Host(
