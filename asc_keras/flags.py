@@ -317,9 +317,24 @@ def _precision(f: flags.FlagValues) -> str:
 
 
 def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
+    """TrainConfig from the training flags; --init_from becomes an absolute path (the run
+    record names it), and reproduce.py's --devices (GPUs) is refused in favour of
+    --train_devices (recording devices)."""
     f = _values(fv)
     model_dir = _one_model_dir("training", fv)
-    return _build(config_lib.TrainConfig, f, model_dir=model_dir, precision=_precision(f))
+    if "devices" in f and f.devices:
+        raise ValueError(
+            f"--devices={','.join(f.devices)} is reproduce.py's list of GPUs; train.py takes "
+            "the recording devices to train on as --train_devices (e.g. --train_devices=b)"
+        )
+    init_from = os.path.abspath(f.init_from) if f.init_from else ""
+    return _build(
+        config_lib.TrainConfig,
+        f,
+        model_dir=model_dir,
+        precision=_precision(f),
+        init_from=init_from,
+    )
 
 
 def _as_list(value) -> tuple[str, ...]:
@@ -360,6 +375,12 @@ def predict_windows(
     """`(--window_seconds, --hop_seconds, --timeline_csv)` of predict.py (None when unset)."""
     f = _values(fv)
     return f.window_seconds, f.hop_seconds, f.timeline_csv
+
+
+def predict_device_models(fv: flags.FlagValues | None = None) -> tuple[str | None, str | None]:
+    """`(--device_models or None, --clip_device or None)` of predict.py."""
+    f = _values(fv)
+    return f.device_models or None, f.clip_device or None
 
 
 def predict_model(fv: flags.FlagValues | None = None) -> str:

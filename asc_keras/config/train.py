@@ -14,7 +14,15 @@ ADAM_UPDATES = ("pytorch", "keras")  # asc_keras.training.optimizer.ADAM_CLASSES
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
 LEGACY_TRAIN_FIELDS = MappingProxyType(
-    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras"}
+    {
+        "adam_epsilon": 1e-7,
+        "recalibrate_bn": 0,
+        "adam_update": "keras",
+        "freq_mixstyle_p": 0.0,
+        "freq_mixstyle_alpha": 0.3,
+        "init_from": "",
+        "train_devices": [],  # as config.json holds it (a list)
+    }
 )
 
 
@@ -34,7 +42,11 @@ class TrainConfig:
     the host (0: `auto_steps_per_loop`); a loop also ends at every log, checkpoint and
     validation step and at `train_steps`, so it changes speed, never the result. `precision`
     is the Keras dtype policy (`PRECISIONS`); it is part of the run (a checkpoint resumes only
-    under the precision that wrote it).
+    under the precision that wrote it). `freq_mixstyle_p` > 0 applies Freq-MixStyle
+    (`asc_keras.data.mixstyle`) to a training batch with that probability. `init_from` (a run
+    folder) starts the weights from that run's `model.keras` (same model config); with
+    `train_devices` only those recording devices' training clips are used (per-device
+    fine-tuning, DCASE 2025).
     """
 
     model_dir: str = shared("model_dir", "")
@@ -108,6 +120,27 @@ class TrainConfig:
         "averages).",
         lower_bound=0,
     )
+    freq_mixstyle_p: float = setting(
+        0.0,
+        "Freq-MixStyle probability per training batch (the DCASE 2024/25 baselines use 0.4; "
+        "0: off).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+    freq_mixstyle_alpha: float = setting(
+        0.3, "Freq-MixStyle's Beta(alpha, alpha) mixing weight parameter.", lower_bound=0.0
+    )
+    init_from: str = setting(
+        "",
+        "Start from the final weights (model.keras) of this training run folder, e.g. to "
+        "fine-tune it per device; the model flags must match its config.json.",
+        flag_default=None,
+    )
+    train_devices: tuple[str, ...] = setting(
+        (),
+        "Train only on the training clips of these recording devices (e.g. b; the records' "
+        "device field). Not reproduce.py's --devices (GPUs).",
+    )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = (
@@ -146,6 +179,12 @@ class TrainConfig:
                 f"need learning_rate > 0 and 0 < lr_decay_rate <= 1, got "
                 f"{self.learning_rate}, {self.lr_decay_rate}"
             )
+        object.__setattr__(self, "train_devices", tuple(self.train_devices))
+        if not 0 <= self.freq_mixstyle_p <= 1 or not self.freq_mixstyle_alpha > 0:
+            raise ValueError(
+                f"need 0 <= freq_mixstyle_p <= 1 and freq_mixstyle_alpha > 0, got "
+                f"{self.freq_mixstyle_p}, {self.freq_mixstyle_alpha}"
+            )
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if not self.adam_epsilon > 0:
@@ -183,4 +222,6 @@ class TrainConfig:
         return self.learning_rate * self.lr_decay_rate ** (step // self.lr_decay_steps)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["train_devices"] = list(self.train_devices)
+        return d

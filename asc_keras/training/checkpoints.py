@@ -48,6 +48,7 @@ def _comparable(record: Mapping) -> dict:
         "feature_config": record.get("feature_config"),
         "model_config": record.get("model_config"),
         "train_config": train,
+        "init_from": record.get("init_from"),
     }
 
 

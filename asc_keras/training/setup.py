@@ -7,7 +7,9 @@
   uses, and their JSON form (normalization.json);
 - `build_state(strategy, model_cfg, train_cfg, checkpoint_dir, ...)`: model, optimizer and
   checkpoint state under the strategy's scope;
-- `input_data(...)`: the training batches from the resume step on and the evaluate batches.
+- `input_data(...)`: the training batches from the resume step on and the evaluate batches;
+- `starting_point(train_cfg, manifest, ...)`: the `--init_from` run's weights (or None), after
+  checking that every `--train_devices` device has training clips.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ import numpy as np
 
 from asc_keras import runs
 from asc_keras.config import FeatureConfig, ModelConfig, TrainConfig
+from asc_keras.data import devices as devices_lib
 from asc_keras.data import pipeline
 from asc_keras.training import checkpoints, distribute
+from asc_keras.training import init_from as init_from_lib
 from asc_keras.training import optimizer as optimizer_lib
 
 SPLIT_TRAIN = "train"
@@ -178,6 +182,9 @@ def input_data(
             skip_batches=start * per_pipeline,
             input_context=ctx,
             cache=train_cfg.cache_examples,
+            freq_mixstyle_p=train_cfg.freq_mixstyle_p,
+            freq_mixstyle_alpha=train_cfg.freq_mixstyle_alpha,
+            devices=train_cfg.train_devices,
         )
 
     parse = pipeline.make_parse(manifest, reps)
@@ -195,4 +202,36 @@ def input_data(
         train_parse=parse,
         eval_paths=manifest.shard_paths(SPLIT_EVAL),
         eval_parse=parse,
+    )
+
+
+def starting_point(
+    train_cfg: TrainConfig,
+    manifest,
+    *,
+    task: str,
+    classes,
+    feature_cfg: FeatureConfig,
+    model_cfg: ModelConfig,
+) -> init_from_lib.InitFrom | None:
+    """The weights `train_cfg.init_from` names (None without it), read after checking that every
+    device of `train_cfg.train_devices` has clips in the training split (before the run folder
+    is touched).
+
+    Raises:
+        DeviceSelectionError: A device without training clips; ValueError: devices without a
+            features folder. InitFromError: see `init_from.read_init`.
+    """
+    if train_cfg.train_devices:
+        if manifest is None:
+            raise ValueError("train_devices needs a features folder (not datasets=)")
+        devices_lib.selected_count(manifest, SPLIT_TRAIN, train_cfg.train_devices)
+    if not train_cfg.init_from:
+        return None
+    return init_from_lib.read_init(
+        train_cfg.init_from,
+        task=task,
+        classes=classes,
+        feature_cfg=feature_cfg,
+        model_cfg=model_cfg,
     )

@@ -128,6 +128,16 @@ def run(
         normalization = manifest.normalization
     else:
         normalization = datasets.get("normalization") or setup.identity_normalization(model_cfg)
+    init = setup.starting_point(
+        train_cfg,
+        manifest,
+        task=task,
+        classes=classes,
+        feature_cfg=feature_cfg,
+        model_cfg=model_cfg,
+    )
+    if init is not None:  # fine-tuning keeps the normalization its weights were trained with
+        normalization = init.normalization
 
     # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
     record = runs.run_record(
@@ -139,6 +149,8 @@ def run(
         features=os.path.abspath(folder) if folder else "",
     )
     record["optimizer"] = optimizer_lib.describe(train_cfg)
+    if init is not None:
+        record["init_from"] = init.record()
     folder_state = (
         oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
         if chief
@@ -177,6 +189,7 @@ def run(
                 task=task,
                 show_bar=wanted(train_progress),
                 log=log,
+                init=init,
             )
 
 
@@ -310,12 +323,16 @@ def _train(
     task,
     show_bar,
     log,
+    init=None,
 ) -> dict:
     model_dir = train_cfg.model_dir
     own_dir = distribute.worker_dir(model_dir, strategy)
     state = setup.build_state(strategy, model_cfg, train_cfg, own_dir=own_dir)
     model = state.model
     start = _restore(state, model_dir, log=log)
+    if init is not None and not start:  # a resumed run has its own weights
+        init.apply(model)
+        log(f"starting from {init.model_path} (weights sha256 {init.sha256[:12]})")
     loss_kinds = _loss_kinds(model, log=log)
     data = setup.input_data(
         strategy,
