@@ -317,9 +317,7 @@ def _precision(f: flags.FlagValues) -> str:
 
 
 def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
-    """TrainConfig from the training flags; --init_from becomes an absolute path (the run
-    record names it), and reproduce.py's --devices (GPUs) is refused in favour of
-    --train_devices (recording devices)."""
+    """TrainConfig (--init_from made absolute; reproduce.py's --devices, GPUs, is refused)."""
     f = _values(fv)
     model_dir = _one_model_dir("training", fv)
     if "devices" in f and f.devices:
@@ -328,13 +326,8 @@ def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
             "the recording devices to train on as --train_devices (e.g. --train_devices=b)"
         )
     init_from = os.path.abspath(f.init_from) if f.init_from else ""
-    return _build(
-        config_lib.TrainConfig,
-        f,
-        model_dir=model_dir,
-        precision=_precision(f),
-        init_from=init_from,
-    )
+    resolved = {"model_dir": model_dir, "precision": _precision(f), "init_from": init_from}
+    return _build(config_lib.TrainConfig, f, **resolved)
 
 
 def _as_list(value) -> tuple[str, ...]:
@@ -379,8 +372,7 @@ def predict_windows(
 
 def predict_device_models(fv: flags.FlagValues | None = None) -> tuple[str | None, str | None]:
     """`(--device_models or None, --clip_device or None)` of predict.py."""
-    f = _values(fv)
-    return f.device_models or None, f.clip_device or None
+    return _values(fv).device_models or None, _values(fv).clip_device or None
 
 
 def predict_model(fv: flags.FlagValues | None = None) -> str:
