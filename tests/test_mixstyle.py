@@ -97,3 +97,49 @@ def test_training_stream_off_is_unchanged_and_on_is_resumable(tiny_1a_features):
     for (a, ya), (b, yb) in zip(on[3:], resumed, strict=True):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(ya, yb)
+
+
+@pytest.mark.slow
+def test_training_with_freq_mixstyle_resumes_exactly(tiny_1b_features, tmp_path):
+    """An EF model (two representations, one shared draw) trained 4 steps with p = 0.5 equals
+    the same run stopped at step 2 and resumed; the recorded run names p and alpha."""
+    import json
+
+    from asc_keras.config import ModelConfig, TrainConfig
+    from asc_keras.models import load_model
+    from asc_keras.training import trainer
+
+    _, feature_cfg, data_cfg = tiny_1b_features
+    model_cfg = ModelConfig(
+        backbone="1b",
+        inputs=("logmel", "cqt"),
+        fusion="ef",
+        input_bins={r: feature_cfg.bins(r) for r in ("logmel", "cqt")},
+        num_frames=feature_cfg.num_frames,
+        num_classes=3,
+        width=0.125,
+    )
+
+    def run(name, steps, p=0.5):
+        cfg = TrainConfig(
+            model_dir=str(tmp_path / name),
+            train_steps=steps,
+            batch_size=4,
+            eval_every=0,
+            checkpoint_every=2,
+            log_every=2,
+            deterministic=True,
+            freq_mixstyle_p=p,
+        )
+        trainer.run(feature_cfg, data_cfg, model_cfg, cfg, progress=False, log=lambda *_: None)
+        return load_model(str(tmp_path / name / "model.keras"), compile=False).get_weights()
+
+    whole = run("whole", 4)
+    run("resumed", 2)
+    resumed = run("resumed", 4)
+    for a, b in zip(whole, resumed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    off = run("off", 4, p=0.0)
+    assert not all(np.array_equal(a, b) for a, b in zip(whole, off, strict=True))
+    record = json.loads((tmp_path / "whole" / "config.json").read_text())["train_config"]
+    assert (record["freq_mixstyle_p"], record["freq_mixstyle_alpha"]) == (0.5, 0.3)
