@@ -11,6 +11,10 @@
 - `--tflite` / `--saved_model`: the model_dir's exported artifacts (raw features in) are scored
   instead; with several TFLite files each is reported with its change against the first.
   `--saved_model` takes the export folder (its `saved_model/` is used) or the SavedModel itself.
+- `--device_models=DIR` (DCASE 2025): DIR holds one `<device>/` model each (a run, an export
+  folder or a SavedModel); each clip of a device with a model is scored by it, every other clip
+  by the one --model_dir; the general model alone and the combination are both reported, per
+  device too, into `<model_dir>/eval_<split>_per_device/` (`asc_keras.evaluation.per_device`).
 
 Features of the split are precomputed first when missing (with the runs' feature settings).
 Writes metrics.json, confusion.png, devices.png, predictions.tsv and report.txt into --out_dir
@@ -26,9 +30,10 @@ from asc_keras import flags as flags_lib
 
 def main(argv):
     del argv
-    from asc_keras.evaluation import evaluator
+    from asc_keras.evaluation import evaluator, per_device
 
-    evaluator.run(flags_lib.eval_config(), flags_lib.data_config())
+    cfg = flags_lib.eval_config()
+    (per_device.run if cfg.device_models else evaluator.run)(cfg, flags_lib.data_config())
 
 
 if __name__ == "__main__":

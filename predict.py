@@ -16,6 +16,14 @@ A file longer than the model's clip (or any file when --window_seconds is given)
 window by window, streamed from disk (asc_keras.inference.streaming): a timeline (start, end,
 scene, top probability) and the overall scene (mean of the window probabilities) are printed,
 and --timeline_csv writes every window. Exit status 1 when any file could not be read.
+
+    python predict.py --model=GENERAL --device_models=DIR FILE.wav ... [--clip_device=b]
+
+With per-device models (DCASE 2025; DIR holds one `<device>/` run or export folder each), a file
+whose device (the TAU file name's last field, or --clip_device) has a model is classified by it,
+every other file by the general --model: both tables are printed, the general model's and the
+per-device one (with each file's device and the model used); a long file's timeline uses the
+model chosen for it.
 """
 
 import sys
@@ -27,28 +35,37 @@ from asc_keras import flags as flags_lib
 def main(argv):
     files = argv[1:]
     from asc_keras.audio import AudioError
-    from asc_keras.inference import classify, loader, streaming
+    from asc_keras.inference import classify, device_models, loader, streaming
 
     model = flags_lib.predict_model()
     window, hop, csv_path = flags_lib.predict_windows()
+    device_dir, device = flags_lib.predict_device_models()
     classifier = loader.load_classifier(model)
+    per_device = device_models.load_classifiers(device_dir) if device_dir else {}
     clip = classifier.feature_config.clip_seconds
-    predictions, rows, failed = [], [], 0
+    predictions, rows, chosen, failed = [], [], [], 0
     for path in files:
+        clip_device, name, own = device_models.choose(classifier, per_device, path, device=device)
         try:
             if window is None and hop is None and streaming.duration(path) <= clip * 1.1:
                 predictions.append(classifier.classify(path))
+                if device_dir:
+                    chosen.append((path, clip_device, name, own.classify(path)))
                 continue
-            items = list(
-                streaming.timeline(classifier, path, window_seconds=window, hop_seconds=hop)
-            )
+            items = list(streaming.timeline(own, path, window_seconds=window, hop_seconds=hop))
             print(streaming.format_timeline(path, items, classifier.classes))
             rows += [(path, w) for w in items]
         except AudioError as e:  # the other files are still classified
             print(cli.error_line(e), file=sys.stderr)
             failed += 1
     if predictions:
-        print(classify.format_predictions(predictions, classifier.classes))
+        print(
+            ("general model:\n" if device_dir else "")
+            + classify.format_predictions(predictions, classifier.classes)
+        )
+    if chosen:
+        print(f"per-device models ({device_dir}):")
+        print(device_models.format_choices(chosen, classifier.classes))
     if csv_path and rows:
         streaming.write_timeline_csv(csv_path, rows, classifier.classes)
         print(f"timeline: {csv_path}")
@@ -60,6 +77,7 @@ if __name__ == "__main__":
         main,
         groups=(flags_lib.define_predict_flags,),
         required=("model",),
+        also_shown=("device_models",),
         doc=__doc__,
         positional="audio files",
     )

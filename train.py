@@ -15,6 +15,13 @@ the same command after an interruption resumes from the newest checkpoint (Ctrl-
 holds another configuration, or that another train.py is using (its `train.lock` names the pid
 and host), is refused. Errors are one line naming the file or step.
 `--mixed_precision` is a deprecated alias of `--precision=mixed_float16`.
+
+    python train.py --flagfile=GENERAL/flags.txt --init_from=GENERAL --train_devices=b
+        --model_dir=DEVICES/b [--train_steps=N --learning_rate=5e-4]
+
+fine-tunes a copy of the run GENERAL (its final weights; same model flags) on device b's training
+clips (DCASE 2025 per-device models; `--devices` is reproduce.py's GPU list and is refused here).
+`--freq_mixstyle_p=0.4 --freq_mixstyle_alpha=0.3` turns on Freq-MixStyle (training batches only).
 """
 
 from asc_keras import cli

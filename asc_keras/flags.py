@@ -317,9 +317,17 @@ def _precision(f: flags.FlagValues) -> str:
 
 
 def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
+    """TrainConfig (--init_from made absolute; reproduce.py's --devices, GPUs, is refused)."""
     f = _values(fv)
     model_dir = _one_model_dir("training", fv)
-    return _build(config_lib.TrainConfig, f, model_dir=model_dir, precision=_precision(f))
+    if "devices" in f and f.devices:
+        raise ValueError(
+            f"--devices={','.join(f.devices)} is reproduce.py's list of GPUs; train.py takes "
+            "the recording devices to train on as --train_devices (e.g. --train_devices=b)"
+        )
+    init_from = os.path.abspath(f.init_from) if f.init_from else ""
+    resolved = {"model_dir": model_dir, "precision": _precision(f), "init_from": init_from}
+    return _build(config_lib.TrainConfig, f, **resolved)
 
 
 def _as_list(value) -> tuple[str, ...]:
@@ -375,6 +383,11 @@ def predict_windows(
     """`(--window_seconds, --hop_seconds, --timeline_csv)` of predict.py (None when unset)."""
     f = _values(fv)
     return f.window_seconds, f.hop_seconds, f.timeline_csv
+
+
+def predict_device_models(fv: flags.FlagValues | None = None) -> tuple[str | None, str | None]:
+    """`(--device_models or None, --clip_device or None)` of predict.py."""
+    return _values(fv).device_models or None, _values(fv).clip_device or None
 
 
 def predict_model(fv: flags.FlagValues | None = None) -> str:

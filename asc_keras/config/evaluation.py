@@ -50,6 +50,13 @@ class EvalConfig:
         "Also write a DCASE submission file (filename, scene_label, class probabilities).",
         flag_default=None,
     )
+    device_models: str = setting(
+        "",
+        "A folder of per-device models, <device>/ each (a training run, an export folder or a "
+        "SavedModel): a clip whose device has one is classified by it, every other clip by the "
+        "general model (--model_dir; predict.py: --model); both are reported.",
+        flag_default=None,
+    )
     # Separately trained parts of SPSMR + SPSMF + SPSMT average two systems: 1/40 for each of
     # the 20 band runs and 1/8 for each of the 4 SPSMT runs.
     fusion_weights: tuple[float, ...] = setting(

@@ -66,6 +66,13 @@ PREDICT = _options(
         help="predict.py: also write every window (file, start, end, scene, top probability, "
         "class probabilities) to this CSV file.",
     ),
+    Setting(
+        flag="clip_device",
+        kind="string",
+        flag_default=None,
+        help="predict.py with --device_models: the recording device of every file (default: the "
+        "device field of a TAU file name, e.g. b in airport-barcelona-0-0-0-b.wav).",
+    ),
 )
 
 REPRODUCE = _options(

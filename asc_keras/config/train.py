@@ -24,6 +24,10 @@ LEGACY_TRAIN_FIELDS = MappingProxyType(
         "kd_lambda": 0.02,
         "kd_temperature": 2.0,
         "dir_p": 0.0,
+        "freq_mixstyle_p": 0.0,
+        "freq_mixstyle_alpha": 0.3,
+        "init_from": "",
+        "train_devices": [],  # as config.json holds it (a list)
     }
 )
 
@@ -47,6 +51,11 @@ class TrainConfig:
     under the precision that wrote it). `teacher` is a teacher logits file (`teach.py`, or a
     CSV/NPZ made elsewhere; "" = no distillation): the loss becomes `kd_lambda * CE + (1 -
     kd_lambda) * kd_temperature^2 * KL(teacher_T || student_T)` (`training.distill`).
+    under the precision that wrote it). `freq_mixstyle_p` > 0 applies Freq-MixStyle
+    (`asc_keras.data.mixstyle`) to a training batch with that probability. `init_from` (a run
+    folder) starts the weights from that run's `model.keras` (same model config); with
+    `train_devices` only those recording devices' training clips are used (per-device
+    fine-tuning, DCASE 2025).
     """
 
     model_dir: str = shared("model_dir", "")
@@ -145,6 +154,27 @@ class TrainConfig:
         "Distillation temperature T (both softmaxes divided by T; KL times T^2).",
         lower_bound=0.0,
     )
+    freq_mixstyle_p: float = setting(
+        0.0,
+        "Freq-MixStyle probability per training batch (the DCASE 2024/25 baselines use 0.4; "
+        "0: off).",
+        lower_bound=0.0,
+        upper_bound=1.0,
+    )
+    freq_mixstyle_alpha: float = setting(
+        0.3, "Freq-MixStyle's Beta(alpha, alpha) mixing weight parameter.", lower_bound=0.0
+    )
+    init_from: str = setting(
+        "",
+        "Start from the final weights (model.keras) of this training run folder, e.g. to "
+        "fine-tune it per device; the model flags must match its config.json.",
+        flag_default=None,
+    )
+    train_devices: tuple[str, ...] = setting(
+        (),
+        "Train only on the training clips of these recording devices (e.g. b; the records' "
+        "device field). Not reproduce.py's --devices (GPUs).",
+    )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = (
@@ -186,6 +216,12 @@ class TrainConfig:
             )
         if not 0.0 <= self.dir_p <= 1.0:
             raise ValueError(f"dir_p must be in [0, 1], got {self.dir_p}")
+        object.__setattr__(self, "train_devices", tuple(self.train_devices))
+        if not 0 <= self.freq_mixstyle_p <= 1 or not self.freq_mixstyle_alpha > 0:
+            raise ValueError(
+                f"need 0 <= freq_mixstyle_p <= 1 and freq_mixstyle_alpha > 0, got "
+                f"{self.freq_mixstyle_p}, {self.freq_mixstyle_alpha}"
+            )
         if self.mixup_alpha < 0:
             raise ValueError(f"mixup_alpha must be >= 0, got {self.mixup_alpha}")
         if not self.adam_epsilon > 0:
@@ -228,4 +264,6 @@ class TrainConfig:
         return self.learning_rate * self.lr_decay_rate ** (step // self.lr_decay_steps)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["train_devices"] = list(self.train_devices)
+        return d

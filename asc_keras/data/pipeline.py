@@ -2,9 +2,10 @@
 
 Order (Model Garden `input_reader.py`): seeded file-level shuffle -> interleave(TFRecordDataset)
 -> map(parse, check finite, normalize: one stage) -> cache -> (train) shuffle + repeat -> batch
--> mixup -> prefetch. Training shuffles before it repeats, so with the default whole-split buffer
-every epoch is a permutation of the split. DIR augmentation (`dir_copies`, see `dir_pipeline`)
-zips the DIR shards' records to the train records and picks a copy per example before batching.
+-> Freq-MixStyle (off by default) -> mixup -> prefetch. Training shuffles before it repeats, so
+with the default whole-split buffer every epoch is a permutation of the split. DIR augmentation
+(`dir_copies`, see `dir_pipeline`) zips the DIR shards' records to the train records and picks a
+copy per example before batching.
 
 - `train_dataset(...)` yields, forever, `(features, labels)`: `features = {rep: float32 [B, T, F]}`
   (normalized with the training split's per-bin statistics) and `labels = float32 [B, C]`
@@ -35,7 +36,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from asc_keras.data import devices as devices_lib
 from asc_keras.data import dir_pipeline as dir_lib
+from asc_keras.data import mixstyle as mixstyle_lib
 from asc_keras.data import mixup as mixup_lib
 from asc_keras.data import schema
 from asc_keras.data import teacher as teacher_lib
@@ -47,6 +50,7 @@ META_KEYS = (schema.LABEL,) + schema.STRING_KEYS
 _CYCLE_LENGTH = 4  # fixed, so the record order does not depend on the machine's core count
 _READ_BUFFER = 1 << 20
 _MIXUP_STREAM = 0x6D6978  # folds the run seed into a stream of its own for mixup
+_MIXSTYLE_STREAM = 0x6D7374  # and another one for Freq-MixStyle
 
 
 class CorruptShardError(AscError, RuntimeError):
@@ -235,11 +239,12 @@ def _examples(
     check: bool = True,
     finish=None,
     copies=None,
+    devices: Sequence[str] = (),
 ):
     """Parsed, checked and normalized examples of a split: `finish({rep: [T, F], meta...})`.
 
     Parsing, the finiteness check, normalization and `finish` run as one map (one tf.data
-    stage per record).
+    stage per record); with `devices`, only those devices' records are parsed.
     """
     import tensorflow as tf
 
@@ -267,6 +272,9 @@ def _examples(
     ds = _records(manifest.shard_paths(split), seed=seed, input_context=input_context)
     if copies is not None:  # DIR shards, record for record beside the train shards
         ds = tf.data.Dataset.zip(ds, _records(copies.paths, seed=seed, input_context=input_context))
+    if devices:
+        keep = devices_lib.keep_devices(devices)
+        ds = ds.filter(keep if copies is None else lambda record, _copy: keep(record))
     return ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
@@ -297,6 +305,9 @@ def train_dataset(
     check: bool = True,
     dir_copies=None,
     teacher_targets: tuple[Sequence[str], np.ndarray] | None = None,
+    freq_mixstyle_p: float = 0.0,
+    freq_mixstyle_alpha: float = 0.3,
+    devices: Sequence[str] = (),
 ):
     """The infinite, shuffled, mixed-up training stream.
 
@@ -321,6 +332,10 @@ def train_dataset(
       teacher_targets: `(clip names [N], soft targets float32 [N, C])` covering every clip of
         the split (`data.teacher.Teacher.targets`): each example's row, looked up by its file
         name, travels beside its one-hot label through batching and mixup.
+      freq_mixstyle_p, freq_mixstyle_alpha: Freq-MixStyle (`mixstyle`) before mixup; p 0 is off.
+      devices: train on these recording devices' clips only (the records' `device` field); the
+        whole-split shuffle buffer is then their clip count (`devices.selected_count`, which
+        raises `DeviceSelectionError` for a device without clips).
 
     Returns:
       A `tf.data.Dataset` of `({rep: float32 [B, T, F]}, float32 [B, C])`, `[B, 2C]` with
@@ -362,10 +377,11 @@ def train_dataset(
         check=check,
         finish=features_label,
         copies=dir_copies,
+        devices=devices,
     )
     if cache:
         ds = ds.cache()
-    buffer = shuffle_buffer or manifest.split(split).num_examples
+    buffer = shuffle_buffer or devices_lib.selected_count(manifest, split, devices)
     # Shuffle before repeat: with the whole split in the buffer every epoch is a permutation.
     ds = ds.shuffle(max(1, buffer), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds if dir_copies is None else ds.enumerate()  # positions for the DIR draw
@@ -378,6 +394,7 @@ def train_dataset(
     ds = ds.batch(batch_size, drop_remainder=True)
     batch_index = tf.data.Dataset.range(int(skip_batches), np.iinfo(np.int64).max)
     base_seed = tf.constant([seed, _MIXUP_STREAM], tf.int64)
+    style_seed = tf.constant([seed, _MIXSTYLE_STREAM], tf.int64)
 
     def mix(index, batch):
         features, label = batch
@@ -387,6 +404,13 @@ def train_dataset(
         labels = tf.one_hot(label, num_classes, dtype=tf.float32)  # [B, C]
         if target is not None:
             labels = tf.concat([labels, target], axis=-1)  # [B, 2C]: mixed alike
+        if freq_mixstyle_p:
+            features = mixstyle_lib.freq_mixstyle_batch(
+                features,
+                p=freq_mixstyle_p,
+                alpha=freq_mixstyle_alpha,
+                seed=tf.random.experimental.stateless_fold_in(style_seed, index),
+            )
         batch_seed = tf.random.experimental.stateless_fold_in(base_seed, index)
         return mixup_lib.mixup_batch(features, labels, alpha=mixup_alpha, seed=batch_seed)
 

@@ -50,6 +50,7 @@ def _comparable(record: Mapping) -> dict:
         "train_config": train,
         "dir": record.get("dir"),  # the DIR copies drawn from (absent: none)
         TEACHER_KEY: _teacher_sha256(record),
+        "init_from": record.get("init_from"),
     }
 
 

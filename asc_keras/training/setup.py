@@ -13,6 +13,8 @@
   teacher); `teacher_targets(train_cfg, manifest, classes)`: the soft targets of every training
   clip, read and checked on the host before the first step (a clip without teacher logits, or
   a teacher of other classes, is one line).
+- `starting_point(train_cfg, manifest, ...)`: the `--init_from` run's weights (or None), after
+  checking that every `--train_devices` device has training clips.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ import numpy as np
 
 from asc_keras import runs
 from asc_keras.config import FeatureConfig, ModelConfig, TrainConfig
+from asc_keras.data import devices as devices_lib
 from asc_keras.data import dir_pipeline, pipeline
 from asc_keras.data import teacher as teacher_lib
 from asc_keras.training import checkpoints, distill, distribute
+from asc_keras.training import init_from as init_from_lib
 from asc_keras.training import optimizer as optimizer_lib
 
 SPLIT_TRAIN = "train"
@@ -225,6 +229,9 @@ def input_data(
             cache=train_cfg.cache_examples,
             dir_copies=copies,
             teacher_targets=targets,
+            freq_mixstyle_p=train_cfg.freq_mixstyle_p,
+            freq_mixstyle_alpha=train_cfg.freq_mixstyle_alpha,
+            devices=train_cfg.train_devices,
         )
 
     parse = pipeline.make_parse(manifest, reps)
@@ -257,3 +264,35 @@ def dir_set(folder: str, feature_cfg, data_cfg, train_cfg: TrainConfig, *, progr
     from asc_keras.data import dir_shards
 
     return dir_shards.ensure_copies(folder, feature_cfg, data_cfg, progress=progress, log=log)
+
+
+def starting_point(
+    train_cfg: TrainConfig,
+    manifest,
+    *,
+    task: str,
+    classes,
+    feature_cfg: FeatureConfig,
+    model_cfg: ModelConfig,
+) -> init_from_lib.InitFrom | None:
+    """The weights `train_cfg.init_from` names (None without it), read after checking that every
+    device of `train_cfg.train_devices` has clips in the training split (before the run folder
+    is touched).
+
+    Raises:
+        DeviceSelectionError: A device without training clips; ValueError: devices without a
+            features folder. InitFromError: see `init_from.read_init`.
+    """
+    if train_cfg.train_devices:
+        if manifest is None:
+            raise ValueError("train_devices needs a features folder (not datasets=)")
+        devices_lib.selected_count(manifest, SPLIT_TRAIN, train_cfg.train_devices)
+    if not train_cfg.init_from:
+        return None
+    return init_from_lib.read_init(
+        train_cfg.init_from,
+        task=task,
+        classes=classes,
+        feature_cfg=feature_cfg,
+        model_cfg=model_cfg,
+    )

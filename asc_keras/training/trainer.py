@@ -134,6 +134,16 @@ def run(
     else:
         dir_set = None
         normalization = datasets.get("normalization") or setup.identity_normalization(model_cfg)
+    init = setup.starting_point(
+        train_cfg,
+        manifest,
+        task=task,
+        classes=classes,
+        feature_cfg=feature_cfg,
+        model_cfg=model_cfg,
+    )
+    if init is not None:  # fine-tuning keeps the normalization its weights were trained with
+        normalization = init.normalization
 
     # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
     record = runs.run_record(
@@ -147,6 +157,8 @@ def run(
     record["optimizer"] = optimizer_lib.describe(train_cfg)
     if dir_set is not None:
         record["dir"] = dir_set.record()  # a resumed run must draw from the same copies
+    if init is not None:
+        record["init_from"] = init.record()
     folder_state = (
         oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
         if chief
@@ -186,6 +198,7 @@ def run(
                 show_bar=wanted(train_progress),
                 log=log,
                 dir_set=dir_set,
+                init=init,
             )
 
 
@@ -320,12 +333,16 @@ def _train(
     show_bar,
     log,
     dir_set=None,
+    init=None,
 ) -> dict:
     model_dir = train_cfg.model_dir
     own_dir = distribute.worker_dir(model_dir, strategy)
     state = setup.build_state(strategy, model_cfg, train_cfg, own_dir=own_dir)
     model = state.model
     start = _restore(state, model_dir, log=log)
+    if init is not None and not start:  # a resumed run has its own weights
+        init.apply(model)
+        log(f"starting from {init.model_path} (weights sha256 {init.sha256[:12]})")
     loss_kinds = _loss_kinds(model, log=log)
     data = setup.input_data(
         strategy,

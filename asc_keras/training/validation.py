@@ -78,6 +78,7 @@ def recalibrate(
             normalization=normalization,
             shuffle_buffer=min(manifest.split(SPLIT_TRAIN).num_examples, 4096),
             cache=False,
+            devices=train_cfg.train_devices,
         )
     elif datasets.get("clean_train") is not None:
         clean = datasets["clean_train"]
