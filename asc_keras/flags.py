@@ -3,8 +3,8 @@ built back from them.
 
 Every setting (default, type, bounds, help) is stated once, on its config field
 (`asc_keras.config.settings.setting`), or for a script option that is no config field in
-`asc_keras.config.options`; `_define_group` derives the flags of a group, `_build` a config from
-parsed flags, plus the few real resolutions (task defaults, `--mixed_precision`, the
+`asc_keras.config.options`; `asc_keras.flag_defs` derives the flags of a group and builds a
+config from parsed flags, plus the few real resolutions (task defaults, `--mixed_precision`, the
 `--model_dir` list of evaluate.py, the features folder). Every script calls `define_all()` so
 that one flagfile (e.g. `configs/1b_ef_spsmt.flags`, or a run's `model_dir/flags.txt`) is
 accepted by `prepare.py`, `train.py`, `evaluate.py` and `export.py` alike. Flag values are never
@@ -14,15 +14,13 @@ mutated.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 
 from absl import flags
 
 from asc_keras import config as config_lib
-from asc_keras import flagfiles
+from asc_keras import flag_defs, flagfiles
 from asc_keras import tasks as tasks_lib
 from asc_keras.config import options
-from asc_keras.config import settings as settings_lib
 
 
 def expand_flagfiles(argv: list[str]) -> list[str]:
@@ -72,106 +70,40 @@ def _values(fv: flags.FlagValues | None) -> flags.FlagValues:
 
 
 # ---------------------------------------------------------------------------------------------
-# The generic definer and builder.
-
-_DEFINERS = {
-    "string": flags.DEFINE_string,
-    "integer": flags.DEFINE_integer,
-    "float": flags.DEFINE_float,
-    "bool": flags.DEFINE_bool,
-    "list": flags.DEFINE_list,
-}
-
-
-def _define(fv: flags.FlagValues, name: str, spec: settings_lib.Setting, kind: str, default):
-    """Define flag `name` in `fv` from `spec`, unless `fv` has it (a flag shared by groups)."""
-    if name in fv:
-        return
-    default = list(default) if isinstance(default, tuple) else default
-    if kind == "enum":
-        flags.DEFINE_enum(name, default, list(spec.choices), spec.help, flag_values=fv)
-        return
-    bounds = {"lower_bound": spec.lower_bound, "upper_bound": spec.upper_bound}
-    bounds = {k: v for k, v in bounds.items() if v is not None}
-    _DEFINERS[kind](name, default, spec.help, flag_values=fv, **bounds)
-    if kind == "list" and spec.choices:
-        flags.register_validator(
-            name,
-            lambda values, known=spec.choices: all(v in known for v in values),
-            message=f"--{name} takes values from {','.join(spec.choices)}",
-            flag_values=fv,
-        )
-
-
-def _define_group(
-    fv: flags.FlagValues | None, cls=None, extra: Mapping[str, settings_lib.Setting] = ()
-) -> None:
-    """Define the flag of every setting field of config dataclass `cls`, and `extra` options."""
-    fv = _values(fv)
-    for field in settings_lib.settings(cls) if cls is not None else ():
-        spec = settings_lib.setting_of(field)
-        name = settings_lib.flag_name(field)
-        _define(fv, name, spec, settings_lib.kind_of(field), settings_lib.flag_default(field))
-    for name, spec in dict(extra).items():
-        _define(fv, name, spec, spec.kind, spec.flag_default)
-
-
-def _build(cls, f: flags.FlagValues, **resolved):
-    """Config dataclass `cls` from the flags of its setting fields; `resolved` values win, an
-    unset (None) flag leaves the field's default, a list flag becomes a tuple."""
-    kwargs = {}
-    for field in settings_lib.settings(cls):
-        if field.name in resolved:
-            continue
-        value = f[settings_lib.flag_name(field)].value
-        if value is None:
-            continue
-        if settings_lib.kind_of(field) == "list":
-            value = tuple(settings_lib.item_type(field)(v) for v in value)
-        kwargs[field.name] = value
-    return cls(**kwargs, **resolved)
-
-
-def _given(f: flags.FlagValues, name: str) -> bool:
-    """Whether --name was given (on the command line or in a flagfile)."""
-    return name in f and f[name].present and f[name].value is not None
-
-
-# ---------------------------------------------------------------------------------------------
 # Flag groups: each defines exactly the flags of the scripts' group (a shared flag once per
 # FlagValues).
 
 
 def define_feature_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, config_lib.FeatureConfig)
+    flag_defs.define_group(_values(fv), config_lib.FeatureConfig)
 
 
 def define_data_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, config_lib.DataConfig)
+    flag_defs.define_group(_values(fv), config_lib.DataConfig)
 
 
 def define_model_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, config_lib.ModelConfig, options.MODEL)
+    flag_defs.define_group(_values(fv), config_lib.ModelConfig, options.MODEL)
 
 
 def define_train_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, config_lib.TrainConfig, options.TRAIN)
+    flag_defs.define_group(_values(fv), config_lib.TrainConfig, options.TRAIN)
 
 
 def define_eval_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, config_lib.EvalConfig)
+    flag_defs.define_group(_values(fv), config_lib.EvalConfig)
 
 
 def define_export_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, config_lib.ExportConfig)
+    flag_defs.define_group(_values(fv), config_lib.ExportConfig)
 
 
 def define_predict_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, extra=options.PREDICT)
+    flag_defs.define_group(_values(fv), extra=options.PREDICT)
 
 
 def define_reproduce_flags(fv: flags.FlagValues | None = None) -> None:
-    _define_group(fv, extra=options.REPRODUCE)
+    flag_defs.define_group(_values(fv), extra=options.REPRODUCE)
 
 
 def define_all(fv: flags.FlagValues | None = None) -> None:
@@ -199,7 +131,7 @@ def default_features_dir() -> str:
 def _task_defaults(f: flags.FlagValues) -> tasks_lib.Task:
     """The task's row; an explicit flag that contradicts it is one ValueError line."""
     spec = tasks_lib.get(f.task)
-    given = {n: f[f"{n}_bins"].value for n in f.representations if _given(f, f"{n}_bins")}
+    given = {n: f[f"{n}_bins"].value for n in f.representations if flag_defs.given(f, f"{n}_bins")}
     spec.check_fixed_bins(given)
     return spec
 
@@ -217,7 +149,7 @@ def _task_classes(f: flags.FlagValues) -> tuple[str, ...]:
 
 def _clip_seconds(f: flags.FlagValues, spec: tasks_lib.Task, log) -> float:
     """--clip_seconds, else the task's; a custom set's is the length its clips share."""
-    if _given(f, "clip_seconds"):
+    if flag_defs.given(f, "clip_seconds"):
         return f.clip_seconds
     if not spec.data_defined or "data_dir" not in f or not f.data_dir:
         return spec.clip_seconds
@@ -246,12 +178,12 @@ def feature_config(fv: flags.FlagValues | None = None, *, log=print) -> config_l
     clips share (said with `log`)."""
     f = _values(fv)
     spec = _task_defaults(f)
-    return _build(
+    return flag_defs.build(
         config_lib.FeatureConfig,
         f,
-        logmel_bins=f.logmel_bins if _given(f, "logmel_bins") else spec.logmel_bins,
+        logmel_bins=f.logmel_bins if flag_defs.given(f, "logmel_bins") else spec.logmel_bins,
         clip_seconds=_clip_seconds(f, spec, log),
-        sample_rate=f.sample_rate if _given(f, "sample_rate") else spec.sample_rate,
+        sample_rate=f.sample_rate if flag_defs.given(f, "sample_rate") else spec.sample_rate,
     )
 
 
@@ -260,7 +192,9 @@ def data_config(fv: flags.FlagValues | None = None) -> config_lib.DataConfig:
     if not f.data_dir:
         raise ValueError("--data_dir is required")
     features_dir = f.features_dir or default_features_dir()
-    return _build(config_lib.DataConfig, f, features_dir=features_dir, classes=_task_classes(f))
+    return flag_defs.build(
+        config_lib.DataConfig, f, features_dir=features_dir, classes=_task_classes(f)
+    )
 
 
 def model_config(
@@ -279,10 +213,10 @@ def model_config(
 
     f = _values(fv)
     spec = _task_defaults(f)
-    backbone = f.backbone if _given(f, "backbone") else spec.backbone
+    backbone = f.backbone if flag_defs.given(f, "backbone") else spec.backbone
     spec.check_backbone(backbone)
     checks.check_inputs(tuple(f.model_inputs), feature_cfg)
-    cfg = _build(
+    cfg = flag_defs.build(
         config_lib.ModelConfig,
         f,
         backbone=backbone,
@@ -327,7 +261,7 @@ def train_config(fv: flags.FlagValues | None = None) -> config_lib.TrainConfig:
         )
     init_from = os.path.abspath(f.init_from) if f.init_from else ""
     resolved = {"model_dir": model_dir, "precision": _precision(f), "init_from": init_from}
-    return _build(config_lib.TrainConfig, f, **resolved)
+    return flag_defs.build(config_lib.TrainConfig, f, **resolved)
 
 
 def _as_list(value) -> tuple[str, ...]:
@@ -343,7 +277,9 @@ def eval_config(fv: flags.FlagValues | None = None) -> config_lib.EvalConfig:
     model_dirs = _as_list(f.model_dir)
     if not model_dirs:
         raise ValueError("--model_dir is required")
-    return _build(config_lib.EvalConfig, f, model_dirs=model_dirs, tflite=_as_list(f.tflite))
+    return flag_defs.build(
+        config_lib.EvalConfig, f, model_dirs=model_dirs, tflite=_as_list(f.tflite)
+    )
 
 
 def teach_config(fv: flags.FlagValues | None = None):
@@ -366,7 +302,7 @@ def export_config(fv: flags.FlagValues | None = None) -> config_lib.ExportConfig
     model_dir = _one_model_dir("export", fv)
     if not f.export_dir:
         raise ValueError("--export_dir is required")
-    return _build(config_lib.ExportConfig, f, model_dir=model_dir)
+    return flag_defs.build(config_lib.ExportConfig, f, model_dir=model_dir)
 
 
 def export_data(
@@ -425,7 +361,7 @@ def resolved_flags(fv: flags.FlagValues | None = None) -> str:
     Only this project's flags: a flag that a library defines after parsing (absl's test flags,
     say) would make `--flagfile=model_dir/flags.txt` fail to parse.
     """
-    own = _values(fv).get_flags_for_module(__name__)
+    own = _values(fv).get_flags_for_module(flag_defs.__name__)
     lines = sorted(f.serialize() for f in own)
     return "\n".join(line for line in lines if line) + "\n"
 
@@ -442,7 +378,7 @@ def reproduce_overrides(fv: flags.FlagValues | None = None) -> tuple[str, ...]:
     `--name=value`: the reproduction passes them to every run after its row flagfile."""
     f = _values(fv)
     skip = set(options.REPRODUCE) | set(_PER_RUN_FLAGS)
-    own = f.get_flags_for_module(__name__)
+    own = f.get_flags_for_module(flag_defs.__name__)
     return tuple(sorted(flag.serialize() for flag in own if flag.present and flag.name not in skip))
 
 

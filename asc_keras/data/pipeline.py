@@ -29,10 +29,7 @@ models must apply the same.
 from __future__ import annotations
 
 import functools
-import json
-import os
-import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -43,7 +40,14 @@ from asc_keras.data import mixup as mixup_lib
 from asc_keras.data import schema
 from asc_keras.data import teacher as teacher_lib
 from asc_keras.data.manifest import Manifest
-from asc_keras.errors import AscError
+from asc_keras.data.shard_checks import (  # noqa: F401 - the pipeline's shard checks, re-exported
+    CorruptShardError,
+    assert_finite,
+    check_shard,
+    check_shards,
+    checked_iter,
+    find_bad_shard,
+)
 from asc_keras.features.normalization import DEFAULT_STD_FLOOR
 
 META_KEYS = (schema.LABEL,) + schema.STRING_KEYS
@@ -51,119 +55,6 @@ _CYCLE_LENGTH = 4  # fixed, so the record order does not depend on the machine's
 _READ_BUFFER = 1 << 20
 _MIXUP_STREAM = 0x6D6978  # folds the run seed into a stream of its own for mixup
 _MIXSTYLE_STREAM = 0x6D7374  # and another one for Freq-MixStyle
-
-
-class CorruptShardError(AscError, RuntimeError):
-    """A TFRecord shard that is truncated, corrupt, or holds bad values."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Shard checks.
-
-
-def _remedy(path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    return f"delete {folder} and rerun prepare.py (or train.py) to recompute the features"
-
-
-def check_shard(path: str) -> int:
-    """Walk the TFRecord framing of one shard (headers only); returns its number of records.
-
-    A TFRecord is `uint64 length | uint32 crc | data[length] | uint32 crc`. A file that ends
-    inside a record (an interrupted copy, a full disk) or after garbage fails here.
-
-    Raises:
-      CorruptShardError: one line naming the file.
-    """
-    try:
-        size = os.path.getsize(path)
-        count, offset = 0, 0
-        with open(path, "rb") as f:
-            while offset < size:
-                if size - offset < 12:
-                    raise CorruptShardError(
-                        f"{path}: truncated TFRecord shard: {size - offset} stray byte(s) after "
-                        f"record {count} at byte {offset}; {_remedy(path)}"
-                    )
-                f.seek(offset)
-                (length,) = struct.unpack("<Q", f.read(8))
-                end = offset + 16 + length
-                if end > size:
-                    raise CorruptShardError(
-                        f"{path}: truncated or corrupt TFRecord shard: record {count} at byte "
-                        f"{offset} needs {16 + length} bytes, the file ends at {size}; "
-                        f"{_remedy(path)}"
-                    )
-                offset, count = end, count + 1
-    except OSError as e:
-        raise CorruptShardError(f"{path}: unreadable TFRecord shard ({e})") from None
-    return count
-
-
-def _sidecar_count(path: str) -> int | None:
-    """Records the precompute step says it wrote into a shard (its `<shard>.json`), if known."""
-    try:
-        with open(path + ".json") as f:
-            return int(json.load(f)["num_examples"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def check_shards(manifest: Manifest, split: str) -> None:
-    """`check_shard` on every shard of `split`; record counts against each shard's sidecar
-    (when there is one) and against the manifest."""
-    paths = manifest.shard_paths(split)
-    total = 0
-    for path in paths:
-        count = check_shard(path)
-        expected = _sidecar_count(path)
-        if expected is not None and count != expected:
-            raise CorruptShardError(
-                f"{path}: truncated TFRecord shard: {count} records, {expected} were written; "
-                f"{_remedy(path)}"
-            )
-        total += count
-    expected = manifest.split(split).num_examples
-    if total != expected:
-        raise CorruptShardError(
-            f"{os.path.join(manifest.path, 'manifest.json')}: split {split!r} has {total} "
-            f"records in its shards, the manifest says {expected}; {_remedy(paths[0])}"
-        )
-
-
-def find_bad_shard(paths: Sequence[str], parse) -> str | None:
-    """Read every shard in full (CRCs, parsing, finiteness); the one-line reason of the first bad.
-
-    Returns None when every shard reads cleanly.
-    """
-    import tensorflow as tf
-
-    for path in paths:
-        ds = tf.data.TFRecordDataset(path).map(parse).map(_assert_finite)
-        try:
-            for _ in ds:
-                pass
-        except tf.errors.OpError as e:
-            reason = " ".join(str(e.message).split())[:300]
-            return f"{path}: corrupt TFRecord shard ({reason}); {_remedy(path)}"
-    return None
-
-
-def checked_iter(iterable: Iterable, paths: Sequence[str], parse) -> Iterator:
-    """Iterate `iterable` (a dataset built from `paths`), naming the shard when reading fails.
-
-    Raises:
-      CorruptShardError: a shard could not be read or parsed; one line naming the file.
-    """
-    import tensorflow as tf
-
-    try:
-        yield from iterable
-    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
-        reason = find_bad_shard(paths, parse)
-        if reason is None:
-            raise
-        raise CorruptShardError(reason) from e
 
 
 # ---------------------------------------------------------------------------------------------
@@ -178,22 +69,6 @@ def normalization_arrays(normalization: Mapping, name: str) -> tuple[np.ndarray,
     mean = np.asarray(stats["mean"], np.float32)
     std = np.maximum(np.asarray(stats["std"], np.float32), np.float32(DEFAULT_STD_FLOOR))
     return mean, std
-
-
-def _assert_finite(example):
-    import tensorflow as tf
-
-    checks = []
-    for name, x in example.items():
-        if x.dtype == tf.float32:
-            ok = tf.reduce_all(tf.math.is_finite(x))
-            checks.append(
-                tf.debugging.Assert(
-                    ok, ["non-finite feature values in", name, "of clip", example[schema.FILENAME]]
-                )
-            )
-    with tf.control_dependencies(checks):
-        return {k: tf.identity(v) for k, v in example.items()}
 
 
 def _records(paths: Sequence[str], *, seed: int | None, input_context=None):
@@ -262,7 +137,7 @@ def _examples(
     parse = make_parse(manifest, representations)
 
     def decode(serialized, copies_record=None):
-        example = _assert_finite(parse(serialized))
+        example = assert_finite(parse(serialized))
         for r, (mean, std) in stats.items():
             example[r] = (example[r] - tf.constant(mean)) / tf.constant(std)  # [T, F]
         if copies is not None:

@@ -13,6 +13,8 @@
   teacher); `teacher_targets(train_cfg, manifest, classes)`: the soft targets of every training
   clip, read and checked on the host before the first step (a clip without teacher logits, or
   a teacher of other classes, is one line).
+- `prepare_inputs(...)`: the features folder, normalization, DIR set and `--init_from` start of
+  a run, checked before its folder is touched (`PreparedInputs`);
 - `starting_point(train_cfg, manifest, ...)`: the `--init_from` run's weights (or None), after
   checking that every `--train_devices` device has training clips.
 """
@@ -23,6 +25,7 @@ import contextlib
 import dataclasses
 import os
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,6 +34,7 @@ from asc_keras.config import FeatureConfig, ModelConfig, TrainConfig
 from asc_keras.data import devices as devices_lib
 from asc_keras.data import dir_pipeline, pipeline
 from asc_keras.data import teacher as teacher_lib
+from asc_keras.data.manifest import ManifestError
 from asc_keras.training import checkpoints, distill, distribute
 from asc_keras.training import init_from as init_from_lib
 from asc_keras.training import optimizer as optimizer_lib
@@ -296,3 +300,62 @@ def starting_point(
         feature_cfg=feature_cfg,
         model_cfg=model_cfg,
     )
+
+
+class PreparedInputs(NamedTuple):
+    """What a run trains from: the features folder (`manifest`, `folder`; None and "" with the
+    caller's datasets), the normalization statistics, the DIR set and the `--init_from` start."""
+
+    manifest: object
+    folder: str
+    normalization: Mapping
+    dir_set: object
+    init: object
+
+
+def prepare_inputs(
+    feature_cfg: FeatureConfig,
+    data_cfg,
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    datasets: Mapping | None,
+    *,
+    progress,
+    log,
+) -> PreparedInputs:
+    """The features folder (computed first when missing, checked against the configs), the DIR
+    copies, the teacher's targets (checked), and the `--init_from` weights, all before the run
+    folder is touched; fine-tuning keeps the normalization its weights were trained with."""
+    task = data_cfg.task
+    classes = data_cfg.task_spec.classes
+    manifest, folder = None, ""
+    if datasets is None:
+        from asc_keras.data import precompute
+        from asc_keras.data.manifest import load_manifest
+
+        folder = precompute.ensure_features(
+            feature_cfg, data_cfg, splits=(SPLIT_TRAIN, SPLIT_EVAL), progress=progress, log=log
+        )
+        manifest = load_manifest(folder)
+        manifest.check_compatible(feature_cfg, task, representations=model_cfg.inputs)
+        if tuple(manifest.classes) != tuple(classes):
+            raise ManifestError(
+                f"{folder}: classes {manifest.classes} differ from task {task}'s {classes}"
+            )
+        normalization = manifest.normalization
+        copies = dir_set(folder, feature_cfg, data_cfg, train_cfg, progress=progress, log=log)
+        teacher_targets(train_cfg, manifest, classes)  # a bad teacher: before any folder
+    else:
+        copies = None
+        normalization = datasets.get("normalization") or identity_normalization(model_cfg)
+    init = starting_point(
+        train_cfg,
+        manifest,
+        task=task,
+        classes=classes,
+        feature_cfg=feature_cfg,
+        model_cfg=model_cfg,
+    )
+    if init is not None:  # fine-tuning keeps the normalization its weights were trained with
+        normalization = init.normalization
+    return PreparedInputs(manifest, folder, normalization, copies, init)

@@ -37,11 +37,10 @@ from collections.abc import Callable, Mapping
 
 from asc_keras import atomic, oom, runs
 from asc_keras.config import DataConfig, FeatureConfig, ModelConfig, TrainConfig
-from asc_keras.data.manifest import ManifestError
 from asc_keras.training import callbacks, checkpoints, distribute, lock, loop, setup, validation
 from asc_keras.training import optimizer as optimizer_lib
 from asc_keras.training.progress_bar import StepBar, wanted
-from asc_keras.training.setup import SPLIT_EVAL, SPLIT_TRAIN
+from asc_keras.training.setup import SPLIT_EVAL
 
 
 def _save_model(model, path: str) -> None:
@@ -112,38 +111,11 @@ def run(
         )
     chief = distribute.is_chief(strategy)
 
-    manifest, folder = None, ""
-    if datasets is None:
-        from asc_keras.data import precompute
-        from asc_keras.data.manifest import load_manifest
-
-        folder = precompute.ensure_features(
-            feature_cfg, data_cfg, splits=(SPLIT_TRAIN, SPLIT_EVAL), progress=progress, log=log
-        )
-        manifest = load_manifest(folder)
-        manifest.check_compatible(feature_cfg, task, representations=model_cfg.inputs)
-        if tuple(manifest.classes) != tuple(classes):
-            raise ManifestError(
-                f"{folder}: classes {manifest.classes} differ from task {task}'s {classes}"
-            )
-        normalization = manifest.normalization
-        dir_set = setup.dir_set(
-            folder, feature_cfg, data_cfg, train_cfg, progress=progress, log=log
-        )
-        setup.teacher_targets(train_cfg, manifest, classes)  # a bad teacher: before any folder
-    else:
-        dir_set = None
-        normalization = datasets.get("normalization") or setup.identity_normalization(model_cfg)
-    init = setup.starting_point(
-        train_cfg,
-        manifest,
-        task=task,
-        classes=classes,
-        feature_cfg=feature_cfg,
-        model_cfg=model_cfg,
+    inputs = setup.prepare_inputs(
+        feature_cfg, data_cfg, model_cfg, train_cfg, datasets, progress=progress, log=log
     )
-    if init is not None:  # fine-tuning keeps the normalization its weights were trained with
-        normalization = init.normalization
+    manifest, folder, normalization = inputs.manifest, inputs.folder, inputs.normalization
+    dir_set, init = inputs.dir_set, inputs.init
 
     # The features folder as an absolute path: evaluate.py and export.py find it from anywhere.
     record = runs.run_record(
