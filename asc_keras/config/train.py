@@ -14,7 +14,7 @@ ADAM_UPDATES = ("pytorch", "keras")  # asc_keras.training.optimizer.ADAM_CLASSES
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
 LEGACY_TRAIN_FIELDS = MappingProxyType(
-    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras"}
+    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras", "warmup_steps": 0}
 )
 
 
@@ -34,7 +34,8 @@ class TrainConfig:
     the host (0: `auto_steps_per_loop`); a loop also ends at every log, checkpoint and
     validation step and at `train_steps`, so it changes speed, never the result. `precision`
     is the Keras dtype policy (`PRECISIONS`); it is part of the run (a checkpoint resumes only
-    under the precision that wrote it).
+    under the precision that wrote it). `warmup_steps` > 0 multiplies the learning rate of
+    update `step` (from 0) by `min(1, (step + 1) / warmup_steps)`: a linear warm-up.
     """
 
     model_dir: str = shared("model_dir", "")
@@ -108,6 +109,12 @@ class TrainConfig:
         "averages).",
         lower_bound=0,
     )
+    warmup_steps: int = setting(
+        0,
+        "Linear learning-rate warm-up: update t (0, 1, ...) uses min(1, (t + 1) / warmup_steps) "
+        "times the staircase rate (0: no warm-up).",
+        lower_bound=0,
+    )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = (
@@ -138,7 +145,14 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("shuffle_buffer", "eval_every", "seed", "recalibrate_bn", "steps_per_loop"):
+        for name in (
+            "shuffle_buffer",
+            "eval_every",
+            "seed",
+            "recalibrate_bn",
+            "steps_per_loop",
+            "warmup_steps",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.learning_rate > 0 or not 0 < self.lr_decay_rate <= 1:
@@ -179,8 +193,11 @@ class TrainConfig:
         return max(1, min(k, self.MAX_AUTO_STEPS_PER_LOOP))
 
     def learning_rate_at(self, step: int) -> float:
-        """The staircase learning rate after `step` optimizer updates."""
-        return self.learning_rate * self.lr_decay_rate ** (step // self.lr_decay_steps)
+        """The learning rate of update `step` (0, 1, ...): staircase, times the warm-up."""
+        rate = self.learning_rate * self.lr_decay_rate ** (step // self.lr_decay_steps)
+        if self.warmup_steps:
+            rate *= min(1.0, (step + 1) / self.warmup_steps)
+        return rate
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
