@@ -79,7 +79,7 @@ def main(argv):
         plan,
         out_dir=fv.out,
         data_cfgs=_data_configs(plan.tasks, fv),
-        seeds=range(fv.seeds),
+        seeds=flags_lib.reproduce_seeds(fv),
         slots=runner.device_slots(fv.devices, fv.jobs_per_device),
         shard=shard,
         launch=fv.launch,

@@ -260,3 +260,17 @@ def test_flag_kind_from_an_evaluated_annotation():
     assert settings_lib.kind_of(fields["steps"]) == "integer"
     assert settings_lib.kind_of(fields["names"]) == "list"
     assert settings_lib.item_type(fields["weights"]) is float
+
+
+@pytest.mark.parametrize(
+    "arg, seeds",
+    [("3", (0, 1, 2)), ("1", (0,)), ("0,1,2", (0, 1, 2)), ("4,", (4,)), ("2,0,2", (2, 0))],
+)
+def test_seeds_are_a_count_or_a_list(arg, seeds):
+    assert flags_lib.reproduce_seeds(parsed(f"--seeds={arg}")) == seeds
+
+
+@pytest.mark.parametrize("arg", ["0", "-1", "a,b", "1,-2", ","])
+def test_bad_seeds_are_refused_by_absl(arg):
+    with pytest.raises(flags.IllegalFlagValueError):
+        parsed(f"--seeds={arg}")

@@ -90,10 +90,11 @@ REPRODUCE = _options(
     ),
     Setting(
         flag="seeds",
-        kind="integer",
-        flag_default=1,
-        lower_bound=1,
-        help="Train every run with seeds 0..N-1; rows are reported as mean +- std.",
+        kind="list",
+        flag_default=("1",),
+        help="Seeds of every run: one number N means seeds 0..N-1 (--seeds=3), a comma-separated "
+        "list means those seeds (--seeds=0,1,2; --seeds=4, for seed 4 alone); rows are reported "
+        "as mean +- std over them.",
     ),
     Setting(
         flag="devices",
