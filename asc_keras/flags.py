@@ -400,7 +400,8 @@ def flagfile_configs(
     """What one flagfile (plus `extra` flags) configures, read without absl's global FLAGS.
 
     Returns:
-        `(task, FeatureConfig, ModelConfig, {'train_steps': int, 'batch_size': int})`.
+        `(task, FeatureConfig, ModelConfig, {'train_steps', 'batch_size', 'lr_decay_steps',
+        'warmup_steps'}: int)`.
     """
     fv = flagfile_values(path, extra)
     feature_cfg = feature_config(fv)
@@ -408,7 +409,12 @@ def flagfile_configs(
         fv.task,
         feature_cfg,
         model_config(feature_cfg, fv),
-        {"train_steps": fv.train_steps, "batch_size": fv.batch_size},
+        {
+            "train_steps": fv.train_steps,
+            "batch_size": fv.batch_size,
+            "lr_decay_steps": fv.lr_decay_steps,
+            "warmup_steps": fv.warmup_steps,
+        },
     )
 
 
@@ -437,6 +443,22 @@ def reproduce_overrides(fv: flags.FlagValues | None = None) -> tuple[str, ...]:
     skip = set(options.REPRODUCE) | set(_PER_RUN_FLAGS)
     own = f.get_flags_for_module(__name__)
     return tuple(sorted(flag.serialize() for flag in own if flag.present and flag.name not in skip))
+
+
+def protocol_command(argv) -> tuple[str, tuple[str, ...]]:
+    """`(flagfile, overrides)` of a `reproduce.py --protocol=... --flagfile=F [flags]` command
+    line: its one top-level flagfile, and the asc-keras flags given beside it (as
+    `reproduce_overrides`: no reproduction or per-run flag), which apply to every run."""
+    given = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--flagfile=")]
+    if len(given) != 1:
+        raise ValueError(
+            "--protocol=dcase2024 trains one flagfile: give exactly one "
+            "--flagfile=<TAU 2022 flagfile>, e.g. configs/tau2022_ef_spsmt.flags"
+        )
+    fv = flags.FlagValues()
+    define_all(fv)
+    parse(["reproduce", *(a for a in argv[1:] if not a.startswith("--flagfile="))], fv)
+    return given[0], reproduce_overrides(fv)
 
 
 def reproduce_seeds(fv: flags.FlagValues | None = None) -> tuple[int, ...]:

@@ -139,6 +139,22 @@ REPRODUCE = _options(
         "another in this process.",
     ),
     Setting(
+        flag="protocol",
+        kind="enum",
+        flag_default="paper",
+        choices=("paper", "dcase2024"),
+        help="paper: the paper's --tables; dcase2024: the DCASE 2024/25 data-efficiency protocol "
+        "(the --flagfile's network trained on split_setup/split{5,10,25,50,100}.csv, schedule "
+        "scaled per split, table beside the 2024 baseline's).",
+    ),
+    Setting(
+        flag="protocol_splits",
+        kind="list",
+        flag_default=("5", "10", "25", "50", "100"),
+        choices=("5", "10", "25", "50", "100"),
+        help="--protocol=dcase2024: the train splits (percent of the development-train set).",
+    ),
+    Setting(
         flag="configs_dir",
         kind="string",
         flag_default=None,
