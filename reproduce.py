@@ -17,9 +17,8 @@ OUT/results.{md,csv,json,png}. Any other train.py flag (e.g. `--train_steps=300`
 every run; the report then says that the recipe was shortened. A run folder in OUT that holds a
 run of other settings (say an earlier `--width`) stops the tool before it trains anything, with
 one line per such run; `--retrain_stale` moves them aside (`<run>.stale-<n>`) and trains them
-again. `--protocol=dcase2024` trains the one `--flagfile` on each DCASE 2024/25 train split
-(split_setup/split{5,10,25,50,100}.csv; steps, decay and warm-up scaled per split) and writes
-OUT/results_dcase2024.{md,csv,json} beside the 2024 baseline's development numbers.
+again. `--protocol=dcase2024` trains the `--flagfile` on each DCASE 2024/25 train split, the
+schedule scaled per split, into OUT/results_dcase2024.{md,csv,json} beside the 2024 baseline.
 """
 
 import os
@@ -29,6 +28,7 @@ from absl import flags
 
 from asc_keras import cli
 from asc_keras import flags as flags_lib
+from asc_keras.cli import reproduce_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,8 +61,8 @@ def _protocol(fv, shard) -> int:
     from asc_keras.reproduce import progress, protocol_report, protocols, runner
     from asc_keras.strategies import build_model
 
-    flagfile, overrides = flags_lib.protocol_command(sys.argv)
-    seeds = flags_lib.reproduce_seeds(fv)
+    flagfile, overrides = reproduce_args.protocol_command(sys.argv)
+    seeds = reproduce_args.reproduce_seeds(fv)
     plan = protocols.make_protocol_plan(
         flagfile,
         splits=[int(p) for p in fv.protocol_splits],
@@ -126,7 +126,7 @@ def main(argv):
         plan,
         out_dir=fv.out,
         data_cfgs=_data_configs(plan.tasks, fv),
-        seeds=flags_lib.reproduce_seeds(fv),
+        seeds=reproduce_args.reproduce_seeds(fv),
         slots=runner.device_slots(fv.devices, fv.jobs_per_device),
         shard=shard,
         launch=fv.launch,

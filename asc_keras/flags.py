@@ -174,25 +174,10 @@ def define_reproduce_flags(fv: flags.FlagValues | None = None) -> None:
     _define_group(fv, extra=options.REPRODUCE)
     flags.register_validator(
         "seeds",
-        lambda values: seed_list(values) is not None,
+        lambda values: options.seed_list(values) is not None,
         message="--seeds takes a count N >= 1 (seeds 0..N-1) or a list of seeds >= 0 (0,1,2)",
         flag_values=_values(fv),
     )
-
-
-def seed_list(values) -> tuple[int, ...] | None:
-    """`--seeds` as the seeds it names: one number N is seeds 0..N-1, two or more entries (a
-    trailing comma counts: `4,`) are those seeds in order, repeats dropped; None when invalid."""
-    items = [str(v).strip() for v in values]
-    try:
-        numbers = [int(v) for v in items if v]
-    except ValueError:
-        return None
-    if not numbers or any(n < 0 for n in numbers):
-        return None
-    if len(items) == 1:
-        return tuple(range(numbers[0])) or None
-    return tuple(dict.fromkeys(numbers))
 
 
 def define_all(fv: flags.FlagValues | None = None) -> None:
@@ -443,30 +428,6 @@ def reproduce_overrides(fv: flags.FlagValues | None = None) -> tuple[str, ...]:
     skip = set(options.REPRODUCE) | set(_PER_RUN_FLAGS)
     own = f.get_flags_for_module(__name__)
     return tuple(sorted(flag.serialize() for flag in own if flag.present and flag.name not in skip))
-
-
-def protocol_command(argv) -> tuple[str, tuple[str, ...]]:
-    """`(flagfile, overrides)` of a `reproduce.py --protocol=... --flagfile=F [flags]` command
-    line: its one top-level flagfile, and the asc-keras flags given beside it (as
-    `reproduce_overrides`: no reproduction or per-run flag), which apply to every run."""
-    given = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--flagfile=")]
-    if len(given) != 1:
-        raise ValueError(
-            "--protocol=dcase2024 trains one flagfile: give exactly one "
-            "--flagfile=<TAU 2022 flagfile>, e.g. configs/tau2022_ef_spsmt.flags"
-        )
-    fv = flags.FlagValues()
-    define_all(fv)
-    parse(["reproduce", *(a for a in argv[1:] if not a.startswith("--flagfile="))], fv)
-    return given[0], reproduce_overrides(fv)
-
-
-def reproduce_seeds(fv: flags.FlagValues | None = None) -> tuple[int, ...]:
-    """`--seeds` as a tuple of seeds (`seed_list`)."""
-    seeds = seed_list(_values(fv).seeds)
-    if seeds is None:
-        raise ValueError(f"--seeds={','.join(_values(fv).seeds)}: expected N or a list 0,1,2")
-    return seeds
 
 
 def reproduce_shard(fv: flags.FlagValues | None = None) -> tuple[int, int]:

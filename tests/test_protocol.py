@@ -15,6 +15,7 @@ import pytest
 from test_reproduce import CONFIGS, REPO
 
 from asc_keras import flags as flags_lib
+from asc_keras.cli import reproduce_args
 from asc_keras.config import DataConfig
 from asc_keras.reproduce import protocol_report, protocols, runner
 
@@ -49,10 +50,10 @@ def _plan(overrides=TINY, splits=SPLITS):
 
 def test_the_plan_scales_steps_decay_and_warmup_per_split():
     argv = ["reproduce.py", "--protocol=dcase2024", f"--flagfile={FLAGFILE}", "--seeds=0,1,2"]
-    flagfile, overrides = flags_lib.protocol_command([*argv, "--width=0.25", "--dry_run"])
+    flagfile, overrides = reproduce_args.protocol_command([*argv, "--width=0.25", "--dry_run"])
     assert (flagfile, overrides) == (FLAGFILE, ("--width=0.25",))
     with pytest.raises(ValueError, match="exactly one"):
-        flags_lib.protocol_command(argv[:2])
+        reproduce_args.protocol_command(argv[:2])
 
     plan = _plan(("--train_steps=12000", "--warmup_steps=2000"), splits=protocols.SPLITS)
     text = protocols.format_protocol_plan(plan, (0, 1, 2))

@@ -13,6 +13,7 @@ from absl import flags
 from asc_keras import config as config_lib
 from asc_keras import flags as flags_lib
 from asc_keras import tasks
+from asc_keras.cli import reproduce_args
 from asc_keras.config import options
 from asc_keras.config import settings as settings_lib
 
@@ -267,7 +268,7 @@ def test_flag_kind_from_an_evaluated_annotation():
     [("3", (0, 1, 2)), ("1", (0,)), ("0,1,2", (0, 1, 2)), ("4,", (4,)), ("2,0,2", (2, 0))],
 )
 def test_seeds_are_a_count_or_a_list(arg, seeds):
-    assert flags_lib.reproduce_seeds(parsed(f"--seeds={arg}")) == seeds
+    assert reproduce_args.reproduce_seeds(parsed(f"--seeds={arg}")) == seeds
 
 
 @pytest.mark.parametrize("arg", ["0", "-1", "a,b", "1,-2", ","])

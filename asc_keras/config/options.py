@@ -162,3 +162,18 @@ REPRODUCE = _options(
         "reproduce.py).",
     ),
 )
+
+
+def seed_list(values) -> tuple[int, ...] | None:
+    """`--seeds` as the seeds it names: one number N is seeds 0..N-1, two or more entries (a
+    trailing comma counts: `4,`) are those seeds in order, repeats dropped; None when invalid."""
+    items = [str(v).strip() for v in values]
+    try:
+        numbers = [int(v) for v in items if v]
+    except ValueError:
+        return None
+    if not numbers or any(n < 0 for n in numbers):
+        return None
+    if len(items) == 1:
+        return tuple(range(numbers[0])) or None
+    return tuple(dict.fromkeys(numbers))
