@@ -104,6 +104,12 @@ def define_predict_flags(fv: flags.FlagValues | None = None) -> None:
 
 def define_reproduce_flags(fv: flags.FlagValues | None = None) -> None:
     flag_defs.define_group(_values(fv), extra=options.REPRODUCE)
+    flags.register_validator(
+        "seeds",
+        lambda values: options.seed_list(values) is not None,
+        message="--seeds takes a count N >= 1 (seeds 0..N-1) or a list of seeds >= 0 (0,1,2)",
+        flag_values=_values(fv),
+    )
 
 
 def define_all(fv: flags.FlagValues | None = None) -> None:
@@ -343,7 +349,8 @@ def flagfile_configs(
     """What one flagfile (plus `extra` flags) configures, read without absl's global FLAGS.
 
     Returns:
-        `(task, FeatureConfig, ModelConfig, {'train_steps': int, 'batch_size': int})`.
+        `(task, FeatureConfig, ModelConfig, {'train_steps', 'batch_size', 'lr_decay_steps',
+        'warmup_steps'}: int)`.
     """
     fv = flagfile_values(path, extra)
     feature_cfg = feature_config(fv)
@@ -351,7 +358,12 @@ def flagfile_configs(
         fv.task,
         feature_cfg,
         model_config(feature_cfg, fv),
-        {"train_steps": fv.train_steps, "batch_size": fv.batch_size},
+        {
+            "train_steps": fv.train_steps,
+            "batch_size": fv.batch_size,
+            "lr_decay_steps": fv.lr_decay_steps,
+            "warmup_steps": fv.warmup_steps,
+        },
     )
 
 

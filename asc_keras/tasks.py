@@ -5,8 +5,10 @@ A `Task` holds the class list (None for `custom`: the sorted labels of the train
 `Task.with_classes`), an optional label map (1B's 10 scenes -> 3 classes), the devices, the clip
 length and sample rate the audio is brought to, the dash-separated fields of a development file
 name (`audio/airport-lisbon-1000-40000-a.wav`), the default Log-Mel bins and backbone, the bins
-and backbones a task refuses to change, and the complexity limits of its challenge. Every other
-module asks this table (`get(name)`) instead of testing for "1a" / "1b".
+and backbones a task refuses to change, the complexity limits of its challenge and the device
+groups its reports score together (real a, b, c; seen s1-s3; unseen s4-s6 and the evaluation
+sets' D, S7-S11). Every other module asks this table (`get(name)`) instead of testing for
+"1a" / "1b".
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ SCENE_TO_3 = MappingProxyType(
 DEVICES_MOBILE = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
 FIELDS_2020 = ("scene", "city", "location", "segment", "device")
 FIELDS_2022 = ("scene", "city", "location", "segment", "subsegment", "device")
+# Device groups of the DCASE reports (2024/25 baselines): real devices, simulated devices seen in
+# training and simulated devices never seen in training; the evaluation sets add the real device
+# D and the simulated S7-S11, all unseen. Names are lower case, as file names spell them.
+DEVICE_GROUPS_MOBILE = MappingProxyType(
+    {
+        "real": ("a", "b", "c"),
+        "seen": ("s1", "s2", "s3"),
+        "unseen": ("s4", "s5", "s6", "d", "s7", "s8", "s9", "s10", "s11"),
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +136,8 @@ class Task:
         backbones: Backbones the task allows, the first being its default.
         fixed_bins: `{representation: bins}` that an explicit flag may not change.
         limits: The complexity rule of the task's challenge, or None.
+        device_groups: `{group: devices}` that reports score together (real / seen / unseen),
+            empty for a task without groups.
     """
 
     name: str
@@ -139,6 +153,9 @@ class Task:
     backbones: tuple[str, ...] = ("1a", "1b")
     fixed_bins: Mapping[str, int] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
     limits: Limits | None = None
+    device_groups: Mapping[str, tuple[str, ...]] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def backbone(self) -> str:
@@ -197,6 +214,7 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             devices=DEVICES_MOBILE,
             eval_only_devices=("s4", "s5", "s6"),
             backbones=("1a", "1b"),
+            device_groups=DEVICE_GROUPS_MOBILE,
         ),
         "1b": Task(
             name="1b",
@@ -220,6 +238,7 @@ TASKS: Mapping[str, Task] = MappingProxyType(
             logmel_bins=64,
             backbones=("1b", "1a"),
             limits=LIMITS_2022_2025,
+            device_groups=DEVICE_GROUPS_MOBILE,
         ),
         "custom": Task(
             name="custom",

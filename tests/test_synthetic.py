@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asc_keras import labels
+from asc_keras import labels, tasks
 from asc_keras.data import synthetic
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -288,3 +288,41 @@ def test_command_line_prints_one_summary_line(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 and "6 files" in lines[0] and str(out) in lines[0]
     assert (out / "evaluation_setup" / "fold1_test.csv").is_file()
+
+
+def test_tau2022_writes_the_2024_split_setup(tmp_path):
+    """split_setup/split{5..100}.csv as the official subsets: nested, whole recordings, every
+    scene present, split100 the whole train fold, test.csv the evaluate fold."""
+    from asc_keras.data import dcase
+
+    synthetic.generate(
+        tmp_path, task="tau2022", clips_per_class=10, clip_seconds=0.1, num_cities=3, seed=1
+    )
+
+    def names(rel):
+        with open(tmp_path / rel) as f:
+            lines = f.read().splitlines()
+        assert lines[0].split("\t")[0] == "filename"
+        return [line.split("\t")[0] for line in lines[1:]]
+
+    train = names("evaluation_setup/fold1_train.csv")
+    splits = {p: names(f"split_setup/split{p}.csv") for p in (5, 10, 25, 50, 100)}
+    assert splits[100] == train and names("split_setup/test.csv") == names(
+        "evaluation_setup/fold1_evaluate.csv"
+    )
+    for small, large in ((5, 10), (10, 25), (25, 50), (50, 100)):
+        assert set(splits[small]) <= set(splits[large])
+    assert len(splits[5]) < len(splits[50]) < len(splits[100])
+    for p, clips in splits.items():
+        assert clips == sorted(clips)
+        assert {c.split("/")[-1].split("-")[0] for c in clips} == set(tasks.SCENES_10), p
+        recordings = {}
+        for c in train:
+            f = c[:-4].split("-")
+            recordings.setdefault("-".join(f[:4] + f[5:]), set()).add(c)
+        for clips_of in recordings.values():
+            assert clips_of <= set(clips) or not clips_of & set(clips)  # whole recordings
+    table = dcase.read_dataset(
+        str(tmp_path), tasks.get("tau2022"), splits=("train",), train_csv="split_setup/split25.csv"
+    )
+    assert len(table["train"]) == len(splits[25])

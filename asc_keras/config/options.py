@@ -98,10 +98,11 @@ REPRODUCE = _options(
     ),
     Setting(
         flag="seeds",
-        kind="integer",
-        flag_default=1,
-        lower_bound=1,
-        help="Train every run with seeds 0..N-1; rows are reported as mean +- std.",
+        kind="list",
+        flag_default=("1",),
+        help="Seeds of every run: one number N means seeds 0..N-1 (--seeds=3), a comma-separated "
+        "list means those seeds (--seeds=0,1,2; --seeds=4, for seed 4 alone); rows are reported "
+        "as mean +- std over them.",
     ),
     Setting(
         flag="devices",
@@ -146,6 +147,22 @@ REPRODUCE = _options(
         "another in this process.",
     ),
     Setting(
+        flag="protocol",
+        kind="enum",
+        flag_default="paper",
+        choices=("paper", "dcase2024"),
+        help="paper: the paper's --tables; dcase2024: the DCASE 2024/25 data-efficiency protocol "
+        "(the --flagfile's network trained on split_setup/split{5,10,25,50,100}.csv, schedule "
+        "scaled per split, table beside the 2024 baseline's).",
+    ),
+    Setting(
+        flag="protocol_splits",
+        kind="list",
+        flag_default=("5", "10", "25", "50", "100"),
+        choices=("5", "10", "25", "50", "100"),
+        help="--protocol=dcase2024: the train splits (percent of the development-train set).",
+    ),
+    Setting(
         flag="configs_dir",
         kind="string",
         flag_default=None,
@@ -153,3 +170,18 @@ REPRODUCE = _options(
         "reproduce.py).",
     ),
 )
+
+
+def seed_list(values) -> tuple[int, ...] | None:
+    """`--seeds` as the seeds it names: one number N is seeds 0..N-1, two or more entries (a
+    trailing comma counts: `4,`) are those seeds in order, repeats dropped; None when invalid."""
+    items = [str(v).strip() for v in values]
+    try:
+        numbers = [int(v) for v in items if v]
+    except ValueError:
+        return None
+    if not numbers or any(n < 0 for n in numbers):
+        return None
+    if len(items) == 1:
+        return tuple(range(numbers[0])) or None
+    return tuple(dict.fromkeys(numbers))

@@ -28,6 +28,7 @@ LEGACY_TRAIN_FIELDS = MappingProxyType(
         "freq_mixstyle_alpha": 0.3,
         "init_from": "",
         "train_devices": [],  # as config.json holds it (a list)
+        "warmup_steps": 0,
     }
 )
 
@@ -51,11 +52,12 @@ class TrainConfig:
     under the precision that wrote it). `teacher` is a teacher logits file (`teach.py`, or a
     CSV/NPZ made elsewhere; "" = no distillation): the loss becomes `kd_lambda * CE + (1 -
     kd_lambda) * kd_temperature^2 * KL(teacher_T || student_T)` (`training.distill`).
-    under the precision that wrote it). `freq_mixstyle_p` > 0 applies Freq-MixStyle
-    (`asc_keras.data.mixstyle`) to a training batch with that probability. `init_from` (a run
-    folder) starts the weights from that run's `model.keras` (same model config); with
-    `train_devices` only those recording devices' training clips are used (per-device
-    fine-tuning, DCASE 2025).
+    `freq_mixstyle_p` > 0 applies Freq-MixStyle (`asc_keras.data.mixstyle`) to a training batch
+    with that probability. `init_from` (a run folder) starts the weights from that run's
+    `model.keras` (same model config); with `train_devices` only those recording devices'
+    training clips are used (per-device fine-tuning, DCASE 2025). `warmup_steps` > 0 multiplies
+    the learning rate of update `step` (from 0) by `min(1, (step + 1) / warmup_steps)`: a linear
+    warm-up.
     """
 
     model_dir: str = shared("model_dir", "")
@@ -175,6 +177,12 @@ class TrainConfig:
         "Train only on the training clips of these recording devices (e.g. b; the records' "
         "device field). Not reproduce.py's --devices (GPUs).",
     )
+    warmup_steps: int = setting(
+        0,
+        "Linear learning-rate warm-up: update t (0, 1, ...) uses min(1, (t + 1) / warmup_steps) "
+        "times the staircase rate (0: no warm-up).",
+        lower_bound=0,
+    )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.
     RESUMABLE_CHANGES = (
@@ -206,7 +214,14 @@ class TrainConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("shuffle_buffer", "eval_every", "seed", "recalibrate_bn", "steps_per_loop"):
+        for name in (
+            "shuffle_buffer",
+            "eval_every",
+            "seed",
+            "recalibrate_bn",
+            "steps_per_loop",
+            "warmup_steps",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.learning_rate > 0 or not 0 < self.lr_decay_rate <= 1:
@@ -260,8 +275,11 @@ class TrainConfig:
         return max(1, min(k, self.MAX_AUTO_STEPS_PER_LOOP))
 
     def learning_rate_at(self, step: int) -> float:
-        """The staircase learning rate after `step` optimizer updates."""
-        return self.learning_rate * self.lr_decay_rate ** (step // self.lr_decay_steps)
+        """The learning rate of update `step` (0, 1, ...): staircase, times the warm-up."""
+        rate = self.learning_rate * self.lr_decay_rate ** (step // self.lr_decay_steps)
+        if self.warmup_steps:
+            rate *= min(1.0, (step + 1) / self.warmup_steps)
+        return rate
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -36,6 +36,7 @@ import numpy as np
 
 from asc_keras import atomic, oom
 from asc_keras import labels as labels_lib
+from asc_keras import tasks as tasks_lib
 from asc_keras.config import DataConfig, EvalConfig, FeatureConfig
 from asc_keras.data.manifest import Manifest
 from asc_keras.evaluation import ensemble
@@ -175,7 +176,12 @@ def score(probs: np.ndarray, meta: Mapping, classes: Sequence[str], *, task: str
     if len(labels) == 0 or np.any(labels < 0):
         return None
     return metrics_lib.compute_metrics(
-        labels, probs, meta["device"], classes, device_order=labels_lib.devices(task)
+        labels,
+        probs,
+        meta["device"],
+        classes,
+        device_order=labels_lib.devices(task),
+        device_groups=tasks_lib.get(task).device_groups,
     )
 
 

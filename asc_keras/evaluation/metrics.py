@@ -21,11 +21,19 @@ Each entry (see `subset_metrics`) holds:
   in the order of `device_order` (then any other device name, sorted). Device accuracy is micro
   (clips of that device classified correctly), as in the DCASE result tables;
 - `confusion_matrix`: `[C, C]` counts, rows = true class, columns = predicted class.
+
+With `device_groups` (`{group: devices}`, the task's `asc_keras.tasks.Task.device_groups`:
+real a, b, c; seen s1-s3; unseen s4-s6, D, S7-S11), the `'all'` entry also holds
+`device_groups`: `{group: {'accuracy', 'micro_accuracy', 'log_loss', 'num_examples',
+'devices'}}` for every group with clips. A group's `accuracy` is the DCASE metric on the
+group's clips: the macro-average class accuracy over the clips of its devices (as `device_a`
+is scored), not the mean of its devices' accuracies; `micro_accuracy` is the share of its clips
+classified right (what the 2024 baseline logs per group). Device names match case-insensitively.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -147,6 +155,47 @@ def subset_metrics(
     }
 
 
+def group_metrics(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    devices: Sequence[str],
+    classes: Sequence[str],
+    device_groups: Mapping[str, Sequence[str]],
+    *,
+    eps: float = DEFAULT_EPS,
+) -> dict:
+    """`{group: {'accuracy', 'micro_accuracy', 'log_loss', 'num_examples', 'devices'}}`.
+
+    Args:
+      y_true: int `[N]` class indices.
+      probs: float `[N, C]` class probabilities.
+      devices: `[N]` device names.
+      classes: the `C` class names.
+      device_groups: `{group: devices}`; a group without clips is left out.
+      eps: probability clipping for the log loss.
+
+    Returns:
+      Per group the macro-average class accuracy over the group's clips (`accuracy`), the share
+      of them classified right, their mean log loss, their count and the devices present.
+    """
+    y, p, d = _check_inputs(y_true, probs, devices, len(classes))
+    lower = np.asarray([x.lower() for x in d.tolist()], dtype=object)  # [N]
+    out = {}
+    for group, members in device_groups.items():
+        mask = np.isin(lower, [m.lower() for m in members])  # [N]
+        if not mask.any():
+            continue
+        sub = subset_metrics(y[mask], p[mask], d[mask], classes, eps=eps, device_order=members)
+        out[group] = {
+            "accuracy": sub["accuracy"],
+            "micro_accuracy": sub["micro_accuracy"],
+            "log_loss": sub["log_loss"],
+            "num_examples": sub["num_examples"],
+            "devices": list(sub["device_wise"]),
+        }
+    return out
+
+
 def compute_metrics(
     y_true: np.ndarray,
     probs: np.ndarray,
@@ -155,6 +204,7 @@ def compute_metrics(
     *,
     eps: float = DEFAULT_EPS,
     device_order: Sequence[str] = (),
+    device_groups: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
     """DCASE metrics for all clips and for device `a` alone.
 
@@ -165,6 +215,8 @@ def compute_metrics(
       classes: the `C` class names.
       eps: probability clipping for the log loss.
       device_order: preferred order of device-wise entries, e.g. `labels.devices(task)`.
+      device_groups: `{group: devices}` scored together (`group_metrics`), into
+        `'all'['device_groups']`; None or empty: no groups.
 
     Returns:
       `{'all': subset_metrics(...), 'device_a': subset_metrics(...) or None}`.
@@ -172,9 +224,12 @@ def compute_metrics(
     y, p, d = _check_inputs(y_true, probs, devices, len(classes))
     kw = dict(eps=eps, device_order=device_order)
     mask = d == REFERENCE_DEVICE
-    return {
+    out = {
         "all": subset_metrics(y, p, d, classes, **kw),
         "device_a": subset_metrics(y[mask], p[mask], d[mask], classes, **kw)
         if mask.any()
         else None,
     }
+    if device_groups:
+        out["all"]["device_groups"] = group_metrics(y, p, d, classes, device_groups, eps=eps)
+    return out

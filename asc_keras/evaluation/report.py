@@ -54,7 +54,10 @@ def format_table(metrics: Mapping, classes: Sequence[str], *, title: str = "") -
     - `class-mean log loss`: the mean of the class-wise log losses (no accuracy);
     - per class: the class's accuracy (its recall) and the log loss of its clips;
     - per device: the share of that device's clips classified right (micro) and their log
-      loss, so device a's row there differs from the macro accuracy of the device-a column.
+      loss, so device a's row there differs from the macro accuracy of the device-a column;
+    - per device group (when the task defines groups: real, seen, unseen): the macro-average
+      class accuracy over the clips of the group's devices and their log loss (all devices
+      column only).
     """
     subsets = [("all", "all devices"), ("device_a", "device a")]
     subsets = [(k, label) for k, label in subsets if metrics.get(k)]
@@ -82,6 +85,12 @@ def format_table(metrics: Mapping, classes: Sequence[str], *, title: str = "") -
         lines.append("per device (micro accuracy)")
         for dev in devices:
             lines.append(row(f"  {dev}", lambda m, dev=dev: m["device_wise"].get(dev)))
+    groups = metrics["all"].get("device_groups") or {}
+    if groups:
+        lines.append("per device group (macro acc over the group's clips)")
+        for name, entry in groups.items():
+            label = f"  {name} ({', '.join(entry['devices'])})"
+            lines.append(row(label, lambda m, name=name: (m.get("device_groups") or {}).get(name)))
     return "\n".join(lines)
 
 

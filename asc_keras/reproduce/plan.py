@@ -60,6 +60,8 @@ class Run:
         macs: Forward multiply-accumulates per clip (0 when not counted).
         train_steps: Training steps.
         batch_size: Examples per step.
+        flags: `train.py` flags of this run alone, given after the shared overrides (a
+            protocol's training list and scaled schedule: `--train_csv=...`, `--train_steps=...`).
     """
 
     name: str
@@ -72,6 +74,7 @@ class Run:
     macs: int
     train_steps: int
     batch_size: int
+    flags: tuple[str, ...] = ()
 
     @property
     def examples(self) -> int:

@@ -4,10 +4,11 @@ For each seed, every finished run of a task predicts the evaluate split once
 (`evaluation.evaluator.predict_many`: one pass over the features for all runs); each row's
 probabilities are the weighted mean of its runs' (`evaluation.ensemble.fuse_probs`, the weights of
 the plan) and are scored with `evaluation.evaluator.score` (macro-average accuracy and log loss,
-for all devices and for device a). A run trained on other feature settings than the features folder
-read is refused (`Manifest.check_compatible`, the check `evaluate.py` makes). Rows are reported
-as mean +- std over seeds; a row whose runs are not all finished is marked missing with the runs
-it lacks.
+for all devices and for device a; for a task with device groups, 1A, also the macro accuracy of
+each group's clips: real a, b, c / seen s1-s3 / unseen s4-s6). A run trained on other feature
+settings than the features folder read is refused (`Manifest.check_compatible`, the check
+`evaluate.py` makes). Rows are reported as mean +- std over seeds; a row whose runs are not all
+finished is marked missing with the runs it lacks.
 
 Outputs (`write(out_dir, results)`): `results.json` (everything), `results.csv` (one line per
 row), `results.md` (the table; its first line says when the recipe was shortened) and
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from asc_keras import tasks as tasks_lib
 from asc_keras.reproduce.plan import Plan
 from asc_keras.reproduce.runner import run_dir
 
@@ -42,6 +44,9 @@ CSV_FIELDS = (
     "log_loss_a",
     "log_loss_all",
     "difference_a",
+    "accuracy_real",
+    "accuracy_seen",
+    "accuracy_unseen",
     "size",
     "seeds",
     "missing",
@@ -145,6 +150,14 @@ def summarize(plan: Plan, scores: Mapping[str, list], sizes: Mapping[str, float]
         acc_all, acc_all_std = stat("all", "accuracy")
         ll_a, _ = stat("device_a", "log_loss")
         ll_all, _ = stat("all", "log_loss")
+        groups = {}
+        for group in tasks_lib.get(row.task).device_groups:
+            mean, std = _mean_std(
+                [((s["all"].get("device_groups") or {}).get(group) or {}).get("accuracy")
+                 for s in seeds]
+            )  # fmt: skip
+            if mean is not None:
+                groups[group] = {"accuracy": 100 * mean, "accuracy_std": 100 * std}
         size = (
             sum(sizes[n] for n, _ in row.members)
             if all(n in sizes for n, _ in row.members)
@@ -166,6 +179,11 @@ def summarize(plan: Plan, scores: Mapping[str, list], sizes: Mapping[str, float]
                 "log_loss_a": ll_a,
                 "log_loss_all": ll_all,
                 "difference_a": None if acc_a is None else 100 * acc_a - row.paper.accuracy,
+                **{
+                    f"accuracy_{g}": groups.get(g, {}).get("accuracy")
+                    for g in ("real", "seen", "unseen")
+                },
+                "groups": groups,
                 "size": (
                     None
                     if size is None
@@ -188,15 +206,23 @@ def _fmt(value, std=None, digits=1) -> str:
     return text + (f" ± {std:.{digits}f}" if std else "")
 
 
+def _groups(r: Mapping) -> str:
+    """`real / seen / unseen` accuracies (mean over seeds), '-' for a task without groups."""
+    groups = r.get("groups") or {}
+    if not groups:
+        return "-"
+    return " / ".join(_fmt(groups.get(g, {}).get("accuracy")) for g in ("real", "seen", "unseen"))
+
+
 def markdown(results: Sequence[Mapping], *, banner: str) -> str:
     """The results table; `banner` (e.g. the shortened-recipe warning) is its first line."""
     lines = [
         banner,
         "",
         "| table | row | paper acc % | ours acc % (device a) | ours acc % (all) | "
-        "paper log loss | ours log loss (a / all) | difference (a) | paper size | "
-        "our size |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "paper log loss | ours log loss (a / all) | difference (a) | "
+        "ours acc % real / seen / unseen | paper size | our size |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         ours_ll = f"{_fmt(r['log_loss_a'], digits=3)} / {_fmt(r['log_loss_all'], digits=3)}"
@@ -206,7 +232,7 @@ def markdown(results: Sequence[Mapping], *, banner: str) -> str:
             f"| {r['table']} | {r['row']} (`{r['config']}`){missing} | {r['paper_accuracy']:.1f} "
             f"| {_fmt(r['accuracy_a'], r['accuracy_a_std'])} | "
             f"{_fmt(r['accuracy_all'], r['accuracy_all_std'])} | {r['paper_log_loss']:.3f} | "
-            f"{ours_ll} | {diff} | {r['paper_size']} | {r['size'] or '-'} |"
+            f"{ours_ll} | {diff} | {_groups(r)} | {r['paper_size']} | {r['size'] or '-'} |"
         )
     return "\n".join(lines) + "\n"
 

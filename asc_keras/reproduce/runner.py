@@ -212,7 +212,8 @@ def set_aside(path: str, tag: str) -> str:
 def train_argv(
     job: Job, *, data_dir: str, features_dir: str, overrides: Sequence[str]
 ) -> list[str]:
-    """The `train.py` flags of a job (the row flagfile first, so overrides win)."""
+    """The `train.py` flags of a job (the row flagfile first, so overrides win, and the run's own
+    flags last)."""
     argv = [f"--flagfile={os.path.abspath(job.run.flagfile)}"]
     if job.run.model_part:
         argv.append(f"--model_part={job.run.model_part}")
@@ -222,6 +223,7 @@ def train_argv(
         f"--model_dir={job.model_dir}",
         f"--seed={job.seed}",
         *overrides,
+        *job.run.flags,
     ]
 
 

@@ -133,6 +133,86 @@ def train_inline(
     )
 
 
+def train_plan(
+    plan: Plan,
+    *,
+    out_dir: str,
+    data_cfgs: Mapping[str, DataConfig],
+    seeds: Sequence[int],
+    slots: Sequence[dict],
+    shard: tuple[int, int],
+    launch: str,
+    train_script: str,
+    overrides: Sequence[str],
+    retrain_stale: bool,
+    log: Callable[[str], None],
+    live: LiveLine | None,
+    prepare: Callable[[], dict[str, str]],
+) -> tuple[dict, dict[str, str]]:
+    """Stale check -> features (`prepare()`) -> every job of this shard trained (finished ones
+    skipped): what every plan (the paper's tables, a protocol) shares; see `reproduce`.
+
+    Returns:
+        `(runner.execute(...) result, prepare()'s {key: features folder})`.
+    """
+    for task in plan.tasks:
+        if task not in data_cfgs:
+            raise ValueError(f"the plan has {task} rows but no dataset folder for {task}")
+    features_dir = next(iter(data_cfgs.values())).features_dir
+    data_dirs = {task: cfg.data_dir for task, cfg in data_cfgs.items()}
+    todo = runner.jobs(plan, out_dir, seeds=seeds, shard=shard)
+    check_stale(
+        todo,
+        out_dir=out_dir,
+        retrain_stale=retrain_stale,
+        log=log,
+        planned=lambda job: planned_record(
+            job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
+        ),
+    )
+    folders = prepare()
+    steps = {run.name: run.train_steps for run in plan.runs}
+    if launch == "process":
+        if not train_script:
+            raise ValueError("launch 'process' needs the path of train.py")
+        # Each child gets its task's dataset folder through the overrides of its job.
+        starts = {
+            task: runner.process_launcher(
+                train_script=train_script,
+                data_dir=data_dir,
+                features_dir=features_dir,
+                overrides=overrides,
+            )
+            for task, data_dir in data_dirs.items()
+        }
+
+        def start(job, env):
+            return starts[job.run.task][0](job, env)
+
+        def poll(handle):
+            return handle.poll()
+    elif launch == "inline":
+        slots = ({},)
+        start, poll = runner.inline_launcher(
+            train_one=lambda job, say: train_inline(
+                job, say, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
+            )
+        )
+    else:
+        raise ValueError(f"launch must be 'process' or 'inline', got {launch!r}")
+    outcome = runner.execute(
+        todo,
+        train_steps=lambda job: steps[job.run.name],
+        start=start,
+        poll=poll,
+        slots=slots,
+        out_dir=out_dir,
+        log=log,
+        live=live,
+    )
+    return outcome, folders
+
+
 def reproduce(
     plan: Plan,
     *,
@@ -179,60 +259,20 @@ def reproduce(
     from asc_keras.data.manifest import load_manifest
 
     t0 = time.time()
-    for task in plan.tasks:
-        if task not in data_cfgs:
-            raise ValueError(f"the plan has {task} rows but no dataset folder for {task}")
-    features_dir = next(iter(data_cfgs.values())).features_dir
-    data_dirs = {task: cfg.data_dir for task, cfg in data_cfgs.items()}
-    todo = runner.jobs(plan, out_dir, seeds=seeds, shard=shard)
-    check_stale(
-        todo,
+    outcome, folders = train_plan(
+        plan,
         out_dir=out_dir,
+        data_cfgs=data_cfgs,
+        seeds=seeds,
+        slots=slots,
+        shard=shard,
+        launch=launch,
+        train_script=train_script,
+        overrides=overrides,
         retrain_stale=retrain_stale,
         log=log,
-        planned=lambda job: planned_record(
-            job, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
-        ),
-    )
-    folders = prepare_features(plan, data_cfgs, progress=progress, log=log)
-    steps = {run.name: run.train_steps for run in plan.runs}
-    if launch == "process":
-        if not train_script:
-            raise ValueError("launch 'process' needs the path of train.py")
-        # Each child gets its task's dataset folder through the overrides of its job.
-        starts = {
-            task: runner.process_launcher(
-                train_script=train_script,
-                data_dir=data_dir,
-                features_dir=features_dir,
-                overrides=overrides,
-            )
-            for task, data_dir in data_dirs.items()
-        }
-
-        def start(job, env):
-            return starts[job.run.task][0](job, env)
-
-        def poll(handle):
-            return handle.poll()
-    elif launch == "inline":
-        slots = ({},)
-        start, poll = runner.inline_launcher(
-            train_one=lambda job, say: train_inline(
-                job, say, data_dirs=data_dirs, features_dir=features_dir, overrides=overrides
-            )
-        )
-    else:
-        raise ValueError(f"launch must be 'process' or 'inline', got {launch!r}")
-    outcome = runner.execute(
-        todo,
-        train_steps=lambda job: steps[job.run.name],
-        start=start,
-        poll=poll,
-        slots=slots,
-        out_dir=out_dir,
-        log=log,
         live=live,
+        prepare=lambda: prepare_features(plan, data_cfgs, progress=progress, log=log),
     )
 
     manifests = {task: load_manifest(folder) for task, folder in folders.items()}

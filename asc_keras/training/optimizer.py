@@ -2,7 +2,10 @@
 
 `learning_rate_schedule(cfg)`: `lr(step) = cfg.learning_rate * cfg.lr_decay_rate **
 floor(step / cfg.lr_decay_steps)` (1e-3 * 0.91^floor(step / 200) by default), where `step` is the
-optimizer's update count.
+optimizer's update count. With `cfg.warmup_steps` = W > 0 it is wrapped in `LinearWarmup`: update
+`step` uses `min(1, (step + 1) / W)` times that rate (a linear ramp from lr / W to lr over the
+first W updates; the staircase keeps counting from step 0), as the DCASE 2024 baseline warms up
+before its schedule.
 
 `PyTorchAdam`: PyTorch's `torch.optim.Adam` update, for every variable at step t (1, 2, ...):
 
@@ -72,14 +75,44 @@ class PyTorchAdam(keras.optimizers.Adam):
 ADAM_CLASSES = {"pytorch": PyTorchAdam, "keras": keras.optimizers.Adam}  # config.ADAM_UPDATES
 
 
-def learning_rate_schedule(cfg: TrainConfig) -> keras.optimizers.schedules.ExponentialDecay:
-    """The staircase exponential decay of `cfg` (a serializable Keras schedule)."""
-    return keras.optimizers.schedules.ExponentialDecay(
+@keras.saving.register_keras_serializable(package="asc_keras")
+class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
+    """`schedule(step) * min(1, (step + 1) / warmup_steps)`: a linear warm-up of a schedule."""
+
+    def __init__(self, schedule, warmup_steps: int):
+        if warmup_steps < 1:
+            raise ValueError(f"warmup_steps must be positive, got {warmup_steps}")
+        self.schedule = schedule
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        rate = self.schedule(step)
+        t = ops.cast(step, rate.dtype)
+        return rate * ops.minimum(1.0, (t + 1.0) / float(self.warmup_steps))
+
+    def get_config(self) -> dict:
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "warmup_steps": self.warmup_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict):
+        config = dict(config)
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
+
+
+def learning_rate_schedule(cfg: TrainConfig) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The staircase exponential decay of `cfg`, warmed up over `cfg.warmup_steps` updates when
+    that is positive (a serializable Keras schedule)."""
+    decay = keras.optimizers.schedules.ExponentialDecay(
         initial_learning_rate=cfg.learning_rate,
         decay_steps=cfg.lr_decay_steps,
         decay_rate=cfg.lr_decay_rate,
         staircase=True,
     )
+    return LinearWarmup(decay, cfg.warmup_steps) if cfg.warmup_steps else decay
 
 
 def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:

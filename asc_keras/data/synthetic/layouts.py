@@ -4,8 +4,9 @@ challenge-style unlabeled evaluation folder, in the official layouts.
 `generate` writes `audio/<scene>-<city>-<location>-<segment>-<device>.wav` (2020; TAU 2022 adds a
 `-<subsegment>` cut of 1 s before the device), `meta.csv`, `evaluation_setup/fold1_train.csv`,
 `fold1_evaluate.csv` and `fold1_test.csv`, tab-separated and sorted by file name, and
-`README.txt` saying that the data is synthetic. `make_unlabeled_eval` writes `audio/0.wav` ...
-and an unlabeled `fold1_test.csv`.
+`README.txt` saying that the data is synthetic; TAU 2022 adds the DCASE 2024/25 train subsets
+`split_setup/split{5,10,25,50,100}.csv` and `split_setup/test.csv` (`write_split_setup`).
+`make_unlabeled_eval` writes `audio/0.wav` ... and an unlabeled `fold1_test.csv`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SAMPLE_RATES = MappingProxyType({"1a": 44100, "1b": 48000, "tau2022": 44100})
 CHANNELS = MappingProxyType({"1a": 1, "1b": 2, "tau2022": 1})
 TRAIN_DEVICES_1A = ("b", "c", "s1", "s2", "s3")  # recorded in parallel with `a` in train
 _MOBILE = ("1a", "tau2022")  # ten scenes, nine devices
+SPLIT_PERCENTS = (5, 10, 25, 50, 100)  # the DCASE 2024/25 train subsets (tau2022)
 _SEGMENT_STEP = 10000  # segment ids of one location: 0, 10000, 20000, ...
 _EVAL_THINNING_1A = 3  # 1A evaluate locations keep one segment in 3, recorded by all devices
 
@@ -260,6 +262,8 @@ def generate(
     write_tsv(setup / "fold1_train.csv", ("filename", "scene_label"), train)
     write_tsv(setup / "fold1_evaluate.csv", ("filename", "scene_label"), evaluate)
     write_tsv(setup / "fold1_test.csv", ("filename",), [(f,) for f, _ in evaluate])
+    if task == "tau2022":
+        write_split_setup(root, [f for f, _ in train], [f for f, _ in evaluate], seed=seed)
     devices = tuple(d for d in labels.devices(task) if any(row[3] == d for row in meta))
     return DatasetSummary(
         root=root,
@@ -274,6 +278,38 @@ def generate(
         devices=devices,
         seconds=time.perf_counter() - started,
     )
+
+
+def write_split_setup(
+    root: pathlib.Path, train: Sequence[str], evaluate: Sequence[str], *, seed: int
+) -> None:
+    """`split_setup/split{5,10,25,50,100}.csv` (`filename` only, as the DCASE 2024/25 baselines
+    publish them) and `split_setup/test.csv` (the development evaluate fold).
+
+    As the official subsets: each is a subset of the next larger one, a recording (every 1 s
+    clip of one segment and device) is in or out as a whole, and every scene keeps about its
+    share (at least one recording per scene). Recordings are ranked per scene in a seeded
+    random order and each split takes the first `round(p / 100 * n)` of them.
+    """
+    recordings: dict[str, dict[str, list[str]]] = {}  # scene -> recording -> clips
+    for name in train:
+        fields = pathlib.PurePosixPath(name).stem.split("-")
+        key = "-".join(fields[:4] + fields[5:])  # the clip without its subsegment
+        recordings.setdefault(fields[0], {}).setdefault(key, []).append(name)
+    ranked = {}
+    for scene, recs in recordings.items():
+        keys = sorted(recs)
+        order = seeded_rng(seed, "split_setup", scene).permutation(len(keys))
+        ranked[scene] = [keys[i] for i in order]
+    setup = root / "split_setup"
+    setup.mkdir(exist_ok=True)
+    for percent in SPLIT_PERCENTS:
+        names = []
+        for scene, keys in ranked.items():
+            take = max(1, round(percent / 100 * len(keys)))
+            names += [clip for key in keys[:take] for clip in recordings[scene][key]]
+        write_tsv(setup / f"split{percent}.csv", ("filename",), [(n,) for n in sorted(names)])
+    write_tsv(setup / "test.csv", ("filename",), [(n,) for n in sorted(evaluate)])
 
 
 def make_unlabeled_eval(
