@@ -7,6 +7,13 @@ Runs from any directory (nested flagfiles resolve against the including file). O
 bytes and MiB (`SizeReport`), the flags' `--task` complexity rule with a verdict for parameter
 bytes and for multiply-accumulates per clip (`models.rules`), and the parameter memory of every
 weight at each dtype, in bytes (`models.complexity`).
+
+    python -m asc_keras.summary --tflite=export/tau2022/model_int8.tflite --task=tau2022
+
+counts exported files instead (`run_tflite`): per op its index, kind, MACs and parameter bytes,
+the totals and the peak activation memory of a sequential interpreter, read from the file
+itself (`export.tflite_complexity`), and the `--task` rule's verdict on the file's numbers
+(`export.file_rule`). No model is built.
 """
 
 from __future__ import annotations
@@ -109,8 +116,28 @@ def run(cfg: ModelConfig, *, task: str, layers: bool = True) -> str:
     return text
 
 
+def run_tflite(paths, *, task: str) -> str:
+    """Count each `.tflite` file of `paths` and judge it by `task`'s rule; returns the printed
+    text."""
+    from asc_keras import tasks
+    from asc_keras.export import file_rule, tflite_complexity
+
+    limits = tasks.get(task).limits
+    lines = []
+    for path in paths:
+        fc = tflite_complexity.analyze(path)
+        lines += tflite_complexity.table_lines(fc, title=path)
+        lines.append(file_rule.rule_line(path, file_rule.file_rule(fc, limits), limits))
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
 def main(argv):
     del argv
+    if absl_flags.FLAGS.tflite:
+        run_tflite(absl_flags.FLAGS.tflite, task=absl_flags.FLAGS.task)
+        return
     run(flags_lib.model_config(flags_lib.feature_config()), task=absl_flags.FLAGS.task)
 
 
@@ -120,6 +147,6 @@ if __name__ == "__main__":
     cli.main(
         main,
         groups=(flags_lib.define_feature_flags, flags_lib.define_model_flags),
-        also_shown=("task",),
+        also_shown=("task", "tflite"),
         doc=__doc__,
     )

@@ -6,6 +6,8 @@ import dataclasses
 
 from asc_keras.config.settings import setting, shared
 
+WEIGHT_CHOICES = ("float32", "float16")  # float32: the default files only
+
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
@@ -66,6 +68,17 @@ class ExportConfig:
         "Largest output difference of the audio-in models from Keras on librosa features.",
         lower_bound=0.0,
     )
+    weights: str = setting(
+        "float32",
+        "float16: also export model_float16.tflite (float16 weights, 2 bytes per parameter; "
+        "checked against Keras, counted and judged by the task's complexity rule).",
+        choices=WEIGHT_CHOICES,
+    )
+    float16_tolerance: float = setting(
+        1e-3,
+        "Largest output difference of the float16-weights TFLite from Keras.",
+        lower_bound=0.0,
+    )
 
     def __post_init__(self):
         if not self.model_dir or not self.export_dir:
@@ -77,7 +90,9 @@ class ExportConfig:
             )
         if self.micro and not self.int8:
             raise ValueError("micro needs the int8 calibration: drop --noexport_int8")
-        for name in ("float_tolerance", "int8_tolerance", "audio_tolerance"):
+        if self.weights not in WEIGHT_CHOICES:
+            raise ValueError(f"weights must be one of {WEIGHT_CHOICES}, got {self.weights!r}")
+        for name in ("float_tolerance", "int8_tolerance", "audio_tolerance", "float16_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 

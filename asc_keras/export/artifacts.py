@@ -1,5 +1,6 @@
-"""The export's files: the features-in SavedModel and TFLite float32 / int8 models, and the
-waveform-in SavedModel and TFLite model of a model that reads only `logmel`.
+"""The export's files: the features-in SavedModel and TFLite float32 / int8 models (and with
+`float16` a TFLite model of float16 weights, `model_float16.tflite`), and the waveform-in
+SavedModel and TFLite model of a model that reads only `logmel`.
 
 `write_artifacts(model, normalization, folder, ...)` writes them and returns one entry per file
 (name, input, dtype, bytes, status, timing, TFLite input/output dtypes). TensorFlow runs the
@@ -24,12 +25,13 @@ from asc_keras.export import report as report_lib
 from asc_keras.export import savedmodel, serving, tflite
 from asc_keras.export.errors import ExportError
 from asc_keras.export.staging import remove_tree
-from asc_keras.inference.loader import DEFAULT_ARTIFACT, SAVED_MODEL_DIR
+from asc_keras.inference.loader import DEFAULT_ARTIFACT, FLOAT16_ARTIFACT, SAVED_MODEL_DIR
 from asc_keras.inference.tflite_runner import tflite_io
 
 SAVED_MODEL = SAVED_MODEL_DIR  # the names predict.py and evaluate.py look for
 TFLITE = DEFAULT_ARTIFACT
 TFLITE_INT8 = "model_int8.tflite"
+TFLITE_FLOAT16 = FLOAT16_ARTIFACT
 AUDIO_SAVED_MODEL = "audio_saved_model"
 AUDIO_TFLITE = "model_audio.tflite"
 # The rewritten network the TFLite converter reads, beside each SavedModel while converting.
@@ -140,6 +142,7 @@ def write_artifacts(
     calibration: calibration_lib.Examples | None,
     audio: bool = True,
     rewrite: bool = True,
+    float16: bool = False,
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Write the serving models of `model` into `folder`.
@@ -153,6 +156,7 @@ def write_artifacts(
         audio: Also export waveform-in models when the model reads only `logmel`.
         rewrite: Export the network as `rewrite.for_tflite` makes it (False: as trained; the
             benchmark's baseline).
+        float16: Also write `model_float16.tflite` (float16 weights, `tflite.convert_float16`).
         log: Progress lines.
 
     Returns:
@@ -163,7 +167,9 @@ def write_artifacts(
         ExportError: The SavedModel or a features-in TFLite model could not be written.
     """
     out = _Entries(folder, log)
-    _write_features_in(out, model, normalization, calibration=calibration, rewrite=rewrite)
+    _write_features_in(
+        out, model, normalization, calibration=calibration, rewrite=rewrite, float16=float16
+    )
     if audio and serving.supports_audio(model, feature_cfg):
         _write_waveform_in(out, model, normalization, feature_cfg, rewrite=rewrite)
     return out.entries
@@ -176,8 +182,10 @@ def _write_features_in(
     *,
     calibration: calibration_lib.Examples | None,
     rewrite: bool,
+    float16: bool = False,
 ) -> None:
-    """The raw-features-in SavedModel, float32 TFLite and (with `calibration`) int8 TFLite."""
+    """The raw-features-in SavedModel, float32 TFLite, (with `calibration`) int8 TFLite and
+    (with `float16`) float16-weights TFLite."""
     features_model = serving.feature_serving_model(model, normalization)
     out.add(
         SAVED_MODEL,
@@ -207,6 +215,14 @@ def _write_features_in(
                 lambda p: _write(
                     p, tflite.convert_int8(source, lambda: calibration.batches(batch_size=1))
                 ),
+                required=True,
+            )
+        if float16:
+            out.add(
+                TFLITE_FLOAT16,
+                "features",
+                "float16",
+                lambda p: _write(p, tflite.convert_float16(source)),
                 required=True,
             )
 

@@ -28,6 +28,7 @@ class Tolerances:
     floating: float = 1e-5  # SavedModel, float TFLite
     int8: float = 0.1  # int8 TFLite
     audio: float = 1e-3  # audio-in models, against Keras on librosa features
+    float16: float = 1e-3  # float16-weights TFLite
 
 
 def normalized(features: Mapping[str, np.ndarray], normalization: Mapping) -> dict:
@@ -125,7 +126,9 @@ def check_artifacts(
             inputs, ref, tol = {serving.WAVEFORM: waves}, audio_reference, tolerances.audio
         else:
             inputs, ref = examples.features, reference
-            tol = tolerances.int8 if entry["dtype"] == "int8" else tolerances.floating
+            tol = {"int8": tolerances.int8, "float16": tolerances.float16}.get(
+                entry["dtype"], tolerances.floating
+            )
         checks = _check_entry(entry, folder, inputs, ref, tolerance=tol, examples=examples)
         entry["parity"] = [c.to_dict() for c in checks]
         failures.extend(_failure_line(c) for c in checks if not c.passed)

@@ -16,6 +16,7 @@
        model.tflite          the same signature, float32
        model_int8.tflite     the same signature: raw float32 features in, normalized in float,
                              then the int8 network and int8 outputs (`tflite.convert_int8`)
+       model_float16.tflite  (`weights='float16'`) float16 weights, float32 in and out
        audio_saved_model/    (models whose one input is logmel) waveform [batch, num_samples]
        model_audio.tflite    the same, float32 (when it converts)
        export_config.json    task, classes, feature/model settings, normalization, artifacts
@@ -24,6 +25,9 @@
                              Lite for Microcontrollers, model_data.cc/.h, features.json/.h
                              (`micro`, `firmware`); an operator TFLM lacks fails the export
 
+   Count every features-in TFLite file from the file itself (per-op MACs, parameter bytes,
+   peak arena: `file_rule.judge_files`); an int8 or float16 file (a float32 one too under the
+   1B rule) over the task's rule stops here with `SizeRuleError` naming the file.
 5. Check every artifact against the trained Keras model fed the pipeline's normalized features,
    output by output (`checks.check_artifacts`); TFLite files in both LiteRT and TensorFlow's
    interpreter, and the two runtimes against each other. Audio-in models are checked against
@@ -60,8 +64,9 @@ from asc_keras.export import (
 from asc_keras.export import calibration as calibration_lib
 from asc_keras.export import report as report_lib
 from asc_keras.export.errors import ExportError, ParityError, SizeRuleError
+from asc_keras.export.file_rule import judge_files
 from asc_keras.inference.loader import EXPORT_CONFIG_NAME
-from asc_keras.models.rules import check_size_rule, size_summary
+from asc_keras.models.rules import check_size_rule, size_summary, task_limits
 
 FORMAT_VERSION = 1
 
@@ -236,7 +241,15 @@ def _run(
             feature_cfg=trained.feature_config,
             calibration=calib,
             audio=cfg.audio_frontend,
+            float16=cfg.weights == "float16",
             log=log,
+        )
+        complexity = judge_files(
+            folder,
+            entries,
+            task_limits(trained.task),
+            export_dir=export_dir,
+            error=SizeRuleError,
         )
         _write_export_config(folder, trained, entries, examples)
         waves, audio_source = _audio_waves(cfg, trained, manifest, entries, examples)
@@ -249,7 +262,10 @@ def _run(
             waves=waves,
             feature_cfg=trained.feature_config,
             tolerances=checks.Tolerances(
-                floating=cfg.float_tolerance, int8=cfg.int8_tolerance, audio=cfg.audio_tolerance
+                floating=cfg.float_tolerance,
+                int8=cfg.int8_tolerance,
+                audio=cfg.audio_tolerance,
+                float16=cfg.float16_tolerance,
             ),
             log=log,
         )
@@ -278,6 +294,7 @@ def _run(
         )
         if micro_record is not None:
             report["micro"] = micro_record
+        report["complexity"] = complexity
         report_lib.write_report(folder, report)
         log(report_lib.format_report(report))
         if failures:

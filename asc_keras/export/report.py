@@ -3,7 +3,9 @@
 Input: the `size` dict of the model (`asc_keras.models.rules.size_summary`: every weight, the
 task's complexity rule in exact bytes and MACs with its verdicts), one entry per artifact
 (`{'name', 'input', 'dtype', 'bytes', 'status', 'error', 'parity': [Parity.to_dict(), ...]}`)
-and the calibration and parity data descriptions. Output: `export_report.json`
+the calibration and parity data descriptions, and each TFLite file's own complexity
+(`report['complexity']`: per-op MACs, parameter bytes, peak arena, the rule's verdict;
+`file_rule.judge_files`). Output: `export_report.json`
 (`write_report`) and a printed table (`format_report`); sizes in bytes, with the rule's own unit
 beside them, e.g.
 
@@ -23,6 +25,7 @@ import os
 from collections.abc import Mapping
 
 from asc_keras import atomic
+from asc_keras.export import file_rule, tflite_complexity
 from asc_keras.models import rules
 
 REPORT_NAME = "export_report.json"
@@ -113,6 +116,7 @@ def format_report(report: Mapping) -> str:
                 )
             )
     lines += micro_lines(report.get("micro"))
+    lines += complexity_lines(report)
     lines.append(
         "result: "
         + ("all checks passed" if report["passed"] else "FAILED: " + "; ".join(report["failures"]))
@@ -137,6 +141,17 @@ def micro_lines(record: Mapping | None) -> list[str]:
             f"{parity['num_examples']} clips"
         )
     lines.append("micro: files " + ", ".join(record["files"]))
+    return lines
+
+
+def complexity_lines(report: Mapping) -> list[str]:
+    """Each TFLite file's per-op table (`tflite_complexity.table_lines`) and its rule verdict."""
+    limits = rules.task_limits(report["task"])
+    lines = []
+    for name, counted in (report.get("complexity") or {}).items():
+        fc = tflite_complexity.from_dict(counted["complexity"])
+        lines += tflite_complexity.table_lines(fc, title=f"complexity of {name}")
+        lines.append(file_rule.rule_line(name, counted["rule"], limits))
     return lines
 
 

@@ -5,6 +5,7 @@ bytes of a `.tflite` flatbuffer whose `serving_default` signature keeps the inpu
 names.
 
 - `convert_float`: float32 weights and activations (TFLite builtin ops only).
+- `convert_float16`: the same with float16 weights (`DEQUANTIZE`d to float32 at load).
 - `convert_int8`: the network in full-integer int8 (int8 weights and activations, int8
   outputs), the input normalization in float32: the file takes the same RAW float32 features
   as the float file, runs the `<rep>_normalization` layers (`FeatureNormalization`: one `SUB`
@@ -84,6 +85,20 @@ def convert_float(saved_model_dir: str, *, signature: str = SIGNATURE) -> bytes:
     import tensorflow as tf
 
     converter = _converter(saved_model_dir, signature)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return short_tensor_names(converter.convert())
+
+
+def convert_float16(saved_model_dir: str, *, signature: str = SIGNATURE) -> bytes:
+    """TFLite flatbuffer of a SavedModel signature with float16 weights (2 bytes each), float32
+    inputs, activations and outputs: the converter's float16 quantization
+    (`target_spec.supported_types = [tf.float16]`). Each weight is stored in float16 and
+    widened to float32 by a `DEQUANTIZE` op once, when the interpreter prepares the model."""
+    import tensorflow as tf
+
+    converter = _converter(saved_model_dir, signature)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_types = [tf.float16]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     return short_tensor_names(converter.convert())
 

@@ -33,6 +33,7 @@ from asc_keras.inference.classify import Classifier
 
 EXPORT_CONFIG_NAME = "export_config.json"
 DEFAULT_ARTIFACT = "model.tflite"  # what an export folder stands for
+FLOAT16_ARTIFACT = "model_float16.tflite"  # export.py --weights=float16: float16 weights
 SAVED_MODEL_FILE = "saved_model.pb"
 SAVED_MODEL_DIR = "saved_model"  # an export folder's features-in SavedModel
 KINDS = ("keras", "tflite", "saved_model", "export")

@@ -4,6 +4,7 @@ Counted like the DCASE complexity tools (NeSsi, torchinfo): from the model input
 spectrogram), every multiply-accumulate of a weight layer, per example:
 
 - `Conv2D`: `out_time * out_freq * kernel_h * kernel_w * in_channels / groups * filters`;
+- `DepthwiseConv2D`: `out_time * out_freq * kernel_h * kernel_w * in_channels * multiplier`;
 - `Dense` (also inside `TimeDistributed`, and on a `[batch, t, units]` input): `in_units *
   units` for every position it is applied at;
 - BatchNorm, pooling, activations and the fusion means add no multiply-accumulate of a weight
@@ -35,6 +36,9 @@ def _layer_macs(layer, in_shape, out_shape) -> int:
     if isinstance(layer, keras.layers.TimeDistributed):
         inner = layer.layer
         return _layer_macs(inner, in_shape, out_shape)
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kh, kw = layer.kernel_size
+        return _positions(out_shape) * kh * kw * int(in_shape[-1]) * layer.depth_multiplier
     if isinstance(layer, keras.layers.Conv2D):
         kh, kw = layer.kernel_size
         groups = getattr(layer, "groups", 1) or 1
