@@ -390,9 +390,12 @@ def _script(*args, timeout=300):
 
 
 @pytest.mark.slow
-def test_teacher_run_to_teach_py_to_student_to_export(tmp_path):
-    """A teacher run, teach.py (twice: the same bytes), a student trained with --teacher (the CE
-    and KD terms in TensorBoard), its export within the TAU 2022 rule, and a CSV import."""
+def test_teacher_run_to_teach_py_to_student_to_export_to_predict_with_devices(tmp_path):
+    """The 2024/25 recipe end to end: a teacher run, teach.py (twice: the same bytes), a student
+    trained with --teacher (the CE and KD terms in TensorBoard), its int8 export within the TAU
+    2022 rule (counted on the file), the student fine-tuned for device b and exported, predict.py
+    with the device models choosing b's model for a b clip and the general one for an a clip,
+    and a CSV import."""
     from test_training import _scalar_tags
 
     data, feats = tmp_path / "data", tmp_path / "features"
@@ -441,7 +444,39 @@ def test_teacher_run_to_teach_py_to_student_to_export(tmp_path):
         f"--features_dir={feats}",
         "--calibration_examples=8",
     )
-    assert (tmp_path / "export" / "model_int8.tflite").is_file()
+    general = tmp_path / "export" / "model_int8.tflite"
+    assert general.is_file()
+    with open(tmp_path / "export" / "export_report.json") as f:
+        counted = json.load(f)["complexity"]["model_int8.tflite"]["rule"]
+    assert counted["within_limit"], counted
+
+    tuned = tmp_path / "student_b"
+    _script(
+        "train.py",
+        *common,
+        "--width=0.0625",
+        f"--init_from={student}",
+        "--train_devices=b",
+        f"--model_dir={tuned}",
+    )
+    _script(
+        "export.py",
+        f"--model_dir={tuned}",
+        f"--export_dir={tmp_path / 'device_models' / 'b'}",
+        f"--data_dir={data}",
+        f"--features_dir={feats}",
+        "--calibration_examples=8",
+    )
+    names = [line.split("\t")[0] for line in (data / "meta.csv").read_text().splitlines()[1:]]
+    clips = [str(data / next(n for n in names if n.endswith(f"-{d}.wav"))) for d in ("b", "a")]
+    shown = _script(
+        "predict.py",
+        f"--model={general}",
+        f"--device_models={tmp_path / 'device_models'}",
+        *clips,
+    )
+    rows = {line.split()[0]: line.split()[1:3] for line in shown.splitlines() if line[:1] == "/"}
+    assert rows[clips[0]] == ["b", "b"] and rows[clips[1]] == ["a", "general"], shown
 
     csv = tmp_path / "elsewhere.csv"  # an ensemble trained elsewhere, as a CSV
     csv.write_text(
