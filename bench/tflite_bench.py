@@ -3,7 +3,8 @@
     python bench/tflite_bench.py [--runs=200] [--warmup=20] [--num_threads=1]
     python bench/tflite_bench.py --model_dir=RUN (--data_dir=DIR | --features_dir=F)
         [--export_dir=EXPORT] [--split=evaluate] [--batch_size=64]
-    python bench/tflite_bench.py --layers [--runs=100]
+    python bench/tflite_bench.py --layers [--tau2022] [--runs=100]
+    python bench/tflite_bench.py --floor [--variants=xnnpack,builtin,latest] [--runs=40]
 
 Without --model_dir: the full-size `1b_ef_spsmt` network (paper Table 4, EF of Log-Mel, CQT and
 Gamma + SPSMT, inputs 3 x [862, 64]) is built UNTRAINED and exported with stand-in
@@ -26,6 +27,18 @@ file (`tflite.convert_int8`, calibrated on N(0, 1) features, i.e. normalized one
 The table lists the cumulative latency of every cut, the difference to the previous cut (the
 layers in between) and their multiply-accumulates. TFLite fuses BatchNorm and ReLU into the
 convolution before them, which is why a convolution is never a cut of its own.
+
+With --tau2022 (--layers): the same for the TAU 2022 system of `configs/tau2022_ef_spsmt.flags`
+(width 0.5, 1 s clips, 87 frames, 10 classes).
+
+With --floor: the int8 1B EF + SPSMT file (10 s) and the int8 TAU 2022 file (1 s), both untrained
+and exported both ways, against their floor: MACs / the best int8 convolution rate measured in
+the same run (`PEAK_CONVS`: single int8 CONV_2D files, timed with the same runner). Every file
+runs under each interpreter setting of --variants (`OPTION_VARIANTS`: XNNPACK, TFLite's own
+kernels without XNNPACK, XNNPACK's latest features). Latency there is the median CPU time of
+the calling thread per call (LiteRT on one thread runs in it): on a shared machine the wall
+time of a long call includes the waits for a core, which would bias long files against short
+reference files.
 
 Latency: the LiteRT interpreter (`ai_edge_litert`) with `num_threads` threads, one clip per call
 through the `serving_default` signature runner (inputs set, invoke, outputs read; int8 inputs

@@ -40,3 +40,13 @@ def test_librosa_is_left_as_it_was_after_the_block():
     with cqt_filters.reused_filters():
         assert getattr(module, cqt_filters.FILTER_FUNCTION) is not before
     assert getattr(module, cqt_filters.FILTER_FUNCTION) is before
+
+
+def test_nested_blocks_put_librosa_back_once_the_last_closes():
+    module = importlib.import_module("librosa.core.constantq")
+    before = getattr(module, cqt_filters.FILTER_FUNCTION)
+    with cqt_filters.reused_filters():
+        with cqt_filters.reused_filters():
+            inner = getattr(module, cqt_filters.FILTER_FUNCTION)
+        assert getattr(module, cqt_filters.FILTER_FUNCTION) is inner is not before
+    assert getattr(module, cqt_filters.FILTER_FUNCTION) is before

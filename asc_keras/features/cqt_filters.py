@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import importlib
+import threading
 
 import numpy as np
 
@@ -43,26 +44,42 @@ def _key(args, kwargs) -> tuple:
 def _cached(build):
     def basis(*args, **kwargs):
         key = _key(args, kwargs)
-        if key not in _BASES:
-            _BASES[key] = build(*args, **kwargs)
-            while len(_BASES) > MAX_BASES:
-                _BASES.popitem(last=False)
-        fft_basis, n_fft, lengths = _BASES[key]
+        with _LOCK:
+            kept = _BASES.get(key)
+        if kept is None:
+            kept = build(*args, **kwargs)
+            with _LOCK:
+                _BASES[key] = kept
+                while len(_BASES) > MAX_BASES:
+                    _BASES.popitem(last=False)
+        fft_basis, n_fft, lengths = kept
         return fft_basis.copy(), n_fft, np.array(lengths, copy=True)
 
     return basis
 
 
+_LOCK = threading.Lock()
+_OPEN = {"blocks": 0, "build": None}  # blocks open in this process; librosa's own function
+
+
 @contextlib.contextmanager
 def reused_filters():
-    """Within the block, `librosa.cqt` reuses filter bases built for the same setting."""
+    """Within the block, `librosa.cqt` reuses filter bases built for the same setting.
+
+    Blocks may nest and overlap across threads: librosa's function is replaced when the first
+    opens and put back when the last closes.
+    """
     module = importlib.import_module("librosa.core.constantq")
-    build = getattr(module, FILTER_FUNCTION, None)
-    if build is None:
-        yield
-        return
-    setattr(module, FILTER_FUNCTION, _cached(build))
+    with _LOCK:
+        if _OPEN["blocks"] == 0:
+            _OPEN["build"] = getattr(module, FILTER_FUNCTION, None)
+            if _OPEN["build"] is not None:
+                setattr(module, FILTER_FUNCTION, _cached(_OPEN["build"]))
+        _OPEN["blocks"] += 1
     try:
         yield
     finally:
-        setattr(module, FILTER_FUNCTION, build)
+        with _LOCK:
+            _OPEN["blocks"] -= 1
+            if _OPEN["blocks"] == 0 and _OPEN["build"] is not None:
+                setattr(module, FILTER_FUNCTION, _OPEN["build"])
