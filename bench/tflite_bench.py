@@ -3,7 +3,8 @@
     python bench/tflite_bench.py [--runs=200] [--warmup=20] [--num_threads=1]
     python bench/tflite_bench.py --model_dir=RUN (--data_dir=DIR | --features_dir=F)
         [--export_dir=EXPORT] [--split=evaluate] [--batch_size=64]
-    python bench/tflite_bench.py --layers [--runs=100]
+    python bench/tflite_bench.py --layers [--tau2022] [--runs=100]
+    python bench/tflite_bench.py --floor [--variants=xnnpack,builtin,latest] [--runs=40]
 
 Without --model_dir: the full-size `1b_ef_spsmt` network (paper Table 4, EF of Log-Mel, CQT and
 Gamma + SPSMT, inputs 3 x [862, 64]) is built UNTRAINED and exported with stand-in
@@ -26,6 +27,18 @@ file (`tflite.convert_int8`, calibrated on N(0, 1) features, i.e. normalized one
 The table lists the cumulative latency of every cut, the difference to the previous cut (the
 layers in between) and their multiply-accumulates. TFLite fuses BatchNorm and ReLU into the
 convolution before them, which is why a convolution is never a cut of its own.
+
+With --tau2022 (--layers): the same for the TAU 2022 system of `configs/tau2022_ef_spsmt.flags`
+(width 0.5, 1 s clips, 87 frames, 10 classes).
+
+With --floor: the int8 1B EF + SPSMT file (10 s) and the int8 TAU 2022 file (1 s), both untrained
+and exported both ways, against their floor: MACs / the best int8 convolution rate measured in
+the same run (`PEAK_CONVS`: single int8 CONV_2D files, timed with the same runner). Every file
+runs under each interpreter setting of --variants (`OPTION_VARIANTS`: XNNPACK, TFLite's own
+kernels without XNNPACK, XNNPACK's latest features). Latency there is the median CPU time of
+the calling thread per call (LiteRT on one thread runs in it): on a shared machine the wall
+time of a long call includes the waits for a core, which would bias long files against short
+reference files.
 
 Latency: the LiteRT interpreter (`ai_edge_litert`) with `num_threads` threads, one clip per call
 through the `serving_default` signature runner (inputs set, invoke, outputs read; int8 inputs
@@ -65,15 +78,21 @@ class Row:
     round_ms: tuple[float, float] = (float("nan"), float("nan"))
     accuracy: float | None = None
     log_loss: float | None = None
+    options: dict = dataclasses.field(default_factory=dict)  # LiteRT Interpreter keywords
+    cpu_ms: float = float("nan")  # median CPU time of the calling thread per call
 
 
-def _runner(path: str, *, num_threads: int, seed: int = 0):
+def _runner(path: str, *, num_threads: int, seed: int = 0, options=None):
     """`(call, feed)`: a `.tflite` signature runner and one quantized stand-in clip."""
     from asc_keras.inference import tflite_runner
 
-    runner = tflite_runner.make_interpreter(path, num_threads=num_threads).get_signature_runner(
-        "serving_default"
-    )
+    if options:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=path, num_threads=num_threads, **options)
+    else:
+        interpreter = tflite_runner.make_interpreter(path, num_threads=num_threads)
+    runner = interpreter.get_signature_runner("serving_default")
     rng = np.random.default_rng(seed)
     feed = {}
     for name, d in runner.get_input_details().items():
@@ -88,43 +107,48 @@ def _runner(path: str, *, num_threads: int, seed: int = 0):
 
 def _time_rows(rows, *, num_threads: int, warmup: int, runs: int, rounds: int) -> None:
     """Fill every row's latency: `rounds` rounds of `runs / rounds` calls, files taking turns."""
-    runners = [_runner(r.path, num_threads=num_threads) for r in rows]
+    runners = [_runner(r.path, num_threads=num_threads, options=r.options) for r in rows]
     for runner, feed in runners:
         for _ in range(warmup):
             runner(**feed)
     per_round = max(1, runs // rounds)
     times: list[list[list[float]]] = [[] for _ in rows]
+    cpu: list[list[float]] = [[] for _ in rows]  # thread CPU time: one thread runs the file
     for _ in range(rounds):
         for k, (runner, feed) in enumerate(runners):
             chunk = []
             for _ in range(per_round):
-                t0 = time.perf_counter()
+                c0, t0 = time.thread_time(), time.perf_counter()
                 runner(**feed)
                 chunk.append((time.perf_counter() - t0) * 1e3)
+                cpu[k].append((time.thread_time() - c0) * 1e3)
             times[k].append(chunk)
-    for row, chunks in zip(rows, times, strict=True):
+    for row, chunks, used in zip(rows, times, cpu, strict=True):
+        row.cpu_ms = float(np.median(used))
         flat = np.concatenate(chunks)
         medians = [float(np.median(c)) for c in chunks]
         row.median_ms, row.p90_ms = float(np.median(flat)), float(np.percentile(flat, 90))
         row.round_ms = (min(medians), max(medians))
 
 
-def _full_size_config(inputs, strategies):
+def _full_size_config(inputs, strategies, *, num_frames=862, num_classes=3, width=1.0):
     from asc_keras.config import ModelConfig
 
     return ModelConfig(
         backbone="1b",
         inputs=inputs,
         input_bins={r: 64 for r in inputs},
-        num_frames=862,
-        num_classes=3,
+        num_frames=num_frames,
+        num_classes=num_classes,
         fusion="ef" if len(inputs) > 1 else "single",
         strategies=strategies,
+        width=width,
     )
 
 
-def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
-    """Export an untrained full-size model twice (baseline, current).
+def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool, tau2022=False):
+    """Export an untrained full-size model twice (baseline, current); `tau2022`: the TAU 2022
+    system of `configs/tau2022_ef_spsmt.flags` (1 s clips, 87 frames, 10 classes, width 0.5).
 
     Returns:
         `(size dict, {'baseline' | 'current': (folder, entries)})`.
@@ -134,8 +158,10 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
     from asc_keras.models.rules import size_summary
     from asc_keras.strategies import build_model
 
-    feature_cfg = FeatureConfig(logmel_bins=64, representations=tuple(inputs))
-    model = build_model(_full_size_config(tuple(inputs), strategies))
+    clip = dict(clip_seconds=1.0, sample_rate=44100) if tau2022 else {}
+    feature_cfg = FeatureConfig(logmel_bins=64, representations=tuple(inputs), **clip)
+    sizes = dict(num_frames=87, num_classes=10, width=0.5) if tau2022 else {}
+    model = build_model(_full_size_config(tuple(inputs), strategies, **sizes))
     normalization = {r: {"mean": np.full(64, -40.0), "std": np.full(64, 12.0)} for r in inputs}
     calib = calibration.synthetic_examples(feature_cfg.shapes, normalization, 32, seed=0)
     exports = {}
@@ -155,18 +181,20 @@ def _untrained(folder: str, name: str, inputs, strategies, *, audio: bool):
                 log=lambda *_: None,
             ),
         )
-    return size_summary(model, "1b"), exports
+    return size_summary(model, "tau2022" if tau2022 else "1b"), exports
 
 
-def _layer_profile(folder: str, timing: dict) -> str:
-    """`--layers`: cumulative int8 latency of the rewritten 1B EF + SPSMT network, cut by cut."""
+def _layer_profile(folder: str, timing: dict, *, tau2022: bool = False) -> str:
+    """`--layers`: cumulative int8 latency of the rewritten 1B EF + SPSMT network, cut by cut
+    (`tau2022`: the TAU 2022 system of `configs/tau2022_ef_spsmt.flags`, 1 s clips)."""
     import keras
 
     from asc_keras.export import rewrite, savedmodel, tflite
     from asc_keras.models.complexity import layer_macs
     from asc_keras.strategies import build_model
 
-    network = rewrite.for_tflite(build_model(_full_size_config(EF_INPUTS, ("spsmt",))))
+    sizes = dict(num_frames=87, num_classes=10, width=0.5) if tau2022 else {}
+    network = rewrite.for_tflite(build_model(_full_size_config(EF_INPUTS, ("spsmt",), **sizes)))
     macs = layer_macs(network)
     ends = (
         keras.layers.ReLU,
@@ -203,21 +231,116 @@ def _layer_profile(folder: str, timing: dict) -> str:
         group_macs.append(sum(macs[n] for n in between))
     _time_rows(rows, **timing)
     lines = [
-        f"int8 1b_ef_spsmt (untrained, rewritten as export.py writes it) cut after each "
-        f"fused group; LiteRT num_threads={timing['num_threads']}; load average "
-        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores",
+        f"int8 {'tau2022_ef_spsmt 1 s' if tau2022 else '1b_ef_spsmt'} (untrained, rewritten as "
+        f"export.py writes it) cut after each fused group; LiteRT num_threads="
+        f"{timing['num_threads']}; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} "
+        "cores; cpu = median CPU time of the calling thread",
         f"{'cut after':28s} {'layer type':20s} {'cumulative ms':>14s} {'+ms':>7s} "
-        f"{'MACs (M)':>9s} {'GMAC/s':>7s}",
+        f"{'cpu ms':>7s} {'+cpu ms':>8s} {'MACs (M)':>9s} {'GMAC/s':>7s}",
     ]
-    before = 0.0
+    before = before_cpu = 0.0
     for r, group in zip(rows, group_macs, strict=True):
-        delta = r.median_ms - before
-        rate = f"{group / delta / 1e6:7.0f}" if group > 1e6 and delta > 0 else "-"
+        delta, delta_cpu = r.median_ms - before, r.cpu_ms - before_cpu
+        rate = f"{group / delta_cpu / 1e6:7.0f}" if group > 1e6 and delta_cpu > 0 else "-"
         lines.append(
             f"{r.model:28s} {r.artifact:20s} {r.median_ms:14.3f} {delta:+7.3f} "
-            f"{group / 1e6:9.1f} {rate:>7s}"
+            f"{r.cpu_ms:7.3f} {delta_cpu:+8.3f} {group / 1e6:9.1f} {rate:>7s}"
         )
-        before = r.median_ms
+        before, before_cpu = r.median_ms, r.cpu_ms
+    return "\n".join(lines)
+
+
+# Single int8 CONV_2D files that measure the machine's achievable int8 convolution rate:
+# (name, input [t, f, c], filters, kernel). The first is the 1B network's second 7x7
+# convolution (after the first 4 x 2 pool of a 10 s clip: 215 frames, 32 bins, 32 channels),
+# the convolution that holds most of its MACs; the others are wider channel counts, which
+# XNNPACK's int8 kernels run at least as well.
+PEAK_CONVS = (
+    ("conv7x7 32->32 on [215, 32]", (215, 32, 32), 32, (7, 7)),
+    ("conv3x3 64->64 on [108, 16]", (108, 16, 64), 64, (3, 3)),
+    ("conv7x7 64->64 on [54, 8]", (54, 8, 64), 64, (7, 7)),
+)
+# Interpreter settings tried on every file (`ai_edge_litert.interpreter.Interpreter` keywords).
+OPTION_VARIANTS = {
+    "xnnpack": {},  # the default: XNNPACK delegate
+    "builtin": {"experimental_op_resolver_type": "BUILTIN_WITHOUT_DEFAULT"},  # no XNNPACK
+    "latest": {"experimental_default_delegate_latest_features": True},  # XNNPACK, newest
+}
+
+
+def _options(variant: dict) -> dict:
+    from ai_edge_litert.interpreter import OpResolverType
+
+    out = dict(variant)
+    if out.get("experimental_op_resolver_type") == "BUILTIN_WITHOUT_DEFAULT":
+        out["experimental_op_resolver_type"] = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    return out
+
+
+def _peak_conv(folder: str, name: str, shape, filters: int, kernel) -> tuple[str, int]:
+    """`(path, MACs)` of one int8 convolution (+ ReLU) file, calibrated on N(0, 1) inputs."""
+    import keras
+
+    from asc_keras.export import savedmodel, tflite
+
+    x = keras.Input(shape, name="x")
+    y = keras.layers.Conv2D(filters, kernel, padding="same", activation="relu", name="conv")(x)
+    model = keras.Model(x, y, name="peak_conv")
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(8):
+            yield {"x": rng.standard_normal((1, *shape)).astype(np.float32)}
+
+    sm_dir = os.path.join(folder, name.split()[0] + f"_{shape[-1]}")
+    savedmodel.export_saved_model(model, sm_dir)
+    path = sm_dir + ".tflite"
+    with open(path, "wb") as f:
+        f.write(tflite.convert_int8(sm_dir, representative))
+    macs = shape[0] * shape[1] * shape[2] * filters * kernel[0] * kernel[1]
+    return path, macs
+
+
+def _floor(folder: str, timing: dict, variants) -> str:
+    """`--floor`: int8 latency of the 1B EF + SPSMT and TAU 2022 files against MACs / peak."""
+    rows, macs = [], {}
+    for name, tau in (("1b_ef_spsmt 10 s", False), ("tau2022_ef_spsmt 1 s", True)):
+        size, exports = _untrained(
+            folder, name.split()[0], EF_INPUTS, ("spsmt",), audio=False, tau2022=tau
+        )
+        for kind, (out, _) in exports.items():
+            path = os.path.join(out, "model_int8.tflite")
+            for v in variants:
+                label = f"{name}, {kind}"
+                rows.append(Row(label, v, os.path.getsize(path) / 1024, path))
+                rows[-1].options = _options(OPTION_VARIANTS[v])
+                macs[label] = size["macs"]
+    for name, shape, filters, kernel in PEAK_CONVS:
+        path, n = _peak_conv(folder, name, shape, filters, kernel)
+        for v in variants:
+            rows.append(Row(name, v, os.path.getsize(path) / 1024, path))
+            rows[-1].options = _options(OPTION_VARIANTS[v])
+            macs[name] = n
+    _time_rows(rows, **timing)
+    peak_rows = [r for r in rows if r.model in dict((p[0], p) for p in PEAK_CONVS)]
+    best = max(peak_rows, key=lambda r: macs[r.model] / r.cpu_ms)
+    rate = macs[best.model] / best.cpu_ms  # MACs per ms of CPU time
+    lines = [
+        f"int8, LiteRT num_threads={timing['num_threads']}, one clip per call; load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores. cpu ms = median CPU time of the "
+        "calling thread per call (what the ratio uses: on a shared machine the wall time of a "
+        "long call includes waits for the core)",
+        f"peak int8 convolution rate: {rate / 1e6:.1f} GMAC/s ({best.model}, {best.artifact})",
+        f"{'file':38s} {'interpreter':12s} {'MACs (M)':>9s} {'wall ms':>8s} {'cpu ms':>8s} "
+        f"{'GMAC/s':>7s} {'floor ms':>9s} {'ratio':>6s}",
+    ]
+    for r in rows:
+        floor_ms = macs[r.model] / rate
+        lines.append(
+            f"{r.model:38s} {r.artifact:12s} {macs[r.model] / 1e6:9.1f} {r.median_ms:8.3f} "
+            f"{r.cpu_ms:8.3f} {macs[r.model] / r.cpu_ms / 1e6:7.1f} "
+            f"{floor_ms:9.3f} {r.cpu_ms / floor_ms:5.2f}x"
+        )
     return "\n".join(lines)
 
 
@@ -293,13 +416,32 @@ def main(argv=None) -> int:
         action="store_true",
         help="where the int8 1B EF + SPSMT latency goes, layer group by group",
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="int8 1B EF + SPSMT and TAU 2022 latency against MACs / the peak int8 conv rate",
+    )
+    parser.add_argument(
+        "--variants",
+        default="xnnpack",
+        help=f"--floor: comma-separated interpreter settings of {sorted(OPTION_VARIANTS)}",
+    )
+    parser.add_argument(
+        "--tau2022",
+        action="store_true",
+        help="--layers: profile the TAU 2022 system (configs/tau2022_ef_spsmt.flags, 1 s clips)",
+    )
     args = parser.parse_args(argv)
     timing = dict(
         num_threads=args.num_threads, warmup=args.warmup, runs=args.runs, rounds=args.rounds
     )
+    if args.floor:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(_floor(tmp, timing, [v.strip() for v in args.variants.split(",")]))
+        return 0
     if args.layers:
         with tempfile.TemporaryDirectory() as tmp:
-            print(_layer_profile(tmp, timing))
+            print(_layer_profile(tmp, timing, tau2022=args.tau2022))
         return 0
 
     rows: list[Row] = []

@@ -29,7 +29,8 @@ clip's maximum when `cfg.top_db` is set (librosa.power_to_db with ref 1.0):
   `librosa.amplitude_to_db(|C|, ref=1.0, amin=1e-5)`, whose floor (1e-5 in amplitude = 1e-10 in
   power) matches the other three. The CQT needs its own multi-rate transform, not the STFT.
 
-Filterbanks are built once per setting (`functools.lru_cache`) and returned read-only.
+Filterbanks are built once per setting (`functools.lru_cache`) and returned read-only; the
+CQT's filter basis too (`cqt_filters.reused_filters`, bit-identical to librosa's own).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from gammatone import fftweight
 from threadpoolctl import threadpool_limits
 
 from asc_keras.config import FeatureConfig
+from asc_keras.features import cqt_filters
 
 # Bumped whenever a definition below changes the numbers: it is part of the features cache key
 # and of every manifest, so features computed by older code are never reused.
@@ -145,14 +147,15 @@ def gamma_from_power(power: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
 
 def cqt_from_wave(wave: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Constant-Q spectrogram in dB: float32 `[n]` -> `[1 + n // hop_length, cfg.cqt_bins]`."""
-    cqt = librosa.cqt(
-        wave,
-        sr=cfg.sample_rate,
-        hop_length=cfg.hop_length,
-        fmin=cfg.cqt_fmin,
-        n_bins=cfg.cqt_bins,
-        bins_per_octave=cfg.cqt_bins_per_octave,
-    )  # [cqt_bins, time] complex64
+    with cqt_filters.reused_filters():  # the filter basis built once per setting, same values
+        cqt = librosa.cqt(
+            wave,
+            sr=cfg.sample_rate,
+            hop_length=cfg.hop_length,
+            fmin=cfg.cqt_fmin,
+            n_bins=cfg.cqt_bins,
+            bins_per_octave=cfg.cqt_bins_per_octave,
+        )  # [cqt_bins, time] complex64
     magnitude = np.abs(cqt)  # [cqt_bins, time]
     return _to_db(np.square(magnitude), top_db=cfg.top_db).T  # [time, cqt_bins]
 
