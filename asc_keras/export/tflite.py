@@ -38,6 +38,7 @@ names made 8 of the trained int8 1B EF + SPSMT file's 154 KB.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 
@@ -112,11 +113,77 @@ def float_ops(model: bytes) -> list[tuple[str, str]]:
     return found
 
 
+def tensor_layers(name: str) -> set[str]:
+    """The Keras layers a calibrated tensor's name may come from: every scope of its first
+    `;`-part without Keras's call suffix `_<n>` and the rewrite's `_dw`
+    (`m_1/b_pool_dw_1/depthwise;...` -> {'m', 'b_pool'})."""
+    out = set()
+    for scope in name.split(";")[0].split("/")[:-1]:
+        layer = re.sub(r"_\d+$", "", scope)
+        out.add(layer[: -len("_dw")] if layer.endswith("_dw") else layer)
+    return out
+
+
+def with_ranges(calibrated: bytes, ranges: Mapping[str, tuple[float, float]]) -> bytes:
+    """A calibrated flatbuffer whose recorded `[min, max]` of each layer's OUTPUT tensors (a
+    tensor made inside the layer's scope and read by no op of it, or a signature output of that
+    name) are replaced by `ranges[layer]` (a QAT model's tracked ranges, `asc_keras.quantize`).
+
+    Raises:
+        Int8ConversionError: A range names no tensor of the graph.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    flat = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
+    used = set()
+
+    def text(name) -> str:
+        return name.decode() if isinstance(name, bytes) else (name or "")
+
+    def set_range(tensor, layer: str) -> None:
+        q = tensor.quantization
+        if q is None or q.min is None or len(q.min) != 1:
+            return
+        lo, hi = ranges[layer]
+        q.min, q.max = [float(lo)], [float(hi)]
+        used.add(layer)
+
+    for k, subgraph in enumerate(flat.subgraphs):
+        names = [text(t.name) for t in subgraph.tensors]
+        op_layers = [
+            tensor_layers(names[op.outputs[0]]) if len(op.outputs) else set()
+            for op in subgraph.operators
+        ]
+        readers: dict[int, list[int]] = {}
+        for i, op in enumerate(subgraph.operators):
+            for t in op.inputs:
+                readers.setdefault(int(t), []).append(i)
+        for op in subgraph.operators:
+            for t in op.outputs:
+                for layer in tensor_layers(names[t]) & set(ranges):
+                    if not any(layer in op_layers[r] for r in readers.get(int(t), [])):
+                        set_range(subgraph.tensors[t], layer)
+        for signature in flat.signatureDefs or []:
+            if signature.subgraphIndex != k:
+                continue
+            for out in signature.outputs or []:
+                if text(out.name) in ranges:
+                    set_range(subgraph.tensors[out.tensorIndex], text(out.name))
+    unused = sorted(set(ranges) - used)
+    if unused:
+        raise Int8ConversionError(
+            f"{len(unused)} QAT range(s) match no tensor of the converted graph, first "
+            f"{unused[0]!r}"
+        )
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(flat))
+
+
 def convert_int8(
     saved_model_dir: str,
     representative: Callable[[], Iterable[Mapping[str, np.ndarray]]],
     *,
     signature: str = SIGNATURE,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> bytes:
     """int8 TFLite flatbuffer: float32 raw inputs normalized in float, int8 network and outputs.
 
@@ -124,6 +191,8 @@ def convert_int8(
         saved_model_dir: The SavedModel folder (raw features in, `<rep>_normalization` layers).
         representative: Returns a fresh iterable of `{input name: float32 [1, ...]}`.
         signature: Signature key.
+        ranges: `{layer name: (min, max)}` that replace the calibrated ranges of the tensors
+            those layers produce (a QAT model's tracked ranges, `with_ranges`); None: calibrated.
 
     Returns:
         The flatbuffer bytes.
@@ -147,6 +216,8 @@ def convert_int8(
     with warnings.catch_warnings():  # the calibrator runs TensorFlow's deprecated interpreter
         warnings.filterwarnings("ignore", message=TF_INTERPRETER_WARNING)
         calibrated = converter.convert()  # float32 ops, activation ranges recorded
+    if ranges:
+        calibrated = with_ranges(calibrated, ranges)
     keep_float = [n for n in _tensor_names(calibrated) if NORMALIZATION_MARK in n]
     quantized = tflite_convert.mlir_quantize(calibrated, denylisted_nodes=keep_float)
     stray = [
