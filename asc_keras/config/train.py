@@ -14,7 +14,7 @@ ADAM_UPDATES = ("pytorch", "keras")  # asc_keras.training.optimizer.ADAM_CLASSES
 
 # Values of fields that a run recorded before the field existed had (Keras's own defaults).
 LEGACY_TRAIN_FIELDS = MappingProxyType(
-    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras"}
+    {"adam_epsilon": 1e-7, "recalibrate_bn": 0, "adam_update": "keras", "qat_from": ""}
 )
 
 
@@ -107,6 +107,12 @@ class TrainConfig:
         "plain average over this many clean (un-mixed) training batches (0: keep the moving "
         "averages).",
         lower_bound=0,
+    )
+    qat_from: str = setting(
+        "",
+        "Quantization-aware training: fine-tune the final weights of this finished float run "
+        "(same model config: pass --flagfile=RUN/flags.txt) with int8 fake quantization as "
+        "the TFLite converter quantizes ('' = off).",
     )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.

@@ -141,6 +141,7 @@ def write_artifacts(
     audio: bool = True,
     rewrite: bool = True,
     log: Callable[[str], None] = print,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[dict]:
     """Write the serving models of `model` into `folder`.
 
@@ -154,6 +155,8 @@ def write_artifacts(
         rewrite: Export the network as `rewrite.for_tflite` makes it (False: as trained; the
             benchmark's baseline).
         log: Progress lines.
+        ranges: Activation ranges the int8 file takes instead of calibrated ones (a QAT
+            run's, `asc_keras.quantize`); None: calibrated.
 
     Returns:
         One entry per artifact: `{'name', 'input' ('features' | 'waveform'), 'dtype',
@@ -163,7 +166,9 @@ def write_artifacts(
         ExportError: The SavedModel or a features-in TFLite model could not be written.
     """
     out = _Entries(folder, log)
-    _write_features_in(out, model, normalization, calibration=calibration, rewrite=rewrite)
+    _write_features_in(
+        out, model, normalization, calibration=calibration, rewrite=rewrite, ranges=ranges
+    )
     if audio and serving.supports_audio(model, feature_cfg):
         _write_waveform_in(out, model, normalization, feature_cfg, rewrite=rewrite)
     return out.entries
@@ -176,6 +181,7 @@ def _write_features_in(
     *,
     calibration: calibration_lib.Examples | None,
     rewrite: bool,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
     """The raw-features-in SavedModel, float32 TFLite and (with `calibration`) int8 TFLite."""
     features_model = serving.feature_serving_model(model, normalization)
@@ -205,7 +211,10 @@ def _write_features_in(
                 "features",
                 "int8",
                 lambda p: _write(
-                    p, tflite.convert_int8(source, lambda: calibration.batches(batch_size=1))
+                    p,
+                    tflite.convert_int8(
+                        source, lambda: calibration.batches(batch_size=1), ranges=ranges
+                    ),
                 ),
                 required=True,
             )

@@ -98,6 +98,7 @@ def check_artifacts(
     feature_cfg: FeatureConfig,
     tolerances: Tolerances,
     log: Callable[[str], None] = print,
+    int8_model=None,
 ) -> list[str]:
     """Add `parity` to every entry; returns the failures (empty when all passed).
 
@@ -111,8 +112,15 @@ def check_artifacts(
         feature_cfg: Turns `waves` into reference features with `compute_features`.
         tolerances: Largest allowed output differences.
         log: Progress lines.
+        int8_model: The int8 files' reference instead of `model` (a QAT run's QAT model,
+            whose fake quantization the int8 file computes); None: `model`.
     """
     reference = verify.keras_outputs(model, normalized(examples.features, normalization))
+    int8_reference = reference
+    if int8_model is not None:
+        int8_reference = verify.keras_outputs(
+            int8_model, normalized(examples.features, normalization)
+        )
     audio_reference = None
     if waves is not None and any(e["input"] == "waveform" for e in entries):
         audio_reference = _audio_reference(model, normalization, waves, feature_cfg)
@@ -124,8 +132,9 @@ def check_artifacts(
         if entry["input"] == "waveform":
             inputs, ref, tol = {serving.WAVEFORM: waves}, audio_reference, tolerances.audio
         else:
-            inputs, ref = examples.features, reference
-            tol = tolerances.int8 if entry["dtype"] == "int8" else tolerances.floating
+            int8 = entry["dtype"] == "int8"
+            inputs, ref = examples.features, int8_reference if int8 else reference
+            tol = tolerances.int8 if int8 else tolerances.floating
         checks = _check_entry(entry, folder, inputs, ref, tolerance=tol, examples=examples)
         entry["parity"] = [c.to_dict() for c in checks]
         failures.extend(_failure_line(c) for c in checks if not c.passed)

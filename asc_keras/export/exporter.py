@@ -35,6 +35,7 @@ importable from here).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -50,8 +51,10 @@ from asc_keras.export import report as report_lib
 from asc_keras.export.errors import ExportError, ParityError, SizeRuleError
 from asc_keras.inference.loader import EXPORT_CONFIG_NAME
 from asc_keras.models.rules import check_size_rule, size_summary
+from asc_keras.quantize import exporting as qat_exporting
 
 FORMAT_VERSION = 1
+QAT_REPORT_TEXT = "report.txt"  # a QAT run's export: the printed report, accuracy comparison in
 
 __all__ = ["EXPORT_CONFIG_NAME", "ExportError", "FORMAT_VERSION", "export_config_record", "run"]
 
@@ -167,6 +170,14 @@ def _report_record(
     }
 
 
+def _qat_comparison(cfg, qat, trained, calib, manifest, entries, folder) -> dict:
+    """float / PTQ int8 / QAT int8 accuracy of a QAT run (`quantize.exporting.comparison`)."""
+    if not any(e["name"] == artifacts.TFLITE_INT8 and e["status"] == "ok" for e in entries):
+        return {"note": "no int8 file: no accuracy comparison"}
+    path = os.path.join(folder, artifacts.TFLITE_INT8)
+    return qat_exporting.comparison(qat, trained, calib, manifest, path, seed=cfg.calibration_seed)
+
+
 def run(
     cfg: ExportConfig,
     *,
@@ -210,6 +221,9 @@ def _run(
     export_dir = os.path.normpath(cfg.export_dir)
     staging.check_destination(export_dir, overwrite=cfg.overwrite)
     trained = serving.load_run(cfg.model_dir)
+    qat = qat_exporting.plan(trained)  # a QAT run: export its deploy form (None: a float run)
+    if qat is not None:
+        trained = dataclasses.replace(trained, model=qat.deploy)
     size = size_summary(trained.model, trained.task)
     check_size_rule(size, model_dir=cfg.model_dir, error=SizeRuleError)
 
@@ -225,6 +239,7 @@ def _run(
             calibration=calib,
             audio=cfg.audio_frontend,
             log=log,
+            ranges=None if qat is None else qat.ranges,
         )
         _write_export_config(folder, trained, entries, examples)
         waves, audio_source = _audio_waves(cfg, trained, manifest, entries, examples)
@@ -237,9 +252,14 @@ def _run(
             waves=waves,
             feature_cfg=trained.feature_config,
             tolerances=checks.Tolerances(
-                floating=cfg.float_tolerance, int8=cfg.int8_tolerance, audio=cfg.audio_tolerance
+                floating=cfg.float_tolerance,
+                int8=cfg.int8_tolerance
+                if qat is None
+                else min(cfg.int8_tolerance, qat_exporting.QAT_INT8_TOLERANCE),
+                audio=cfg.audio_tolerance,
             ),
             log=log,
+            int8_model=None if qat is None else qat.model,
         )
         report = _report_record(
             cfg,
@@ -253,8 +273,13 @@ def _run(
             failures=failures,
             seconds=time.time() - t_start,
         )
+        if qat is not None:
+            report["qat"] = _qat_comparison(cfg, qat, trained, calib, manifest, entries, folder)
         report_lib.write_report(folder, report)
-        log(report_lib.format_report(report))
+        text = report_lib.format_report(report)
+        log(text)
+        if qat is not None:
+            atomic.write_text(os.path.join(folder, QAT_REPORT_TEXT), text + "\n")
         if failures:
             rejected = staging.reject(folder, export_dir)
             raise ParityError(

@@ -112,11 +112,20 @@ def format_report(report: Mapping) -> str:
                     for d, v in art["per_device"].items()
                 )
             )
+    lines += report_qat_lines(report)
     lines.append(
         "result: "
         + ("all checks passed" if report["passed"] else "FAILED: " + "; ".join(report["failures"]))
     )
     return "\n".join(lines)
+
+
+def report_qat_lines(report: Mapping) -> list[str]:
+    """A QAT run's float / PTQ int8 / QAT int8 accuracy lines (`asc_keras.quantize`); none
+    for a float run."""
+    from asc_keras.quantize.exporting import comparison_lines
+
+    return comparison_lines(report.get("qat"))
 
 
 def write_report(folder: str, report: Mapping) -> str:

@@ -15,7 +15,8 @@ outputs and output names that computes what the int8 TFLite file computes:
   frequency mean, Dense layers, concatenations, frame means and fusion averages; the softmax
   with TFLite's fixed range), and `<input>_input_aq` follows every model input (TFLite quantizes
   the normalized features). Reshapes, max pooling, slices, dropout and resizing keep their
-  input's scale in TFLite and get none.
+  input's scale in TFLite and get none. A model output's quantizer takes the output's name (its
+  layer becomes `<name>_float`), so the QAT model has the float model's output names.
 
 The training loop trains the QAT model unchanged: the straight-through gradients of the fake
 quantization pass to the kernels and biases, and the activation ranges follow their moving
@@ -46,6 +47,7 @@ from asc_keras.models.qat_layers import (
 )
 
 AQ_SUFFIX = "_aq"
+FLOAT_SUFFIX = "_float"  # a model output's layer, whose name its quantizer takes
 INPUT_AQ_SUFFIX = "_input_aq"
 NORMALIZATION_SUFFIX = "_normalization"  # asc_keras.export.serving's normalization layers
 QUANTIZED_OUTPUTS = (
@@ -111,8 +113,10 @@ def foldable_pairs(model) -> dict[str, str]:
     return pairs
 
 
-def _qat_clone(layer, conv_with_bn: set[str]):
+def _qat_clone(layer, conv_with_bn: set[str], outputs: set[str]):
     config = layer.get_config()
+    if layer.name in outputs:
+        config["name"] = f"{layer.name}{FLOAT_SUFFIX}"
     if type(layer) is keras.layers.Conv2D:
         if layer.name in conv_with_bn:
             config["use_bias"] = True
@@ -149,8 +153,13 @@ def qat_model(model, *, ema_decay: float = 0.99):
             input_quantizers[id(t)] = ActivationQuantizer(ema_decay=ema_decay, name=name)(t)
         return input_quantizers[id(t)]
 
+    outputs = set(model.output_names)
+
     def call(layer, *args, **kwargs):
-        src = model.get_layer(layer.name)
+        name = layer.name
+        if name.endswith(FLOAT_SUFFIX) and name[: -len(FLOAT_SUFFIX)] in outputs:
+            name = name[: -len(FLOAT_SUFFIX)]
+        src = model.get_layer(name)
         if src.name in pairs:
             return args[0]  # folded into the preceding QATConv2D
         first = args[0]
@@ -161,15 +170,18 @@ def qat_model(model, *, ema_decay: float = 0.99):
         y = layer(first, *args[1:], **kwargs)
         if src.weights:
             layer.set_weights(_source_weights(src, pairs_by_conv, model))
+        aq_name = src.name if src.name in outputs else f"{src.name}{AQ_SUFFIX}"
         if isinstance(src, keras.layers.Softmax):
-            return ActivationQuantizer(fixed_range=SOFTMAX_RANGE, name=f"{src.name}{AQ_SUFFIX}")(y)
+            return ActivationQuantizer(fixed_range=SOFTMAX_RANGE, name=aq_name)(y)
         if isinstance(src, QUANTIZED_OUTPUTS):
-            return ActivationQuantizer(ema_decay=ema_decay, name=f"{src.name}{AQ_SUFFIX}")(y)
+            return ActivationQuantizer(ema_decay=ema_decay, name=aq_name)(y)
+        if src.name in outputs:
+            return keras.layers.Identity(name=aq_name)(y)
         return y
 
     return keras.models.clone_model(
         model,
-        clone_function=lambda layer: _qat_clone(layer, set(pairs_by_conv)),
+        clone_function=lambda layer: _qat_clone(layer, set(pairs_by_conv), outputs),
         call_function=call,
     )
 
@@ -182,16 +194,25 @@ def is_qat_model(model) -> bool:
 def deploy_model(qat):
     """The QAT model as float layers with on-grid kernels and no quantizers (module doc)."""
 
+    outputs = set(qat.output_names)
+    sources: dict[int, object] = {}  # id(clone) -> the QAT layer it clones
+
     def clone(layer):
+        config = layer.get_config()
+        if layer.name.endswith(FLOAT_SUFFIX) and layer.name[: -len(FLOAT_SUFFIX)] in outputs:
+            config["name"] = layer.name[: -len(FLOAT_SUFFIX)]
         if isinstance(layer, QATConv2D):
-            return keras.layers.Conv2D.from_config(layer.get_config())
-        if isinstance(layer, QATDense):
-            return keras.layers.Dense.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+            new = keras.layers.Conv2D.from_config(config)
+        elif isinstance(layer, QATDense):
+            new = keras.layers.Dense.from_config(config)
+        else:
+            new = layer.__class__.from_config(config)
+        sources[id(new)] = layer
+        return new
 
     def call(layer, *args, **kwargs):
-        src = qat.get_layer(layer.name)
-        if isinstance(src, ActivationQuantizer):
+        src = sources[id(layer)]
+        if isinstance(src, (ActivationQuantizer, keras.layers.Identity)):
             return args[0]
         if isinstance(src, QATDense):
             kwargs.pop("mask", None)  # a Dense on frames, where a TimeDistributed was
@@ -218,7 +239,9 @@ def activation_ranges(qat) -> dict[str, tuple[float, float]]:
         lo, hi = quantization_range(layer.range_min.numpy(), layer.range_max.numpy())
         if layer.name.endswith(INPUT_AQ_SUFFIX):
             name = layer.name[: -len(INPUT_AQ_SUFFIX)] + NORMALIZATION_SUFFIX
-        else:
+        elif layer.name.endswith(AQ_SUFFIX):
             name = layer.name[: -len(AQ_SUFFIX)]
+        else:  # a model output: the deploy model's output layer of that name
+            name = layer.name
         ranges[name] = (float(lo), float(hi))
     return ranges

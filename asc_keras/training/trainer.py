@@ -139,6 +139,10 @@ def run(
         features=os.path.abspath(folder) if folder else "",
     )
     record["optimizer"] = optimizer_lib.describe(train_cfg)
+    if train_cfg.qat_from:  # the starting run and a hash of its weights
+        from asc_keras.quantize.start import describe
+
+        record["qat_from"] = describe(train_cfg.qat_from, model_cfg)
     folder_state = (
         oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
         if chief
