@@ -34,7 +34,8 @@ class TrainConfig:
     the host (0: `auto_steps_per_loop`); a loop also ends at every log, checkpoint and
     validation step and at `train_steps`, so it changes speed, never the result. `precision`
     is the Keras dtype policy (`PRECISIONS`); it is part of the run (a checkpoint resumes only
-    under the precision that wrote it).
+    under the precision that wrote it). `qat_from` names a finished run whose final weights a
+    quantization-aware run starts from (`asc_keras.quantize`; '' = a float run from scratch).
     """
 
     model_dir: str = shared("model_dir", "")

@@ -29,6 +29,11 @@
    replaced only with `overwrite`). Any check failed: it becomes `<export_dir>.rejected` and
    `ParityError` is raised, so `export_dir` only ever holds verified exports (`staging`).
 
+A QAT run (`train.py --qat_from`, its `model.keras` fake-quantized: `asc_keras.quantize`) exports
+its deploy form (folded, on-grid weights) as the SavedModel and float file; the int8 file takes
+the QAT model's activation ranges and is checked against the QAT model; the report adds float,
+PTQ int8 and QAT int8 accuracy (`quantize.exporting.comparison`), also written to `report.txt`.
+
 The errors are in `asc_keras.export.errors` (`ExportError`, the one `export.py` catches, is also
 importable from here).
 """

@@ -28,6 +28,9 @@ names.
   `TFLiteConverter` calls it, plus `denylisted_nodes`), then make the outputs int8
   (`tf.lite.python.util.modify_model_io_type`, also what the converter calls).
 
+  A QAT model's ranges (`ranges=`, `asc_keras.quantize.build.activation_ranges`) replace the
+  calibrated `[min, max]` of the tensors their layers output (`with_ranges`) before quantizing.
+
 Both files keep only the last `TENSOR_NAME_PARTS` scopes of every tensor name, and of a name
 the converter fused from the ops it merged (`a/b/Relu;a/b/add;a/c/convolution`) only the first,
 the op whose result the tensor is (`short_tensor_names`: `ef_block3_relu1_1/Relu` instead of
