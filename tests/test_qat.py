@@ -113,12 +113,14 @@ def _model_cfg(feature_cfg, **kw):
     )
 
 
-def test_qat_model_at_init_is_close_to_the_float_model(tiny_1b_features):
+def test_qat_model_at_init_is_close_to_the_float_model():
+    from conftest import TINY_FEATURES_1B
+
     from asc_keras.strategies import build_model
 
-    _, feature_cfg, _ = tiny_1b_features
-    cfg = _model_cfg(feature_cfg, inputs=("logmel", "cqt", "gamma"), fusion="ef")
-    cfg = _model_cfg(feature_cfg, inputs=cfg.inputs, fusion="ef", strategies=("spsmt",))
+    cfg = _model_cfg(
+        TINY_FEATURES_1B, inputs=("logmel", "cqt", "gamma"), fusion="ef", strategies=("spsmt",)
+    )
     model = build_model(cfg)
     spread_probabilities(model, 10.0)
     rng = np.random.default_rng(3)
