@@ -159,8 +159,9 @@ def comparison_lines(record: Mapping | None) -> list[str]:
     if "rows" not in record:
         return [f"QAT: {record.get('note', '')}"]
     lines = [
-        f"QAT accuracy on {record['num_examples']} clips of split {record['split']!r} "
-        f"(started from {record['start_dir']}):",
+        f"QAT run (started from {record['start_dir']}): the int8 checks above are against the "
+        "QAT Keras model; accuracy (of clips) and log loss on "
+        f"{record['num_examples']} clips of split {record['split']!r}:",
         f"  {'model':54s} {'accuracy':>8s} {'log loss':>8s}",
     ]
     for name, row in record["rows"].items():
