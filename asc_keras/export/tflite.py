@@ -127,10 +127,37 @@ def tensor_layers(name: str) -> set[str]:
     return out
 
 
+def _text(name) -> str:
+    return name.decode() if isinstance(name, bytes) else (name or "")
+
+
+def _layer_outputs(subgraph, outputs: Mapping[int, str], wanted: set[str]):
+    """`(tensor index, layer)` of every tensor a layer in `wanted` outputs (see `with_ranges`);
+    `outputs` names the subgraph's signature outputs."""
+    names = [_text(t.name) for t in subgraph.tensors]
+
+    def layers_of(t: int) -> set[str]:
+        return tensor_layers(names[t]) | ({outputs[t]} if t in outputs else set())
+
+    op_layers = [
+        layers_of(op.outputs[0]) if len(op.outputs) else set() for op in subgraph.operators
+    ]
+    readers: dict[int, list[int]] = {}
+    for i, op in enumerate(subgraph.operators):
+        for t in op.inputs:
+            readers.setdefault(int(t), []).append(i)
+    for op in subgraph.operators:
+        for t in op.outputs:
+            for layer in layers_of(int(t)) & wanted:
+                if not any(layer in op_layers[r] for r in readers.get(int(t), [])):
+                    yield int(t), layer
+
+
 def with_ranges(calibrated: bytes, ranges: Mapping[str, tuple[float, float]]) -> bytes:
-    """A calibrated flatbuffer whose recorded `[min, max]` of each layer's OUTPUT tensors (a
-    tensor made inside the layer's scope and read by no op of it, or a signature output of that
-    name) are replaced by `ranges[layer]` (a QAT model's tracked ranges, `asc_keras.quantize`).
+    """A calibrated flatbuffer whose recorded `[min, max]` of each layer's OUTPUT tensors (made
+    inside the layer's scope, or the signature output of the layer's name, and read by no op
+    of that layer) are replaced by `ranges[layer]` (a QAT model's tracked ranges,
+    `asc_keras.quantize`).
 
     Raises:
         Int8ConversionError: A range names no tensor of the graph.
@@ -139,39 +166,20 @@ def with_ranges(calibrated: bytes, ranges: Mapping[str, tuple[float, float]]) ->
 
     flat = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
     used = set()
-
-    def text(name) -> str:
-        return name.decode() if isinstance(name, bytes) else (name or "")
-
-    def set_range(tensor, layer: str) -> None:
-        q = tensor.quantization
-        if q is None or q.min is None or len(q.min) != 1:
-            return
-        lo, hi = ranges[layer]
-        q.min, q.max = [float(lo)], [float(hi)]
-        used.add(layer)
-
     for k, subgraph in enumerate(flat.subgraphs):
-        names = [text(t.name) for t in subgraph.tensors]
-        op_layers = [
-            tensor_layers(names[op.outputs[0]]) if len(op.outputs) else set()
-            for op in subgraph.operators
-        ]
-        readers: dict[int, list[int]] = {}
-        for i, op in enumerate(subgraph.operators):
-            for t in op.inputs:
-                readers.setdefault(int(t), []).append(i)
-        for op in subgraph.operators:
-            for t in op.outputs:
-                for layer in tensor_layers(names[t]) & set(ranges):
-                    if not any(layer in op_layers[r] for r in readers.get(int(t), [])):
-                        set_range(subgraph.tensors[t], layer)
-        for signature in flat.signatureDefs or []:
-            if signature.subgraphIndex != k:
+        outputs = {
+            int(out.tensorIndex): _text(out.name)
+            for signature in flat.signatureDefs or []
+            if signature.subgraphIndex == k
+            for out in signature.outputs or []
+        }
+        for t, layer in list(_layer_outputs(subgraph, outputs, set(ranges))):
+            q = subgraph.tensors[t].quantization
+            if q is None or q.min is None or len(q.min) != 1:
                 continue
-            for out in signature.outputs or []:
-                if text(out.name) in ranges:
-                    set_range(subgraph.tensors[out.tensorIndex], text(out.name))
+            lo, hi = ranges[layer]
+            q.min, q.max = [float(lo)], [float(hi)]
+            used.add(layer)
     unused = sorted(set(ranges) - used)
     if unused:
         raise Int8ConversionError(
