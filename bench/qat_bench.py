@@ -33,7 +33,7 @@ SETS = {  # name: (task, row flagfile, extra flags, synthetic sizes)
         "tau2022",
         "tau2022_ef_spsmt.flags",
         ("--representations=logmel", "--model_inputs=logmel", "--fusion=single"),
-        dict(clips_per_class=12, clip_seconds=10.0),
+        dict(clips_per_class=12, clip_seconds=1.0),
     ),
 }
 ROWS = ("float", "PTQ int8", "QAT", "QAT int8")
