@@ -29,6 +29,7 @@ LEGACY_TRAIN_FIELDS = MappingProxyType(
         "init_from": "",
         "train_devices": [],  # as config.json holds it (a list)
         "warmup_steps": 0,
+        "qat_from": "",
     }
 )
 
@@ -58,6 +59,8 @@ class TrainConfig:
     training clips are used (per-device fine-tuning, DCASE 2025). `warmup_steps` > 0 multiplies
     the learning rate of update `step` (from 0) by `min(1, (step + 1) / warmup_steps)`: a linear
     warm-up.
+    `qat_from` names a finished run whose final weights a quantization-aware run starts from
+    (`asc_keras.quantize`; '' = a float run from scratch).
     """
 
     model_dir: str = shared("model_dir", "")
@@ -182,6 +185,12 @@ class TrainConfig:
         "Linear learning-rate warm-up: update t (0, 1, ...) uses min(1, (t + 1) / warmup_steps) "
         "times the staircase rate (0: no warm-up).",
         lower_bound=0,
+    )
+    qat_from: str = setting(
+        "",
+        "Quantization-aware training: fine-tune the final weights of this finished float run "
+        "(same model config: pass --flagfile=RUN/flags.txt) with int8 fake quantization as "
+        "the TFLite converter quantizes ('' = off).",
     )
 
     # Fields a resumed run may change; every other field must match the checkpointed run.

@@ -144,6 +144,7 @@ def write_artifacts(
     rewrite: bool = True,
     float16: bool = False,
     log: Callable[[str], None] = print,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[dict]:
     """Write the serving models of `model` into `folder`.
 
@@ -158,6 +159,8 @@ def write_artifacts(
             benchmark's baseline).
         float16: Also write `model_float16.tflite` (float16 weights, `tflite.convert_float16`).
         log: Progress lines.
+        ranges: Activation ranges the int8 file takes instead of calibrated ones (a QAT
+            run's, `asc_keras.quantize`); None: calibrated.
 
     Returns:
         One entry per artifact: `{'name', 'input' ('features' | 'waveform'), 'dtype',
@@ -168,7 +171,13 @@ def write_artifacts(
     """
     out = _Entries(folder, log)
     _write_features_in(
-        out, model, normalization, calibration=calibration, rewrite=rewrite, float16=float16
+        out,
+        model,
+        normalization,
+        calibration=calibration,
+        rewrite=rewrite,
+        float16=float16,
+        ranges=ranges,
     )
     if audio and serving.supports_audio(model, feature_cfg):
         _write_waveform_in(out, model, normalization, feature_cfg, rewrite=rewrite)
@@ -183,6 +192,7 @@ def _write_features_in(
     calibration: calibration_lib.Examples | None,
     rewrite: bool,
     float16: bool = False,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> None:
     """The raw-features-in SavedModel, float32 TFLite, (with `calibration`) int8 TFLite and
     (with `float16`) float16-weights TFLite."""
@@ -213,7 +223,10 @@ def _write_features_in(
                 "features",
                 "int8",
                 lambda p: _write(
-                    p, tflite.convert_int8(source, lambda: calibration.batches(batch_size=1))
+                    p,
+                    tflite.convert_int8(
+                        source, lambda: calibration.batches(batch_size=1), ranges=ranges
+                    ),
                 ),
                 required=True,
             )

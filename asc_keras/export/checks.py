@@ -99,6 +99,7 @@ def check_artifacts(
     feature_cfg: FeatureConfig,
     tolerances: Tolerances,
     log: Callable[[str], None] = print,
+    int8_model=None,
 ) -> list[str]:
     """Add `parity` to every entry; returns the failures (empty when all passed).
 
@@ -112,8 +113,15 @@ def check_artifacts(
         feature_cfg: Turns `waves` into reference features with `compute_features`.
         tolerances: Largest allowed output differences.
         log: Progress lines.
+        int8_model: The int8 files' reference instead of `model` (a QAT run's QAT model,
+            whose fake quantization the int8 file computes); None: `model`.
     """
     reference = verify.keras_outputs(model, normalized(examples.features, normalization))
+    int8_reference = reference
+    if int8_model is not None:
+        int8_reference = verify.keras_outputs(
+            int8_model, normalized(examples.features, normalization)
+        )
     audio_reference = None
     if waves is not None and any(e["input"] == "waveform" for e in entries):
         audio_reference = _audio_reference(model, normalization, waves, feature_cfg)
@@ -125,7 +133,8 @@ def check_artifacts(
         if entry["input"] == "waveform":
             inputs, ref, tol = {serving.WAVEFORM: waves}, audio_reference, tolerances.audio
         else:
-            inputs, ref = examples.features, reference
+            int8 = entry["dtype"] == "int8"
+            inputs, ref = examples.features, int8_reference if int8 else reference
             tol = {"int8": tolerances.int8, "float16": tolerances.float16}.get(
                 entry["dtype"], tolerances.floating
             )

@@ -36,12 +36,18 @@
    replaced only with `overwrite`). Any check failed: it becomes `<export_dir>.rejected` and
    `ParityError` is raised, so `export_dir` only ever holds verified exports (`staging`).
 
+A QAT run (`train.py --qat_from`, its `model.keras` fake-quantized: `asc_keras.quantize`) exports
+its deploy form (folded, on-grid weights) as the SavedModel and float file; the int8 file takes
+the QAT model's activation ranges and is checked against the QAT model; the report adds float,
+PTQ int8 and QAT int8 accuracy (`quantize.exporting.comparison`), also written to `report.txt`.
+
 The errors are in `asc_keras.export.errors` (`ExportError`, the one `export.py` catches, is also
 importable from here).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -67,8 +73,10 @@ from asc_keras.export.errors import ExportError, ParityError, SizeRuleError
 from asc_keras.export.file_rule import judge_files
 from asc_keras.inference.loader import EXPORT_CONFIG_NAME
 from asc_keras.models.rules import check_size_rule, size_summary, task_limits
+from asc_keras.quantize import exporting as qat_exporting
 
 FORMAT_VERSION = 1
+QAT_REPORT_TEXT = "report.txt"  # a QAT run's export: the printed report, accuracy comparison in
 
 __all__ = ["EXPORT_CONFIG_NAME", "ExportError", "FORMAT_VERSION", "export_config_record", "run"]
 
@@ -184,6 +192,14 @@ def _report_record(
     }
 
 
+def _qat_comparison(cfg, qat, trained, calib, manifest, entries, folder) -> dict:
+    """float / PTQ int8 / QAT int8 accuracy of a QAT run (`quantize.exporting.comparison`)."""
+    if not any(e["name"] == artifacts.TFLITE_INT8 and e["status"] == "ok" for e in entries):
+        return {"note": "no int8 file: no accuracy comparison"}
+    path = os.path.join(folder, artifacts.TFLITE_INT8)
+    return qat_exporting.comparison(qat, trained, calib, manifest, path, seed=cfg.calibration_seed)
+
+
 def run(
     cfg: ExportConfig,
     *,
@@ -227,6 +243,9 @@ def _run(
     export_dir = os.path.normpath(cfg.export_dir)
     staging.check_destination(export_dir, overwrite=cfg.overwrite)
     trained = serving.load_run(cfg.model_dir)
+    qat = qat_exporting.plan(trained)  # a QAT run: export its deploy form (None: a float run)
+    if qat is not None:
+        trained = dataclasses.replace(trained, model=qat.deploy)
     size = size_summary(trained.model, trained.task)
     check_size_rule(size, model_dir=cfg.model_dir, error=SizeRuleError)
 
@@ -243,6 +262,7 @@ def _run(
             audio=cfg.audio_frontend,
             float16=cfg.weights == "float16",
             log=log,
+            ranges=None if qat is None else qat.ranges,
         )
         complexity = judge_files(
             folder,
@@ -263,11 +283,14 @@ def _run(
             feature_cfg=trained.feature_config,
             tolerances=checks.Tolerances(
                 floating=cfg.float_tolerance,
-                int8=cfg.int8_tolerance,
+                int8=cfg.int8_tolerance
+                if qat is None
+                else min(cfg.int8_tolerance, qat_exporting.QAT_INT8_TOLERANCE),
                 audio=cfg.audio_tolerance,
                 float16=cfg.float16_tolerance,
             ),
             log=log,
+            int8_model=None if qat is None else qat.model,
         )
         micro_record = None
         if cfg.micro:  # an unsupported operator comes first: the error's line names it
@@ -295,8 +318,13 @@ def _run(
         if micro_record is not None:
             report["micro"] = micro_record
         report["complexity"] = complexity
+        if qat is not None:
+            report["qat"] = _qat_comparison(cfg, qat, trained, calib, manifest, entries, folder)
         report_lib.write_report(folder, report)
-        log(report_lib.format_report(report))
+        text = report_lib.format_report(report)
+        log(text)
+        if qat is not None:
+            atomic.write_text(os.path.join(folder, QAT_REPORT_TEXT), text + "\n")
         if failures:
             rejected = staging.reject(folder, export_dir)
             raise ParityError(

@@ -117,6 +117,7 @@ def format_report(report: Mapping) -> str:
             )
     lines += micro_lines(report.get("micro"))
     lines += complexity_lines(report)
+    lines += report_qat_lines(report)
     lines.append(
         "result: "
         + ("all checks passed" if report["passed"] else "FAILED: " + "; ".join(report["failures"]))
@@ -153,6 +154,14 @@ def complexity_lines(report: Mapping) -> list[str]:
         lines += tflite_complexity.table_lines(fc, title=f"complexity of {name}")
         lines.append(file_rule.rule_line(name, counted["rule"], limits))
     return lines
+
+
+def report_qat_lines(report: Mapping) -> list[str]:
+    """A QAT run's float / PTQ int8 / QAT int8 accuracy lines (`asc_keras.quantize`); none
+    for a float run."""
+    from asc_keras.quantize.exporting import comparison_lines
+
+    return comparison_lines(report.get("qat"))
 
 
 def write_report(folder: str, report: Mapping) -> str:

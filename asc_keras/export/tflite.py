@@ -29,6 +29,9 @@ names.
   `TFLiteConverter` calls it, plus `denylisted_nodes`), then make the outputs int8
   (`tf.lite.python.util.modify_model_io_type`, also what the converter calls).
 
+  A QAT model's ranges (`ranges=`, `asc_keras.quantize.build.activation_ranges`) replace the
+  calibrated `[min, max]` of the tensors their layers output (`with_ranges`) before quantizing.
+
 Both files keep only the last `TENSOR_NAME_PARTS` scopes of every tensor name, and of a name
 the converter fused from the ops it merged (`a/b/Relu;a/b/add;a/c/convolution`) only the first,
 the op whose result the tensor is (`short_tensor_names`: `ef_block3_relu1_1/Relu` instead of
@@ -39,6 +42,7 @@ names made 8 of the trained int8 1B EF + SPSMT file's 154 KB.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 
@@ -127,12 +131,86 @@ def float_ops(model: bytes) -> list[tuple[str, str]]:
     return found
 
 
+def tensor_layers(name: str) -> set[str]:
+    """The Keras layers a calibrated tensor's name may come from: every scope of its first
+    `;`-part without Keras's call suffix `_<n>` and the rewrite's `_dw`
+    (`m_1/b_pool_dw_1/depthwise;...` -> {'m', 'b_pool'})."""
+    out = set()
+    for scope in name.split(";")[0].split("/")[:-1]:
+        layer = re.sub(r"_\d+$", "", scope)
+        out.add(layer[: -len("_dw")] if layer.endswith("_dw") else layer)
+    return out
+
+
+def _text(name) -> str:
+    return name.decode() if isinstance(name, bytes) else (name or "")
+
+
+def _layer_outputs(subgraph, outputs: Mapping[int, str], wanted: set[str]):
+    """`(tensor index, layer)` of every tensor a layer in `wanted` outputs (see `with_ranges`);
+    `outputs` names the subgraph's signature outputs."""
+    names = [_text(t.name) for t in subgraph.tensors]
+
+    def layers_of(t: int) -> set[str]:
+        return tensor_layers(names[t]) | ({outputs[t]} if t in outputs else set())
+
+    op_layers = [
+        layers_of(op.outputs[0]) if len(op.outputs) else set() for op in subgraph.operators
+    ]
+    readers: dict[int, list[int]] = {}
+    for i, op in enumerate(subgraph.operators):
+        for t in op.inputs:
+            readers.setdefault(int(t), []).append(i)
+    for op in subgraph.operators:
+        for t in op.outputs:
+            for layer in layers_of(int(t)) & wanted:
+                if not any(layer in op_layers[r] for r in readers.get(int(t), [])):
+                    yield int(t), layer
+
+
+def with_ranges(calibrated: bytes, ranges: Mapping[str, tuple[float, float]]) -> bytes:
+    """A calibrated flatbuffer whose recorded `[min, max]` of each layer's OUTPUT tensors (made
+    inside the layer's scope, or the signature output of the layer's name, and read by no op
+    of that layer) are replaced by `ranges[layer]` (a QAT model's tracked ranges,
+    `asc_keras.quantize`).
+
+    Raises:
+        Int8ConversionError: A range names no tensor of the graph.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    flat = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
+    used = set()
+    for k, subgraph in enumerate(flat.subgraphs):
+        outputs = {
+            int(out.tensorIndex): _text(out.name)
+            for signature in flat.signatureDefs or []
+            if signature.subgraphIndex == k
+            for out in signature.outputs or []
+        }
+        for t, layer in list(_layer_outputs(subgraph, outputs, set(ranges))):
+            q = subgraph.tensors[t].quantization
+            if q is None or q.min is None or len(q.min) != 1:
+                continue
+            lo, hi = ranges[layer]
+            q.min, q.max = [float(lo)], [float(hi)]
+            used.add(layer)
+    unused = sorted(set(ranges) - used)
+    if unused:
+        raise Int8ConversionError(
+            f"{len(unused)} QAT range(s) match no tensor of the converted graph, first "
+            f"{unused[0]!r}"
+        )
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(flat))
+
+
 def convert_int8(
     saved_model_dir: str,
     representative: Callable[[], Iterable[Mapping[str, np.ndarray]]],
     *,
     signature: str = SIGNATURE,
     int8_inputs: bool = False,
+    ranges: Mapping[str, tuple[float, float]] | None = None,
 ) -> bytes:
     """int8 TFLite flatbuffer: float32 raw inputs normalized in float, int8 network and outputs.
 
@@ -142,6 +220,8 @@ def convert_int8(
         signature: Signature key.
         int8_inputs: int8 inputs too (for a SavedModel without normalization layers, whose
             inputs the caller normalizes and quantizes: the microcontroller file, `micro.py`).
+        ranges: `{layer name: (min, max)}` that replace the calibrated ranges of the tensors
+            those layers produce (a QAT model's tracked ranges, `with_ranges`); None: calibrated.
 
     Returns:
         The flatbuffer bytes.
@@ -165,6 +245,8 @@ def convert_int8(
     with warnings.catch_warnings():  # the calibrator runs TensorFlow's deprecated interpreter
         warnings.filterwarnings("ignore", message=TF_INTERPRETER_WARNING)
         calibrated = converter.convert()  # float32 ops, activation ranges recorded
+    if ranges:
+        calibrated = with_ranges(calibrated, ranges)
     keep_float = [n for n in _tensor_names(calibrated) if NORMALIZATION_MARK in n]
     quantized = tflite_convert.mlir_quantize(calibrated, denylisted_nodes=keep_float)
     stray = [

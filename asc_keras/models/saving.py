@@ -10,6 +10,7 @@ import keras
 
 from asc_keras.models import layers as _layers  # noqa: F401  (registers custom objects)
 from asc_keras.models import losses as _losses  # noqa: F401
+from asc_keras.models import qat_layers as _qat_layers  # noqa: F401
 
 
 def load_model(path: str, *, compile: bool = True) -> keras.Model:

@@ -133,7 +133,12 @@ def build_state(
     from asc_keras.strategies import build_model
 
     with strategy.scope():
-        model = build_model(model_cfg, seed=train_cfg.seed)
+        if train_cfg.qat_from:  # the start's final weights, fake-quantized (asc_keras.quantize)
+            from asc_keras.quantize.start import qat_model_from_run
+
+            model = qat_model_from_run(train_cfg.qat_from, model_cfg)
+        else:
+            model = build_model(model_cfg, seed=train_cfg.seed)
         optimizer = optimizer_lib.make_optimizer(train_cfg)
         optimizer.build(model.trainable_variables)
         return checkpoints.TrainingState(

@@ -131,6 +131,10 @@ def run(
         record["dir"] = dir_set.record()  # a resumed run must draw from the same copies
     if init is not None:
         record["init_from"] = init.record()
+    if train_cfg.qat_from:  # the starting run and a hash of its weights
+        from asc_keras.quantize.start import describe
+
+        record["qat_from"] = describe(train_cfg.qat_from, model_cfg)
     folder_state = (
         oom.RunFolder.before_creating(model_dir, checkpoint_dir=runs.CHECKPOINT_DIR)
         if chief
