@@ -269,3 +269,37 @@ def test_fine_tune_then_evaluate_and_predict_with_device_models(
     assert lines[b_file][1:3] == ["b", "b"] and lines[a_file][1:3] == ["a", "general"]
     expected = loader.load_classifier(str(b_dir)).classify(b_file).probs
     np.testing.assert_allclose([float(v) for v in lines[b_file][4:]], expected, atol=1e-4)
+
+
+def test_init_from_applies_an_spsmt_models_weights_loaded_from_model_keras(tmp_path):
+    """SPSMT's frame head wraps Dense in TimeDistributed: a freshly built model names those
+    variables `ef_fc1/ef_fc1_dense/kernel`, one loaded from model.keras `ef_fc1_dense/kernel`;
+    the weights still go to the same variables (the tau2022_ef_spsmt student fine-tuned per
+    device)."""
+    import keras
+
+    from asc_keras.models import load_model
+    from asc_keras.strategies import build_model
+    from asc_keras.training import init_from
+
+    fv = flags_lib.flagfile_values(
+        os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs/tau2022_ef_spsmt.flags"),
+        ("--data_dir=/unused", "--model_dir=/unused", "--width=0.0625"),
+    )
+    model_cfg = flags_lib.model_config(flags_lib.feature_config(fv, log=lambda *_: None), fv)
+    path = str(tmp_path / "model.keras")
+    build_model(model_cfg, seed=1).save(path)
+    trained = load_model(path)
+    init = init_from.InitFrom(
+        path=str(tmp_path),
+        model_path=path,
+        names=tuple(v.path for v in trained.weights),
+        weights=tuple(keras.ops.convert_to_numpy(v) for v in trained.weights),
+        sha256="0" * 64,
+        normalization={},
+    )
+    model = build_model(model_cfg, seed=7)
+    assert [v.path for v in model.weights] != list(init.names)  # the naming differs
+    init.apply(model)
+    for a, b in zip(model.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)

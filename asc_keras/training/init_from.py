@@ -51,6 +51,13 @@ def _differences(old: Mapping, new: Mapping) -> list[str]:
     ]
 
 
+def _own_path(path: str) -> str:
+    """A variable's layer and name (`ef_fc1_dense/kernel`): a wrapped layer's variables (SPSMT's
+    `TimeDistributed` Dense) carry the wrapper's name in front in a freshly built model
+    (`ef_fc1/ef_fc1_dense/kernel`) but not in one loaded from `model.keras`."""
+    return "/".join(path.split("/")[-2:])
+
+
 @dataclasses.dataclass(frozen=True)
 class InitFrom:
     """The starting weights of a run, read from another run's folder."""
@@ -74,7 +81,9 @@ class InitFrom:
         """
         names = tuple(v.path for v in model.weights)
         shapes = tuple(tuple(v.shape) for v in model.weights)
-        if names != self.names or shapes != tuple(w.shape for w in self.weights):
+        if tuple(map(_own_path, names)) != tuple(map(_own_path, self.names)) or shapes != tuple(
+            w.shape for w in self.weights
+        ):
             raise InitFromError(
                 f"{self.model_path}: its {len(self.names)} weights do not match the model's "
                 f"{len(names)}; --init_from needs a run of the same model"
