@@ -126,13 +126,13 @@ def test_tau2022_layout_and_train_subsets(tau_dir):
     )
     assert (train["identifier"].str.count("-") == 1).all()
     # A 2024/25-style subset: file names only, labels from meta.csv.
-    (root / "split_setup").mkdir()
+    (root / "split_setup").mkdir(exist_ok=True)  # synthetic sets write the 2024/25 splits too
     subset = train.iloc[::2]
-    (root / "split_setup" / "split50.csv").write_text(
+    (root / "split_setup" / "every_second.csv").write_text(
         "filename\n" + "".join(f"{n}\n" for n in subset["filename"])
     )
     got = dcase.read_dataset(
-        tau_dir, "tau2022", splits=("train",), train_csv="split_setup/split50.csv"
+        tau_dir, "tau2022", splits=("train",), train_csv="split_setup/every_second.csv"
     )["train"]
     assert list(got["filename"]) == list(subset["filename"])
     assert list(got["label"]) == list(subset["label"])
