@@ -1,7 +1,7 @@
 """Quantization-aware training against post-training quantization, on the synthetic 1B and TAU
 2022 sets: float, PTQ int8, QAT and QAT int8 accuracy and log loss, per seed.
 
-    python bench/qat_bench.py [--out=/tmp/qat_bench] [--width=0.125] [--steps=300]
+    python bench/qat_bench.py [--out=DIR] [--width=0.125] [--steps=300]
         [--qat_steps=100] [--seeds=0,1,2]
 
 For each set (1B Log-Mel CNN, 2 s clips; TAU 2022 Log-Mel SPSMT, 1 s clips) and seed: a float
@@ -65,7 +65,9 @@ def _train(fv_args, flagfile):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="/tmp/qat_bench")
+    parser.add_argument(
+        "--out", default=os.path.join(os.path.expanduser("~"), ".cache", "asc_keras", "qat_bench")
+    )
     parser.add_argument("--width", type=float, default=0.125)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--qat_steps", type=int, default=100)
